@@ -1,0 +1,55 @@
+"""CLIP Lab: ten CLIP-family methods side by side in one Gradio app.
+
+`demo` is built at module level (Hugging Face Spaces, `gradio app.py`); nothing heavy happens on
+import: the model loads in the background once the app starts. Run:
+
+    python app.py [--model ViT-B-16] [--pretrained TAG|PATH|random] [--device auto|cpu|cuda]
+                  [--host 127.0.0.1] [--port 7860] [--share]
+
+Environment equivalents: CLIP_LAB_MODEL, CLIP_LAB_PRETRAINED, CLIP_LAB_DEVICE, GRADIO_SERVER_NAME,
+GRADIO_SERVER_PORT, GRADIO_SHARE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from app.examples import allowed_paths
+from app.ui import build_demo
+from app.context import Settings
+from components.media import MAX_UPLOAD_MB
+
+demo = build_demo()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    env = Settings.from_env()
+    parser = argparse.ArgumentParser(description="CLIP Lab: CLIP-family methods in the browser")
+    parser.add_argument("--model", default=env.model, help="open_clip model name (default %(default)s)")
+    parser.add_argument(
+        "--pretrained",
+        default=env.pretrained,
+        help="open_clip pretrained tag, a local checkpoint file, or 'random' (default %(default)s)",
+    )
+    parser.add_argument("--device", default=env.device, choices=["auto", "cpu", "cuda"], help="default %(default)s")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", default=os.environ.get("GRADIO_SHARE", "") == "1")
+    return parser.parse_args(argv)
+
+
+def launch_kwargs() -> dict:
+    return dict(max_file_size=f"{MAX_UPLOAD_MB}mb", allowed_paths=allowed_paths(), footer_links=["api", "gradio"])
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    settings = Settings(args.model, args.pretrained, args.device)
+    app = demo if settings == demo.clip_lab.settings else build_demo(settings)
+    app.clip_lab.start_loading()  # in the background: the page serves while the model loads
+    app.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

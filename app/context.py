@@ -1,0 +1,111 @@
+"""What every tab shares: the app's settings and the backbone it picked.
+
+Models load in a background thread so the page serves at once; a handler that needs a model waits
+for it. The header's picker names a model per browser session; `AppContext.backbone(choice)` turns
+that name into the shared, cached `ClipBackbone`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from components.backbone import (
+    DEFAULT_MODEL,
+    DEFAULT_PRETRAINED,
+    MODEL_CHOICES,
+    ClipBackbone,
+    load_backbone,
+    resolve_device,
+)
+from components.errors import InputError, WeightsError
+
+log = logging.getLogger(__name__)
+SEPARATOR = " · "
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    pretrained: str = DEFAULT_PRETRAINED
+    device: str = "auto"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            model=os.environ.get("CLIP_LAB_MODEL", DEFAULT_MODEL),
+            pretrained=os.environ.get("CLIP_LAB_PRETRAINED", DEFAULT_PRETRAINED),
+            device=os.environ.get("CLIP_LAB_DEVICE", "auto"),
+        )
+
+
+def choice_name(model: str, pretrained: str) -> str:
+    return f"{model}{SEPARATOR}{pretrained}"
+
+
+def parse_choice(name: str) -> tuple[str, str]:
+    model, _, pretrained = (name or "").partition(SEPARATOR)
+    if not model or not pretrained:
+        raise InputError(f"Pick a model from the list (got {name!r}).")
+    return model, pretrained
+
+
+class AppContext:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.default_choice = choice_name(settings.model, settings.pretrained)
+        self.choices = list(dict.fromkeys([self.default_choice, *(choice_name(m, p) for m, p in MODEL_CHOICES)]))
+        self._futures: dict[str, Future] = {}
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-lab-load")
+
+    def start_loading(self, choice: str | None = None) -> Future:
+        choice = choice or self.default_choice
+        if choice not in self.choices:
+            raise InputError(f"{choice!r} is not one of this app's models.")
+        with self._lock:
+            future = self._futures.get(choice)
+            if future is None or (future.done() and future.exception() is not None):
+                model, pretrained = parse_choice(choice)
+                future = self._executor.submit(load_backbone, model, pretrained, self.settings.device)
+                self._futures[choice] = future
+            return future
+
+    def backbone(self, choice: str | None = None) -> ClipBackbone:
+        """The loaded backbone for a picker choice, waiting for it if it is still loading."""
+        try:
+            return self.start_loading(choice).result()
+        except WeightsError as error:
+            raise InputError(str(error)) from None
+
+    def is_ready(self, choice: str | None = None) -> bool:
+        return self.start_loading(choice).done()
+
+    def status(self, choice: str | None = None) -> str:
+        """One line: loading → ready, and which weights."""
+        choice = choice or self.default_choice
+        future = self.start_loading(choice)
+        if not future.done():
+            return f"⏳ Loading **{choice}** on {resolve_device(self.settings.device)}…"
+        if future.exception() is not None:
+            return f"❌ {choice} could not be loaded: {future.exception()}"
+        return f"✅ Ready: **{future.result().describe()}**"
+
+    def banner(self, choice: str | None = None) -> str:
+        """A warning shown above every tab while the weights are random; empty otherwise."""
+        future = self.start_loading(choice)
+        if not future.done() or future.exception() is not None:
+            return ""
+        backbone = future.result()
+        if not backbone.is_random:
+            return ""
+        return (
+            "⚠️ **This model runs on random, untrained weights: every result on every tab is "
+            f"meaningless.** Why: {backbone.weights_note}. To use real weights, put them in the Hugging "
+            "Face cache (`HF_HOME`) on a machine with internet — `python -c \"import open_clip; "
+            f"open_clip.create_model('{backbone.model_name}', pretrained='openai')\"` — or start the app "
+            "with `--pretrained /path/to/checkpoint.pt` (see the README)."
+        )

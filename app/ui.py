@@ -1,0 +1,51 @@
+"""build_demo(): the header (model picker, status line, weights banner) and one tab per method."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from app.context import AppContext, Settings
+from app.tabs import TABS
+
+INTRO = (
+    "# CLIP Lab\n"
+    "Ten CLIP-family methods, side by side, on one shared CLIP model. "
+    "Pick the model once here; every tab uses it."
+)
+# Model work runs two at a time per event; long jobs set their own limit of 1.
+DEFAULT_CONCURRENCY = 2
+
+
+def build_demo(settings: Settings | None = None) -> gr.Blocks:
+    ctx = AppContext(settings or Settings.from_env())
+    with gr.Blocks(title="CLIP Lab") as demo:
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=True):
+            picker = gr.Dropdown(
+                ctx.choices,
+                value=ctx.default_choice,
+                label="CLIP model (shared by all tabs)",
+                info="model · weights (an open_clip pretrained tag, a checkpoint, or random)",
+                scale=2,
+            )
+            status = gr.Markdown("⏳ Starting…", elem_id="model-status")
+        banner = gr.Markdown("", elem_id="weights-banner")
+        timer = gr.Timer(1.0, active=True)
+        ctx.model_picker = picker
+
+        with gr.Tabs():
+            for tab in TABS:
+                with gr.Tab(tab.TITLE, id=tab.__name__.rsplit(".", 1)[-1]):
+                    tab.build(ctx)
+
+        def refresh(choice: str):
+            ready = ctx.is_ready(choice)
+            return ctx.status(choice), ctx.banner(choice), gr.Timer(active=not ready)
+
+        outputs = [status, banner, timer]
+        demo.load(refresh, picker, outputs, api_name="model_status", show_progress="hidden")
+        timer.tick(refresh, picker, outputs, api_name=False, show_progress="hidden", queue=False)
+        picker.change(refresh, picker, outputs, api_name="pick_model", show_progress="hidden")
+    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
+    demo.clip_lab = ctx
+    return demo

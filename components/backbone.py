@@ -1,0 +1,385 @@
+"""The one shared CLIP: `load_backbone()` and `ClipBackbone`.
+
+Every tab asks `load_backbone()` for its model; the result is cached per (model, weights, device), so
+one process holds one copy of each model however many tabs use it. The cache keeps a few models at
+most and drops the least recently used first, so memory stays predictable on a small Space.
+
+Weights are never faked. `pretrained` is an open_clip tag (looked up in the Hugging Face cache first,
+downloaded only when the Hub can be reached), a path to a local checkpoint, or "random". When a tag
+cannot be had, the backbone falls back to random weights and `weights` / `weights_note` say so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import open_clip
+import torch
+from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
+from PIL import Image
+
+from components.errors import WeightsError
+from components.prompts import TemplateSet, get_template_set
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "ViT-B-16"
+# OpenAI's weights: every method in CLIP Lab was published on them, so their constants (logit scale
+# 100, DepthCLIP's bins, the dense-CLIP tricks) were tuned for these weights.
+DEFAULT_PRETRAINED = "openai"
+RANDOM = "random"
+RANDOM_WEIGHTS = "random (untrained)"
+
+# The models offered in the app's picker: (model, pretrained tag). All are standard CLIP towers whose
+# last block `components.dense` knows how to modify.
+MODEL_CHOICES: tuple[tuple[str, str], ...] = (
+    ("ViT-B-16", "openai"),
+    ("ViT-B-32", "openai"),
+    ("ViT-L-14", "openai"),
+    ("RN50", "openai"),
+    ("ViT-B-16", "laion2b_s34b_b88k"),
+)
+
+MAX_CACHED_MODELS = int(os.environ.get("CLIP_LAB_MAX_MODELS", "3"))
+TEXT_CACHE_SIZE = 50_000
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise WeightsError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+class ClipBackbone:
+    """A CLIP model with batched, normalised encoders and cached text embeddings.
+
+    Embeddings come back as float32 CPU tensors of shape (N, D), each row of unit length.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        preprocess,
+        tokenizer,
+        *,
+        model_name: str,
+        weights: str,
+        device: str = "cpu",
+        weights_note: str = "",
+    ):
+        self.model = model.eval().to(device)
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+        self.weights = weights
+        self.weights_note = weights_note
+        self.device = device
+        size = getattr(model.visual, "image_size", 224)
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        normalize = next(t for t in preprocess.transforms if type(t).__name__ == "Normalize")
+        self.mean, self.std = tuple(normalize.mean), tuple(normalize.std)
+        self.context_length = int(getattr(tokenizer, "context_length", 77))
+        # Counters let tests and benchmarks check that caches work: texts run through the text tower
+        # and images through the image tower since this backbone was made.
+        self.text_forwards = 0
+        self.image_forwards = 0
+        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._classifier_cache: dict[tuple[str, str], torch.Tensor] = {}
+        self._lock = threading.RLock()
+
+    # -- facts -----------------------------------------------------------------------------------
+    @property
+    def is_random(self) -> bool:
+        return self.weights == RANDOM_WEIGHTS
+
+    @property
+    def is_vit(self) -> bool:
+        return hasattr(self.model.visual, "transformer")
+
+    @property
+    def logit_scale(self) -> float:
+        """exp(learned temperature), capped at 100 as CLIP trains it."""
+        return float(min(self.model.logit_scale.exp().item(), 100.0))
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.visual.output_dim)
+
+    def describe(self) -> str:
+        return f"{self.model_name} · {self.weights} · {self.device}"
+
+    # -- text --------------------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.tokenizer(list(texts))
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in the context, start and end markers included."""
+        return int((self.tokenize([text])[0] != 0).sum().item())
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """(N, D) unit-length text embeddings; each distinct string is encoded once per backbone."""
+        texts = list(texts)
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+            for start in range(0, len(missing), batch_size):
+                chunk = missing[start : start + batch_size]
+                with torch.inference_mode():
+                    tokens = self.tokenize(chunk).to(self.device)
+                    emb = self.model.encode_text(tokens, normalize=True).float().cpu()
+                self.text_forwards += len(chunk)
+                for text, row in zip(chunk, emb):
+                    self._text_cache[text] = row
+            for text in texts:
+                self._text_cache.move_to_end(text)
+            rows = [self._text_cache[t] for t in texts]
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        if not rows:
+            return torch.empty(0, 0)
+        return torch.stack(rows)
+
+    def text_classifier(self, labels: Sequence[str], templates: str | TemplateSet) -> torch.Tensor:
+        """(L, D) zero-shot classifier: per label, each template's embedding normalised, averaged,
+        renormalised (CLIP's prompt ensemble, via open_clip's `build_zero_shot_classifier`).
+        Cached per (label, template set): labels seen before cost no text forward."""
+        template_set = get_template_set(templates)
+        labels = list(labels)
+        with self._lock:
+            missing = list(
+                dict.fromkeys(l for l in labels if (template_set.name, l) not in self._classifier_cache)
+            )
+            if missing:
+                fillers = [lambda label, t=t: t.replace("{}", label) for t in template_set.templates]
+                with torch.inference_mode():
+                    weights = open_clip.build_zero_shot_classifier(
+                        self.model,
+                        self.tokenize,
+                        missing,
+                        fillers,
+                        num_classes_per_batch=max(1, 256 // len(template_set)),
+                        device=self.device,
+                    )
+                self.text_forwards += len(missing) * len(template_set)
+                for label, column in zip(missing, weights.T.float().cpu()):
+                    self._classifier_cache[(template_set.name, label)] = column
+            return torch.stack([self._classifier_cache[(template_set.name, l)] for l in labels])
+
+    # -- images ------------------------------------------------------------------------------------
+    def pixels(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """CLIP's standard view of each image (short side resized, centre crop, normalised)."""
+        return torch.stack([self.preprocess(im.convert("RGB")) for im in images])
+
+    def encode_images(
+        self, images: Sequence[Image.Image] | torch.Tensor, batch_size: int = 32
+    ) -> torch.Tensor:
+        """(N, D) unit-length image embeddings of PIL images, or of an (N, 3, S, S) tensor already
+        normalised with `self.mean` / `self.std`."""
+        pixels = images if isinstance(images, torch.Tensor) else self.pixels(images)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(pixels), batch_size):
+                chunk = pixels[start : start + batch_size].to(self.device)
+                out.append(self.model.encode_image(chunk, normalize=True).float().cpu())
+                self.image_forwards += len(chunk)
+        return torch.cat(out) if out else torch.empty(0, 0)
+
+    def dense(self, image: Image.Image, method: str | None = None, short_side: int | None = None):
+        """Dense patch embeddings in the joint space (see `components.dense.dense_features`)."""
+        from components import dense
+
+        return dense.dense_features(self, image, method=method or dense.DEFAULT_METHOD, short_side=short_side)
+
+
+# -- loading ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Key:
+    model: str
+    pretrained: str
+    device: str
+
+
+_cache: OrderedDict[_Key, ClipBackbone] = OrderedDict()
+_cache_lock = threading.Lock()
+_key_locks: dict[_Key, threading.Lock] = {}
+
+
+def load_backbone(
+    model: str = DEFAULT_MODEL,
+    pretrained: str = DEFAULT_PRETRAINED,
+    device: str = "auto",
+    *,
+    fallback_to_random: bool = True,
+    cache_dir: str | None = None,
+) -> ClipBackbone:
+    """The shared backbone for (model, pretrained, device), made once per process.
+
+    `pretrained`: an open_clip tag ("openai", "laion2b_s34b_b88k", ...), a checkpoint file path, or
+    "random". With `fallback_to_random`, weights that cannot be loaded give a random-weights backbone
+    whose `weights_note` says why; without it, `WeightsError` is raised.
+    """
+    key = _Key(model, str(pretrained), resolve_device(device))
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:  # two tabs asking at once load the model once
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        backbone = _build(key, fallback_to_random=fallback_to_random, cache_dir=cache_dir)
+        with _cache_lock:
+            _cache[key] = backbone
+            while len(_cache) > MAX_CACHED_MODELS:
+                dropped, _ = _cache.popitem(last=False)
+                log.info("dropped %s from the model cache", dropped)
+        return backbone
+
+
+def cached_backbones() -> list[ClipBackbone]:
+    with _cache_lock:
+        return list(_cache.values())
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _build(key: _Key, *, fallback_to_random: bool, cache_dir: str | None) -> ClipBackbone:
+    if key.model not in open_clip.list_models():
+        raise WeightsError(
+            f"Unknown model {key.model!r}. Known CLIP models include: "
+            + ", ".join(sorted({m for m, _ in MODEL_CHOICES}))
+        )
+    if key.pretrained == RANDOM:
+        return _random(key, "random weights were asked for")
+    try:
+        return _pretrained(key, cache_dir)
+    except WeightsError as error:
+        if not fallback_to_random:
+            raise
+        log.warning("%s; falling back to random weights", error)
+        return _random(key, str(error))
+
+
+def _random(key: _Key, note: str) -> ClipBackbone:
+    # A fixed seed: random weights are meaningless but must be the same in every run and process.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=None)
+    return ClipBackbone(
+        model,
+        preprocess,
+        open_clip.get_tokenizer(key.model),
+        model_name=key.model,
+        weights=RANDOM_WEIGHTS,
+        device=key.device,
+        weights_note=note,
+    )
+
+
+def _pretrained(key: _Key, cache_dir: str | None) -> ClipBackbone:
+    tag_cfg = open_clip.get_pretrained_cfg(key.model, key.pretrained)
+    kwargs: dict = {}
+    if tag_cfg:
+        kwargs["force_quick_gelu"] = bool(tag_cfg.get("quick_gelu", False))
+        cached = _cached_weights_file(tag_cfg, cache_dir)
+        if cached:
+            source = cached
+            kwargs["force_preprocess_cfg"] = {
+                k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg
+            }
+        elif _hub_reachable():
+            source = key.pretrained
+            kwargs["cache_dir"] = cache_dir
+        else:
+            raise WeightsError(
+                f"Pretrained weights {key.model} · {key.pretrained} are not in the Hugging Face cache "
+                f"({_hub_cache_dir(cache_dir)}) and the Hugging Face Hub cannot be reached"
+            )
+        weights = f"pretrained:{key.pretrained}"
+    elif Path(key.pretrained).is_file():
+        source = key.pretrained
+        weights = f"checkpoint:{Path(key.pretrained).name}"
+    else:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(key.model)) or "none"
+        raise WeightsError(
+            f"{key.pretrained!r} is neither a pretrained tag of {key.model} (tags: {tags}) "
+            f"nor an existing checkpoint file"
+        )
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=source, **kwargs)
+    except Exception as error:  # open_clip raises RuntimeError, OSError, pickle errors ...
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsError(f"Could not load {weights} into {key.model}: {first_line[:300]}") from error
+    return ClipBackbone(
+        model,
+        preprocess,
+        open_clip.get_tokenizer(key.model),
+        model_name=key.model,
+        weights=weights,
+        device=key.device,
+    )
+
+
+def _hub_cache_dir(cache_dir: str | None) -> str:
+    from huggingface_hub import constants
+
+    return cache_dir or constants.HF_HUB_CACHE
+
+
+def _cached_weights_file(tag_cfg: dict, cache_dir: str | None) -> str | None:
+    """Path of the tag's weights if already in the Hugging Face cache (or open_clip's URL cache)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if "file" in tag_cfg:
+        return tag_cfg["file"] if Path(tag_cfg["file"]).is_file() else None
+    hub = tag_cfg.get("hf_hub", "")
+    if hub:
+        repo_id, filename = os.path.split(hub)
+        filename = filename or HF_WEIGHTS_NAME
+        candidates = [*_get_safe_alternatives(filename), filename]
+        for name in candidates:
+            path = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
+            if isinstance(path, str) and Path(path).is_file():
+                return path
+    url = tag_cfg.get("url", "")
+    if url:
+        path = Path(cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a download could work at all: offline mode is off and the Hub's host resolves.
+    Without this check huggingface_hub retries for most of a minute before giving up."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    result: list[bool] = []
+
+    def resolve():
+        try:
+            socket.getaddrinfo(host, 443)
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=resolve, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])

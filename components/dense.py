@@ -1,0 +1,252 @@
+"""Training-free dense CLIP: patch embeddings in the joint image-text space.
+
+CLIP is trained on one embedding per image; its patch tokens are not aligned with text. A family of
+training-free methods fixes that by changing only the last ViT block (METHODS.md §6):
+
+- NACLIP (default): attention softmax(k·kᵀ·d^-½ + Gaussian neighbourhood bias, σ = 5 patches); the
+  residual and the FFN are dropped.
+- ClearCLIP: attention softmax(q·qᵀ·d^-½); residual and FFN dropped.
+- SCLIP: attention softmax(q·qᵀ·d^-½) + softmax(k·kᵀ·d^-½); residual and FFN kept.
+- MaskCLIP: the value path only (each token attends to itself); residual and FFN kept.
+- vanilla: the block unchanged, for comparison.
+
+Every patch token then goes through `ln_post` and `proj`, as the class token does. For ResNet towers,
+the layer4 map goes through the attention pool's value path (v_proj, c_proj) at every location.
+
+open_clip does not interpolate position embeddings, so images are resized (short side `short_side`,
+both sides multiples of the patch size) and cut into model-sized windows with a stride of half a
+window; overlapping patch embeddings are averaged. All windows, plus CLIP's standard centre-crop
+view when it is not one of them, run as one batch, and the unmodified last block gives each view's
+global embedding from the same pass, so a caller gets the image embedding for free.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms.functional import normalize, to_tensor
+
+from components.errors import InputError
+
+METHODS = ("naclip", "clearclip", "sclip", "maskclip", "vanilla")
+DEFAULT_METHOD = "naclip"
+METHOD_LABELS = {
+    "naclip": "NACLIP (neighbourhood attention)",
+    "clearclip": "ClearCLIP (q·q attention)",
+    "sclip": "SCLIP (q·q + k·k attention)",
+    "maskclip": "MaskCLIP (value path)",
+    "vanilla": "vanilla CLIP (unchanged)",
+}
+NACLIP_SIGMA = 5.0  # patches
+MAX_ASPECT_RATIO = 6.0
+MAX_WINDOWS = 64
+
+
+@dataclass(frozen=True)
+class DenseFeatures:
+    """Unit-length patch embeddings covering the whole image.
+
+    features: (h, w, D) float32; cell (i, j) covers rows i·H/h … (i+1)·H/h and columns j·W/w …
+    (j+1)·W/w of the original image of `image_size` = (H, W) pixels.
+    global_embedding: (D,) CLIP's embedding of the standard centre-crop view of the image.
+    """
+
+    features: torch.Tensor
+    global_embedding: torch.Tensor
+    image_size: tuple[int, int]
+    resized_size: tuple[int, int]
+    patch_size: int
+    windows: int
+    method: str
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        return tuple(self.features.shape[:2])
+
+    def similarity(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(L, h, w) cosine similarity of every patch to each of L unit-length embeddings (L, D)."""
+        return torch.einsum("hwd,ld->lhw", self.features, embeddings.to(self.features.dtype))
+
+    def to_pixels(self, maps: torch.Tensor) -> torch.Tensor:
+        """Upsample (..., h, w) maps bilinearly to (..., H, W), the original image's pixels."""
+        lead = maps.shape[:-2]
+        flat = maps.reshape(-1, 1, *maps.shape[-2:]).float()
+        up = F.interpolate(flat, size=self.image_size, mode="bilinear", align_corners=False)
+        return up.reshape(*lead, *self.image_size)
+
+
+def dense_features(backbone, image: Image.Image, method: str = DEFAULT_METHOD, short_side: int | None = None):
+    """Dense patch embeddings of a PIL image through `backbone` (a `ClipBackbone`)."""
+    if method not in METHODS:
+        raise InputError(f"Unknown dense method {method!r}; choose one of: {', '.join(METHODS)}")
+    visual = backbone.model.visual
+    image = image.convert("RGB")
+    size = backbone.image_size
+    patch = patch_size(visual)
+    short_side = short_side or size
+    if short_side < size or short_side % patch:
+        raise InputError(f"The dense resolution must be a multiple of {patch} and at least {size} pixels")
+    W, H = image.size
+    if max(W, H) / min(W, H) > MAX_ASPECT_RATIO:
+        raise InputError(
+            f"The image is {W}×{H} pixels; images more than {MAX_ASPECT_RATIO:g} times wider than tall "
+            "(or taller than wide) cannot be cut into CLIP windows. Crop it first."
+        )
+    scale = short_side / min(W, H)
+    rw, rh = (max(size, round(W * scale / patch) * patch), max(size, round(H * scale / patch) * patch))
+    resized = _normalised(image.resize((rw, rh), Image.BICUBIC), backbone)
+    tops, lefts = _window_starts(rh, size), _window_starts(rw, size)
+    if len(tops) * len(lefts) > MAX_WINDOWS:
+        raise InputError(f"That resolution needs {len(tops) * len(lefts)} CLIP windows; the limit is {MAX_WINDOWS}")
+    views = [resized[:, t : t + size, l : l + size] for t in tops for l in lefts]
+    standard = backbone.pixels([image])[0]
+    standard_index = next((i for i, v in enumerate(views) if torch.equal(v, standard)), None)
+    if standard_index is None:
+        views.append(standard)
+        standard_index = len(views) - 1
+
+    batch = torch.stack(views).to(backbone.device)
+    with torch.inference_mode():
+        if hasattr(visual, "transformer"):
+            patches, pooled = _vit_dense(visual, batch, method)
+        elif hasattr(visual, "attnpool"):
+            patches, pooled = _resnet_dense(visual, batch)
+            method = "maskclip"  # a ResNet has no last attention block to modify: value path only
+        elif hasattr(visual, "forward_dense"):  # any other tower may provide its own dense forward
+            patches, pooled = visual.forward_dense(batch)
+        else:
+            raise NotImplementedError(f"dense features are not available for {type(visual).__name__}")
+    backbone.image_forwards += len(views)
+    patches = F.normalize(patches.float(), dim=-1).cpu()  # (N, g, g, D)
+    grid = patches.shape[1]
+    stride = size // grid  # pixels per patch cell in the resized image
+    canvas = torch.zeros(rh // stride, rw // stride, patches.shape[-1])
+    counts = torch.zeros(rh // stride, rw // stride, 1)
+    for index, (t, l) in enumerate((t, l) for t in tops for l in lefts):
+        canvas[t // stride : t // stride + grid, l // stride : l // stride + grid] += patches[index]
+        counts[t // stride : t // stride + grid, l // stride : l // stride + grid] += 1
+    features = F.normalize(canvas / counts, dim=-1)
+    return DenseFeatures(
+        features=features,
+        global_embedding=F.normalize(pooled[standard_index].float().cpu(), dim=-1),
+        image_size=(H, W),
+        resized_size=(rh, rw),
+        patch_size=stride,
+        windows=len(tops) * len(lefts),
+        method=method,
+    )
+
+
+def patch_size(visual) -> int:
+    """Input pixels per cell of the tower's dense grid."""
+    if hasattr(visual, "conv1") and hasattr(visual, "transformer"):
+        return int(visual.conv1.kernel_size[0])
+    if hasattr(visual, "attnpool"):
+        return 32  # ResNet: layer4 is 1/32 of the input
+    return int(visual.patch_size)
+
+
+def _window_starts(length: int, window: int) -> list[int]:
+    stride = window // 2
+    starts = list(range(0, length - window + 1, stride))
+    if starts[-1] != length - window:
+        starts.append(length - window)
+    return starts
+
+
+def _normalised(image: Image.Image, backbone) -> torch.Tensor:
+    return normalize(to_tensor(image), backbone.mean, backbone.std)
+
+
+# -- ViT -------------------------------------------------------------------------------------------
+def _vit_dense(visual, pixels: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, g, g, D) projected patch tokens after the modified last block, and (N, D) pooled
+    embeddings from the unmodified block, in one pass through the shared trunk."""
+    transformer = visual.transformer
+    if not getattr(transformer, "batch_first", True) or getattr(visual, "attn_pool", None) is not None:
+        raise NotImplementedError("dense features need a standard CLIP ViT (batch-first, class-token pooling)")
+    x = visual._embeds(pixels)
+    *trunk, last = transformer.resblocks
+    for block in trunk:
+        x = block(x)
+    grid = int(math.isqrt(x.shape[1] - 1))
+    pooled, _ = visual._pool(last(x))
+    if visual.proj is not None:
+        pooled = pooled @ visual.proj
+    patches = last_block(last, x, method, grid)[:, 1:]
+    patches = visual.ln_post(patches)
+    if visual.proj is not None:
+        patches = patches @ visual.proj
+    return patches.reshape(len(pixels), grid, grid, -1), pooled
+
+
+def last_block(block, x: torch.Tensor, method: str, grid: int) -> torch.Tensor:
+    """The last ViT block, modified by `method`. x: (N, 1 + g·g, C) tokens, class token first."""
+    if method == "vanilla":
+        return block(x)
+    q, k, v = _heads(block, block.ln_1(x))
+    scale = q.shape[-1] ** -0.5
+    if method == "naclip":
+        logits = (k @ k.transpose(-2, -1)) * scale
+        logits[..., 1:, 1:] += gaussian_window(grid, NACLIP_SIGMA).to(logits)
+        attended = logits.softmax(-1) @ v
+    elif method == "clearclip":
+        attended = ((q @ q.transpose(-2, -1)) * scale).softmax(-1) @ v
+    elif method == "sclip":
+        attention = ((q @ q.transpose(-2, -1)) * scale).softmax(-1) + ((k @ k.transpose(-2, -1)) * scale).softmax(-1)
+        attended = attention @ v
+    elif method == "maskclip":
+        attended = v
+    else:
+        raise InputError(f"Unknown dense method {method!r}")
+    out = block.attn.out_proj(_merge_heads(attended))
+    if method in ("naclip", "clearclip"):
+        return out  # no residual, no FFN
+    x = x + block.ls_1(out)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
+def _heads(block, x: torch.Tensor):
+    attn = block.attn
+    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    n, t, _ = x.shape
+    heads = attn.num_heads
+    return [p.reshape(n, t, heads, -1).transpose(1, 2) for p in qkv.chunk(3, dim=-1)]
+
+
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
+    n, heads, t, d = x.shape
+    return x.transpose(1, 2).reshape(n, t, heads * d)
+
+
+def gaussian_window(grid: int, sigma: float) -> torch.Tensor:
+    """(g·g, g·g) NACLIP bias exp(-‖pᵢ - pⱼ‖² / 2σ²) between patch positions, row-major."""
+    ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    pos = torch.stack([ys.flatten(), xs.flatten()], dim=1).float()
+    return torch.exp(-torch.cdist(pos, pos).pow(2) / (2 * sigma**2))
+
+
+# -- ResNet ----------------------------------------------------------------------------------------
+def resnet_stages(visual, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Feature maps of a CLIP ModifiedResNet: stem, layer1 … layer4, each (N, C, h, w)."""
+    x = pixels.to(visual.conv1.weight.dtype)
+    maps = {"stem": visual.stem(x)}
+    x = maps["stem"]
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        x = getattr(visual, name)(x)
+        maps[name] = x
+    return maps
+
+
+def _resnet_dense(visual, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    layer4 = resnet_stages(visual, pixels)["layer4"]
+    pooled = visual.attnpool(layer4)
+    tokens = layer4.flatten(2).transpose(1, 2)  # (N, h·w, C)
+    pool = visual.attnpool
+    patches = pool.c_proj(pool.v_proj(tokens))
+    g = layer4.shape[-1]
+    return patches.reshape(len(pixels), layer4.shape[-2], g, -1), pooled

@@ -1,0 +1,92 @@
+"""CLIP zero-shot classification, with the patch-level evidence behind it.
+
+Radford et al. 2021: a label becomes a classifier weight by embedding prompts ("a photo of a {}.")
+with the text tower; the image's class probabilities are softmax(logit_scale · cos(image, label)).
+The heat map scores every patch embedding (components.dense) against the same label embeddings, so a
+person sees *where* CLIP finds each label. Image and patch embeddings come from one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from components import dense
+from components.prompts import TemplateSet, get_template_set
+
+DEFAULT_TEMPLATES = "imagenet80"
+TEMPLATE_CHOICES = ("single", "imagenet80")
+
+
+@dataclass(frozen=True)
+class ZeroShotResult:
+    """labels in the order given; probs (L,) sum to 1; similarity (L,) cosine image·label;
+    patch_similarity (L, h, w) cosine patch·label; image_size (H, W) of the input image."""
+
+    labels: tuple[str, ...]
+    probs: np.ndarray
+    similarity: np.ndarray
+    patch_similarity: np.ndarray
+    image_size: tuple[int, int]
+    templates: str
+    dense_method: str
+    logit_scale: float
+
+    def ranking(self) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probs, kind="stable")
+        return [(self.labels[i], float(self.probs[i])) for i in order]
+
+    @property
+    def top_label(self) -> str:
+        return self.ranking()[0][0]
+
+    def heatmap(self, label: str | None = None) -> np.ndarray:
+        """(H, W) cosine similarity of `label` (default: the top label), upsampled bilinearly from
+        the patch grid to the image's pixels."""
+        index = self.labels.index(label if label is not None else self.top_label)
+        grid = torch.from_numpy(self.patch_similarity[index])
+        up = torch.nn.functional.interpolate(
+            grid[None, None], size=self.image_size, mode="bilinear", align_corners=False
+        )
+        return up[0, 0].numpy()
+
+
+class ZeroShotClassifier:
+    """`ZeroShotClassifier(backbone)(image, labels) -> ZeroShotResult`.
+
+    templates: "single" ("a photo of a {}.") or "imagenet80" (CLIP's 80-prompt ensemble).
+    dense_method: how patch embeddings are made (components.dense.METHODS).
+    short_side: resolution of the dense map (the model's input size by default).
+    """
+
+    def __init__(
+        self,
+        backbone,
+        templates: str | TemplateSet = DEFAULT_TEMPLATES,
+        dense_method: str = dense.DEFAULT_METHOD,
+        short_side: int | None = None,
+    ):
+        self.backbone = backbone
+        self.templates = get_template_set(templates)
+        self.dense_method = dense_method
+        self.short_side = short_side
+
+    def __call__(self, image: Image.Image, labels: Sequence[str]) -> ZeroShotResult:
+        text = self.backbone.text_classifier(labels, self.templates)  # (L, D), cached
+        patches = self.backbone.dense(image, self.dense_method, self.short_side)
+        similarity = text @ patches.global_embedding
+        probs = torch.softmax(self.backbone.logit_scale * similarity, dim=0)
+        return ZeroShotResult(
+            labels=tuple(labels),
+            probs=probs.numpy(),
+            similarity=similarity.numpy(),
+            patch_similarity=patches.similarity(text).numpy(),
+            image_size=patches.image_size,
+            templates=self.templates.name,
+            dense_method=patches.method,
+            logit_scale=self.backbone.logit_scale,
+        )

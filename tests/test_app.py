@@ -1,0 +1,72 @@
+"""The app as its users' scripts meet it: launched in-process, every endpoint called through
+gradio_client, bad input answered with a message while the server keeps serving."""
+
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client, handle_file
+
+from appserver import running_demo
+from app.examples import skimage_photo
+
+
+@pytest.fixture(scope="module")
+def client():
+    with running_demo() as (demo, url):
+        yield Client(url, verbose=False)
+
+
+def test_every_endpoint_is_named(client):
+    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/zeroshot_classify", "/zeroshot_heatmap", "/model_status", "/pick_model"} <= endpoints
+
+
+def test_model_status_and_random_weights_banner(client):
+    status, banner, _timer = client.predict("clip-lab-tiny-vit · random", api_name="/model_status")
+    assert "clip-lab-tiny-vit" in status
+    assert "random" in banner and "meaningless" in banner
+
+
+def test_zeroshot_classify_and_heatmap(client):
+    labels = "astronaut, cat, rocket"
+    ranked, bars, heat_label, heat, notes = client.predict(
+        handle_file(skimage_photo("astronaut")),
+        labels,
+        "single",
+        "naclip",
+        "1× (one window)",
+        "clip-lab-tiny-vit · random",
+        api_name="/zeroshot_classify",
+    )
+    assert {c["label"] for c in ranked["confidences"]} == {"astronaut", "cat", "rocket"}
+    assert heat_label["value"] == ranked["label"]
+    assert heat.endswith(".png")
+    again = client.predict("cat", api_name="/zeroshot_heatmap")
+    assert again is None or again.endswith(".png")
+
+
+@pytest.mark.parametrize(
+    "upload, labels, message",
+    [
+        ("empty", "cat", "empty"),
+        ("text", "cat", "not an image"),
+        ("good", " , ;", "at least one label"),
+        ("good", ",".join(f"l{i}" for i in range(101)), "limit"),
+    ],
+)
+def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, upload, labels, message):
+    files = {
+        "empty": tmp_path / "empty.png",
+        "text": tmp_path / "notes.png",
+        "good": skimage_photo("chelsea"),
+    }
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("this is not a picture")
+    with pytest.raises(Exception) as info:
+        client.predict(
+            handle_file(str(files[upload])), labels, "single", "naclip", "1× (one window)",
+            "clip-lab-tiny-vit · random", api_name="/zeroshot_classify",
+        )
+    assert message in str(info.value)
+    status, _, _ = client.predict("clip-lab-tiny-vit · random", api_name="/model_status")
+    assert "Ready" in status
