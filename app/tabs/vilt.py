@@ -1,0 +1,236 @@
+"""Tab "ViLT": image + question → top-5 answers, where each word (or answer) sits in the image, and
+a measured "why ViLT is fast" panel (linear patches vs a CNN grid vs CLIP's image tower)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from app import render
+from app.examples import skimage_photo
+from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from components import vilt
+from components.errors import WeightsError
+from components.media import MAX_LABELS, load_image, parse_labels
+
+TITLE = "ViLT"
+ENGINES = {
+    "clip": "CLIP: rank answers by image–prompt similarity (always available)",
+    "vilt": f"ViLT: official weights {vilt.VQA_CHECKPOINT} (only if in the Hugging Face cache)",
+}
+CANDIDATE_MODES = {
+    "shipped": "shipped list (the group that fits the question)",
+    "own": "my own candidates",
+}
+STYLE_LABELS = {
+    "statement": "question → statement (“the ball is red.”)",
+    "qa": "“question: … answer: …”",
+}
+ALIGNMENT_LABELS = {
+    "attention": "attention of each word to the patches",
+    "ipot": "optimal transport (IPOT), as the official demo",
+}
+GRID_LABELS = {384: "384 short side (ViLT's input)", 800: "800 short side (Pixel-BERT's input)"}
+
+
+def build(ctx) -> None:
+    method_header(
+        "ViLT — vision-and-language transformer without convolution or region supervision",
+        "One transformer reads the question's words and the image's 32×32 patches together; each "
+        "patch becomes a token through a single linear projection, so embedding the image is almost free.",
+        "Kim, Son, Kim, *ViLT: Vision-and-Language Transformer Without Convolution or Region "
+        "Supervision*, ICML 2021.",
+        "the official ViLT VQA model (transformers) when its weights are in the Hugging Face cache — "
+        "nothing is downloaded — else a CLIP-backed version of the task: CLIP ranks candidate answers "
+        "by how well a prompt built from the question and the answer matches the image. The timing "
+        "panel runs ViLT's patch projection, a ResNet-50 grid and CLIP's tower here, with random "
+        "weights (speed does not depend on them).",
+    )
+    cached = vilt.vilt_weights_cached()
+    with gr.Row():
+        with gr.Column():
+            image = ImageUpload("Image")
+            question = gr.Textbox(
+                "What animal is this?",
+                label="Question",
+                info=f"One short question, up to {vilt.MAX_QUESTION_CHARS} characters (ViLT reads ≤ 38 word pieces).",
+            )
+            engine = gr.Radio(
+                [(v, k) for k, v in ENGINES.items()],
+                value="clip",
+                label="Engine",
+                info=(
+                    "ViLT's weights are in this machine's Hugging Face cache."
+                    if cached
+                    else "ViLT's weights are NOT in this machine's Hugging Face cache: "
+                    "picking ViLT answers with CLIP and says so."
+                ),
+            )
+            mode = gr.Radio([(v, k) for k, v in CANDIDATE_MODES.items()], value="shipped", label="Candidate answers (CLIP engine)")
+            candidates = gr.Textbox(
+                "",
+                label="Your candidates",
+                info=f"Separated by commas, semicolons or new lines; up to {MAX_LABELS}. Used with “my own candidates”.",
+                lines=2,
+            )
+            with gr.Accordion("Advanced", open=False):
+                style = gr.Radio([(v, k) for k, v in STYLE_LABELS.items()], value="statement", label="CLIP prompt")
+                top_k = gr.Slider(1, 10, value=vilt.TOP_K, step=1, label="Answers shown (top-k)")
+                alignment = gr.Radio(
+                    [(v, k) for k, v in ALIGNMENT_LABELS.items()], value="attention", label="ViLT word–patch alignment"
+                )
+                layers = gr.Radio(list(vilt.ATTENTION_LAYERS), value="all", label="Attention layers (averaged)")
+                grid_side = gr.Radio([(v, k) for k, v in GRID_LABELS.items()], value=384, label="Grid backbone input")
+                runs = gr.Slider(1, 10, value=3, step=1, label="Timing runs (median)")
+            with gr.Row():
+                ask = gr.Button("Answer", variant="primary")
+                time_it = gr.Button("Why ViLT is fast: time it on this image")
+            image_limits()
+        with gr.Column():
+            answers = gr.Label(num_top_classes=vilt.TOP_K, label="Answers")
+            heat_key = gr.Dropdown([], label="Heat map for", interactive=True)
+            heat = gr.Image(label="Where it looks", type="pil", format="png")
+            notes = gr.Markdown()
+            evidence = gr.Dataframe(headers=["answer", "score", "prompt"], label="Evidence", wrap=True)
+            timing_plot = gr.Plot(label="Visual embedding: measured here vs quoted in the paper (log scale)")
+            timing_notes = gr.Markdown()
+    state = gr.State()
+
+    gr.Examples(
+        [
+            [skimage_photo("chelsea"), "What animal is this?"],
+            [skimage_photo("astronaut"), "What colour is the suit?"],
+            [skimage_photo("coffee"), "What drink is this?"],
+            [skimage_photo("rocket"), "What vehicle is this?"],
+            [skimage_photo("motorcycle_left"), "How many wheels are there?"],
+        ],
+        inputs=[image, question],
+    )
+
+    @user_errors
+    def answer(image_path, question_text, engine_name, mode_name, candidates_text, style_name,
+               k, alignment_name, layers_name, saved, model_choice):
+        loaded = load_image(image_path)
+        vilt.check_question(question_text)
+        note_lines = list(loaded.notes)
+        if engine_name == "vilt":
+            try:
+                official = vilt.load_vilt()
+            except WeightsError as error:
+                note_lines.insert(0, f"⚠️ **ViLT could not run, so the CLIP engine answered.** {error}")
+            else:
+                engine = official.with_settings(top_k=int(k), alignment=alignment_name, attention_layers=layers_name)
+                result = engine(loaded.image, question_text)
+                return _show(result, loaded.image, note_lines, saved)
+        backbone = ctx.backbone(model_choice)
+        own = None
+        if mode_name == "own":
+            parsed = parse_labels(candidates_text, count_tokens=backbone.count_tokens)
+            own = list(parsed.labels)
+            note_lines += parsed.notes
+        engine = vilt.ClipVQA(backbone, top_k=int(k), prompt_style=style_name)
+        key = (str(image_path), backbone.describe())
+        features = saved["features"] if saved and saved.get("key") == key else None
+        if features is None:
+            features = engine.embed(loaded.image)
+        result = engine(loaded.image, question_text, own, features=features)
+        return _show(result, loaded.image, note_lines, {"key": key, "features": features})
+
+    def _show(result, image, note_lines, cache):
+        if result.engine == "clip":
+            note_lines.append(
+                f"CLIP engine on **{result.model}**; question form: *{result.question_type}*; "
+                f"{len(result.candidates)} candidates ({result.answer_group}); scores are a softmax over them."
+            )
+            index = {c: i for i, c in enumerate(result.candidates)}
+            rows = [[a, round(float(s), 4), result.prompts[index[a]]] for a, s in result.ranking()]
+        else:
+            note_lines.append(f"**{result.model}**; scores are ViLT's sigmoid per answer (they need not sum to 1).")
+            rows = [[a, round(float(s), 4), "(ViLT's VQA head)"] for a, s in result.ranking()]
+        note_lines += result.notes
+        saved = {**(cache or {}), "image": image, "result": result}
+        first = result.heat_keys[0]
+        return (
+            render.label_dict(result.ranking()),
+            gr.Dropdown(choices=list(result.heat_keys), value=first, label=f"Heat map for ({result.heat_kind})"),
+            heatmap_image(image, result, first),
+            "\n".join(f"- {n}" for n in note_lines),
+            rows,
+            saved,
+        )
+
+    @user_errors
+    def show_heatmap(key, saved):
+        if not saved or "result" not in saved or key not in saved["result"].heat_keys:
+            return None
+        return heatmap_image(saved["image"], saved["result"], key)
+
+    @user_errors
+    def timing(image_path, side, n_runs, model_choice):
+        loaded = load_image(image_path)
+        backbone = ctx.backbone(model_choice)
+        measured = vilt.time_visual_embeddings(loaded.image, backbone, runs=int(n_runs), grid_short_side=int(side))
+        return timing_figure(measured), timing_text(measured, backbone)
+
+    ask.click(
+        answer,
+        [image, question, engine, mode, candidates, style, top_k, alignment, layers, state, ctx.model_picker],
+        [answers, heat_key, heat, notes, evidence, state],
+        api_name="vilt_answer",
+    )
+    heat_key.input(show_heatmap, [heat_key, state], heat, api_name="vilt_heatmap")
+    time_it.click(
+        timing,
+        [image, grid_side, runs, ctx.model_picker],
+        [timing_plot, timing_notes],
+        api_name="vilt_timing",
+        concurrency_limit=1,  # timings are only meaningful one at a time
+    )
+
+
+def heatmap_image(image, result, key):
+    values = result.heatmap(key)
+    lo, hi = float(values.min()), float(values.max())
+    caption = "share" if result.engine == "vilt" else "cosine"
+    return render.with_colorbar(render.overlay(image, values, vmin=lo, vmax=hi), lo, hi, caption)
+
+
+CATEGORIES = {
+    "region": "region features<br>(detector)",
+    "grid": "grid features<br>(ResNet-50)",
+    "patch": "linear patches<br>(ViLT)",
+    "clip": "CLIP image tower<br>(whole encoder)",
+}
+
+
+def timing_figure(measured):
+    device = measured.device
+    values = dict(zip(measured.kinds, (float(v) for v in measured.measured_ms)))
+    return render.measured_vs_quoted_bars(
+        list(CATEGORIES.values()),
+        {CATEGORIES[k]: values.get(k) for k in CATEGORIES},
+        {CATEGORIES[k]: measured.quoted_ms.get(k) for k in CATEGORIES},
+        measured_name=f"measured here ({device}, {measured.threads} threads, median of {measured.runs})",
+        quoted_name="quoted in the ViLT paper (its GPU)",
+    )
+
+
+def timing_text(measured, backbone) -> str:
+    lines = ["| visual embedding | input (H×W) | output | measured ms | quoted ms |", "|---|---|---|---|---|"]
+    lines.append(f"| region features (detector) | — | — | not run here | {vilt.QUOTED_MS['region']:g} |")
+    for kind, label, size, shape, ms in zip(
+        measured.kinds, measured.labels, measured.input_sizes, measured.output_shapes, measured.measured_ms
+    ):
+        quoted = measured.quoted_ms.get(kind)
+        shown_label = f"{label} · {backbone.model_name}" if kind == "clip" else label
+        lines.append(
+            f"| {shown_label} | {size[0]}×{size[1]} | {'×'.join(map(str, shape))} | {ms:.3g} | "
+            f"{'—' if quoted is None else f'{quoted:g}'} |"
+        )
+    lines.append("")
+    lines.append(
+        f"Measured on this machine ({measured.device}); the paper's figures are from its own GPU and are "
+        f"shown for their ratios. Here the grid backbone costs **{measured.ratio('grid'):.0f}×** and CLIP's "
+        f"tower **{measured.ratio('clip'):.0f}×** the linear patch projection. Region features need an object "
+        "detector, which this app does not ship."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""The ViLT tab through gradio_client: answer (CLIP engine, ViLT falling back), heat map, timing,
+and bad input answered with a message while the server keeps serving."""
+
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client, handle_file
+
+from app.examples import skimage_photo
+from appserver import running_demo
+
+MODEL = "clip-lab-tiny-vit · random"
+
+
+@pytest.fixture(scope="module")
+def client():
+    with running_demo() as (demo, url):
+        yield Client(url, verbose=False)
+
+
+def ask(client, question="What animal is this?", engine="clip", mode="shipped", candidates="", photo="chelsea"):
+    return client.predict(
+        handle_file(skimage_photo(photo)), question, engine, mode, candidates, "statement", 5, "attention", "all",
+        MODEL, api_name="/vilt_answer",
+    )
+
+
+def test_endpoints_are_named(client):
+    endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/vilt_answer", "/vilt_heatmap", "/vilt_timing"} <= endpoints
+
+
+def test_clip_engine_answers_and_heatmap(client):
+    answers, heat_key, heat, notes, evidence = ask(client)
+    labels = [c["label"] for c in answers["confidences"]]
+    assert len(labels) == 5
+    assert heat_key["value"] == answers["label"] == labels[0]
+    assert heat.endswith(".png")
+    assert "animals" in notes and "CLIP engine" in notes
+    assert [row[0] for row in evidence["data"]] == labels
+    assert evidence["data"][0][2] == f"a photo of {'an' if labels[0][0] in 'aeiou' else 'a'} {labels[0]}."
+    again = client.predict(labels[1], api_name="/vilt_heatmap")
+    assert again.endswith(".png")
+
+
+def test_own_candidates(client):
+    answers, *_ = ask(client, "What colour is the cat?", mode="own", candidates="orange; grey, black")
+    assert {c["label"] for c in answers["confidences"]} == {"orange", "grey", "black"}
+
+
+def test_vilt_engine_without_weights_falls_back_and_says_so(client):
+    answers, heat_key, heat, notes, evidence = ask(client, engine="vilt")
+    assert "ViLT could not run" in notes and "Hugging Face cache" in notes
+    assert "CLIP engine" in notes
+    assert len(answers["confidences"]) == 5
+
+
+def test_timing_panel(client):
+    plot, table = client.predict(handle_file(skimage_photo("coffee")), 384, 1, MODEL, api_name="/vilt_timing")
+    assert plot is not None
+    assert "measured ms" in table and "linear 32×32 patch projection" in table
+    assert "384×576" in table  # coffee is 600×400: ViLT's resize
+
+
+@pytest.mark.parametrize(
+    "question, mode, candidates, message",
+    [
+        ("", "shipped", "", "Type a question"),
+        ("x" * 2000, "shipped", "", "2000 characters"),
+        ("What colour is it?", "own", " ,; ", "at least one label"),
+    ],
+)
+def test_bad_input_gets_a_message_and_server_keeps_serving(client, question, mode, candidates, message):
+    with pytest.raises(Exception) as info:
+        ask(client, question, mode=mode, candidates=candidates)
+    assert message in str(info.value)
+    answers, *_ = ask(client)
+    assert len(answers["confidences"]) == 5
