@@ -89,10 +89,10 @@ class AppContext:
         choice = choice or self.default_choice
         future = self.start_loading(choice)
         if not future.done():
-            return f"⏳ Loading **{choice}** on {resolve_device(self.settings.device)}…"
+            return f"Loading **{choice}** on {resolve_device(self.settings.device)}…"
         if future.exception() is not None:
-            return f"❌ {choice} could not be loaded: {future.exception()}"
-        return f"✅ Ready: **{future.result().describe()}**"
+            return f"**Failed:** {choice} could not be loaded: {future.exception()}"
+        return f"Ready: **{future.result().describe()}**"
 
     def banner(self, choice: str | None = None) -> str:
         """A warning shown above every tab while the weights are random; empty otherwise."""

@@ -28,7 +28,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 info="model · weights (an open_clip pretrained tag, a checkpoint, or random)",
                 scale=2,
             )
-            status = gr.Markdown("⏳ Starting…", elem_id="model-status")
+            status = gr.Markdown("Starting…", elem_id="model-status")
         banner = gr.Markdown("", elem_id="weights-banner")
         timer = gr.Timer(1.0, active=True)
         ctx.model_picker = picker

@@ -40,26 +40,31 @@ def user_errors(handler):
     return wrapper
 
 
-class ImageUpload(gr.Image):
-    """gr.Image that hands the handler the uploaded file's path without decoding it.
+class _PathImage(gr.Image):
+    """gr.Image whose preprocess hands over the uploaded file's path without decoding it."""
+
+    # Rendered by gr.Image's own front end: same block name (is_template) and class id. The
+    # __init__ signature stays gr.Image's, since Gradio reads a template's props from it.
+    is_template = True
+
+    @classmethod
+    def get_component_class_id(cls) -> str:
+        return gr.Image.get_component_class_id()
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
+def ImageUpload(label: str = "Image", **kwargs) -> gr.Image:
+    """An image input whose file reaches the handler undecoded.
 
     gr.Image decodes uploads before the handler runs, so a corrupt or enormous file fails inside
     Gradio with a bare "Error". Here the browser still previews the upload, but decoding happens in
     `components.media.load_image`, which says what is wrong.
     """
-
-    def __init__(self, label: str = "Image", **kwargs):
-        kwargs.setdefault("type", "filepath")
-        kwargs.setdefault("sources", ["upload", "clipboard"])
-        super().__init__(label=label, **kwargs)
-
-    def get_block_name(self) -> str:
-        return "image"
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        return payload.path
+    kwargs.setdefault("type", "filepath")
+    kwargs.setdefault("sources", ["upload", "clipboard"])
+    return _PathImage(label=label, **kwargs)
 
 
 def method_header(name: str, idea: str, paper: str, runs: str) -> gr.Markdown:

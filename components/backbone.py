@@ -297,9 +297,10 @@ def _pretrained(key: _Key, cache_dir: str | None) -> ClipBackbone:
         cached = _cached_weights_file(tag_cfg, cache_dir)
         if cached:
             source = cached
-            kwargs["force_preprocess_cfg"] = {
-                k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg
-            }
+            # Loading by path skips open_clip's tag lookup, so pass the tag's preprocessing on.
+            for key_name in ("mean", "std", "interpolation", "resize_mode"):
+                if key_name in tag_cfg:
+                    kwargs[f"image_{key_name}"] = tag_cfg[key_name]
         elif _hub_reachable():
             source = key.pretrained
             kwargs["cache_dir"] = cache_dir

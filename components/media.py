@@ -26,9 +26,9 @@ MIN_IMAGE_SIDE = 16
 MAX_LABELS = 100
 IMAGE_FORMATS = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 
-# Our own guard runs first with a clear message; PIL's stays as a backstop for formats whose size
-# is only known while decoding.
-Image.MAX_IMAGE_PIXELS = MAX_DECODE_MEGAPIXELS * 1_000_000
+# Our own guard (right after the header is read, before decoding) gives the clear message; PIL's
+# own check, which fires inside Image.open, stays as a backstop far above it.
+Image.MAX_IMAGE_PIXELS = MAX_DECODE_MEGAPIXELS * 10_000_000
 
 
 @dataclass(frozen=True)

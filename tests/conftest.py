@@ -27,6 +27,12 @@ TINY_VIT = "clip-lab-tiny-vit"
 TINY_RN = "clip-lab-tiny-rn"
 
 
+def pytest_configure(config):
+    # Noise from gradio's own use of pandas 3, not ours.
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:gradio")
+    config.addinivalue_line("filterwarnings", "ignore:.*(no_silent_downcasting|copy keyword).*")
+
+
 @pytest.fixture(scope="session")
 def tiny_vit():
     from components.backbone import load_backbone

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The README's test command: installs everything the tests need on a fresh Debian machine
+# (a virtual environment with the pinned packages, Debian's chromium for the browser tests),
+# then runs the whole suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+
+export HF_HUB_OFFLINE=1
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 tests "$@"

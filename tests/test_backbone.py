@@ -1,0 +1,149 @@
+"""The shared backbone: real loading code tested with local files, caches, honest weights."""
+
+from __future__ import annotations
+
+import open_clip
+import pytest
+import torch
+from open_clip import pretrained as oc_pretrained
+
+from components import backbone as bb
+from components.errors import WeightsError
+from conftest import TINY_VIT, solid
+
+
+@pytest.fixture()
+def fresh_cache():
+    bb.clear_cache()
+    yield
+    bb.clear_cache()
+
+
+def _tiny_state_dict(seed: int = 1):
+    torch.manual_seed(seed)
+    model = open_clip.create_model(TINY_VIT, pretrained=None)
+    return model, model.state_dict()
+
+
+def test_checkpoint_by_path_gives_identical_embeddings(tmp_path, fresh_cache):
+    model, state = _tiny_state_dict(seed=7)
+    path = tmp_path / "tiny.pt"
+    torch.save({"state_dict": state}, path)
+    loaded = bb.load_backbone(TINY_VIT, str(path), "cpu", fallback_to_random=False)
+    assert loaded.weights == "checkpoint:tiny.pt"
+    assert not loaded.is_random
+    image = solid((10, 200, 30))
+    reference = bb.ClipBackbone(
+        model, loaded.preprocess, loaded.tokenizer, model_name=TINY_VIT, weights="reference"
+    )
+    torch.testing.assert_close(loaded.encode_images([image]), reference.encode_images([image]))
+    torch.testing.assert_close(loaded.encode_texts(["a green square"]), reference.encode_texts(["a green square"]))
+
+
+def test_broken_checkpoint_gives_a_clear_message(tmp_path, fresh_cache):
+    path = tmp_path / "broken.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="Could not load checkpoint:broken.pt"):
+        bb.load_backbone(TINY_VIT, str(path), "cpu", fallback_to_random=False)
+    fallback = bb.load_backbone(TINY_VIT, str(path), "cpu")
+    assert fallback.is_random and "broken.pt" in fallback.weights_note
+
+
+def test_unknown_tag_or_missing_file_is_named(fresh_cache):
+    with pytest.raises(WeightsError, match="neither a pretrained tag"):
+        bb.load_backbone(TINY_VIT, "/no/such/file.pt", "cpu", fallback_to_random=False)
+    with pytest.raises(WeightsError, match="Unknown model"):
+        bb.load_backbone("ViT-Q-99", "random", "cpu")
+
+
+def test_failed_pretrained_load_falls_back_to_random_with_a_banner(fresh_cache, monkeypatch):
+    # A real tag whose weights are not in the cache, with the Hub out of reach (HF_HUB_OFFLINE).
+    monkeypatch.setattr(bb, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setitem(oc_pretrained._PRETRAINED, TINY_VIT, {"lab": {"hf_hub": "clip-lab/absent/"}})
+    backbone = bb.load_backbone(TINY_VIT, "lab", "cpu")
+    assert backbone.weights == bb.RANDOM_WEIGHTS
+    assert "not in the Hugging Face cache" in backbone.weights_note
+
+    from app.context import AppContext, Settings
+
+    ctx = AppContext(Settings(TINY_VIT, "lab", "cpu"))
+    ctx.backbone()
+    banner = ctx.banner()
+    assert "random" in banner and "meaningless" in banner and "Hugging Face cache" in banner
+
+
+def test_pretrained_tag_is_read_from_the_hugging_face_cache(tmp_path, fresh_cache, monkeypatch):
+    """Lay out a Hugging Face cache by hand, as a download would leave it, and load a tag from it."""
+    from safetensors.torch import save_file
+
+    model, state = _tiny_state_dict(seed=3)
+    snapshot = tmp_path / "models--clip-lab--tiny" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, snapshot / "open_clip_model.safetensors")
+    (tmp_path / "models--clip-lab--tiny" / "refs").mkdir()
+    (tmp_path / "models--clip-lab--tiny" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(bb, "_hub_reachable", lambda timeout=3.0: pytest.fail("must not touch the Hub"))
+    monkeypatch.setitem(oc_pretrained._PRETRAINED, TINY_VIT, {"lab": {"hf_hub": "clip-lab/tiny/"}})
+
+    loaded = bb.load_backbone(TINY_VIT, "lab", "cpu", fallback_to_random=False, cache_dir=str(tmp_path))
+    assert loaded.weights == "pretrained:lab"
+    expected = model.eval().state_dict()
+    for name, tensor in loaded.model.state_dict().items():
+        torch.testing.assert_close(tensor, expected[name], msg=name)
+
+
+def test_one_instance_per_model_weights_device_and_lru_bound(fresh_cache, monkeypatch):
+    a = bb.load_backbone(TINY_VIT, "random", "cpu")
+    assert bb.load_backbone(TINY_VIT, "random", "cpu") is a
+    monkeypatch.setattr(bb, "MAX_CACHED_MODELS", 1)
+    b = bb.load_backbone("clip-lab-tiny-rn", "random", "cpu")
+    assert bb.cached_backbones() == [b]
+
+
+def test_random_weights_are_the_same_in_every_load(fresh_cache):
+    first = bb.load_backbone(TINY_VIT, "random", "cpu").encode_texts(["a cat"])
+    bb.clear_cache()
+    second = bb.load_backbone(TINY_VIT, "random", "cpu").encode_texts(["a cat"])
+    torch.testing.assert_close(first, second)
+
+
+def test_repeated_labels_run_the_text_encoder_zero_times(tiny_vit, monkeypatch):
+    calls = []
+    original = tiny_vit.model.encode_text
+
+    def counting(tokens, normalize=False):
+        calls.append(len(tokens))
+        return original(tokens, normalize=normalize)
+
+    monkeypatch.setattr(tiny_vit.model, "encode_text", counting)
+    first = tiny_vit.text_classifier(["zebra", "okapi"], "imagenet80")
+    assert sum(calls) == 2 * 80
+    calls.clear()
+    again = tiny_vit.text_classifier(["okapi", "zebra"], "imagenet80")
+    assert calls == []
+    torch.testing.assert_close(again, first.flip(0))
+    tiny_vit.encode_texts(["a zebra"])
+    tiny_vit.encode_texts(["a zebra"])
+    assert sum(calls) == 1
+
+
+def test_text_classifier_is_the_prompt_ensemble(tiny_vit):
+    """normalise each template's embedding, average, renormalise."""
+    from components.prompts import IMAGENET80
+
+    label = "tapir"
+    per_template = tiny_vit.encode_texts(IMAGENET80.fill(label))
+    expected = torch.nn.functional.normalize(per_template.mean(0), dim=0)
+    torch.testing.assert_close(tiny_vit.text_classifier([label], IMAGENET80)[0], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_embeddings_are_unit_length_and_batched(tiny_vit):
+    images = [solid((i * 20, 100, 200 - i * 20)) for i in range(5)]
+    out = tiny_vit.encode_images(images, batch_size=2)
+    assert out.shape == (5, 32) and out.dtype == torch.float32
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(5))
+    torch.testing.assert_close(out, torch.cat([tiny_vit.encode_images([im]) for im in images]))
+
+
+def test_labels_with_braces_do_not_break_templates(tiny_vit):
+    assert tiny_vit.text_classifier(["{odd} label"], "single").shape == (1, 32)
