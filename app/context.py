@@ -102,10 +102,12 @@ class AppContext:
         backbone = future.result()
         if not backbone.is_random:
             return ""
+        _, asked = parse_choice(choice or self.default_choice)
+        tag = asked if asked != "random" and "/" not in asked else "openai"
         return (
             "⚠️ **This model runs on random, untrained weights: every result on every tab is "
             f"meaningless.** Why: {backbone.weights_note}. To use real weights, put them in the Hugging "
             "Face cache (`HF_HOME`) on a machine with internet — `python -c \"import open_clip; "
-            f"open_clip.create_model('{backbone.model_name}', pretrained='openai')\"` — or start the app "
+            f"open_clip.create_model('{backbone.model_name}', pretrained='{tag}')\"` — or start the app "
             "with `--pretrained /path/to/checkpoint.pt` (see the README)."
         )
