@@ -1,0 +1,162 @@
+"""CLIPasso's loss: geometric (CLIP ResNet layer maps) + semantic (CLIP embedding) distance between
+the sketch and the image, over augmented views shared by both.
+
+Per step, views = `num_aug` augmented pairs + 1 clean pair. An augmentation is RandomPerspective
+(distortion 0.5, p = 1, fill 0) then RandomResizedCrop(model size, scale (0.8, 0.8), ratio (1, 1)),
+the same parameters for sketch and image; both are composed into one sampling grid, so each view
+costs one bilinear grid_sample (torchvision resamples twice; the difference is sub-pixel).
+
+    loss = Σ_l w_l · mean((F_l(sketch) − F_l(image))²) + w_fc · mean(1 − cos(E(sketch), E(image)))
+
+with F_l the RN101 maps layer2 and layer3 (weights 1, the rest 0) and E the attention-pool output,
+w_fc = 0.1. Image views run without autograd; the clean image view's features are computed once.
+A ViT loss backbone (the app's quick mode) uses the token maps of its blocks instead ("block{i}").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from components.dense import resnet_stages
+
+CONV_WEIGHTS = {"layer2": 1.0, "layer3": 1.0}  # torchvision naming; stem, layer1, layer4: 0
+FC_WEIGHT = 0.1
+NUM_AUG = 4
+PERSPECTIVE_DISTORTION = 0.5
+CROP_SCALE = 0.8
+
+
+def default_conv_weights(backbone) -> dict[str, float]:
+    """RN: layer2 + layer3 (the paper's). ViT: the blocks at one and two thirds of the depth."""
+    visual = backbone.model.visual
+    if hasattr(visual, "transformer"):
+        depth = len(visual.transformer.resblocks)
+        return {f"block{max(0, depth // 3 - 1)}": 1.0, f"block{max(0, 2 * depth // 3 - 1)}": 1.0}
+    return dict(CONV_WEIGHTS)
+
+
+def features(backbone, pixels: torch.Tensor, layers) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Layer maps named in `layers` and the final (un-normalised) embedding of normalised pixels."""
+    visual = backbone.model.visual
+    if hasattr(visual, "transformer"):
+        x = visual._embeds(pixels)
+        maps = {}
+        for i, block in enumerate(visual.transformer.resblocks):
+            x = block(x)
+            if f"block{i}" in layers:
+                maps[f"block{i}"] = x
+        pooled, _ = visual._pool(x)
+        return maps, (pooled @ visual.proj if visual.proj is not None else pooled)
+    stages = resnet_stages(visual, pixels)
+    return {k: stages[k] for k in layers}, visual.attnpool(stages["layer4"])
+
+
+def perspective_coeffs(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The 8 coefficients of the homography taking `end` points to `start` points (as torchvision's
+    perspective uses them: an output pixel at x looks up the input at H(x))."""
+    a = np.zeros((8, 8))
+    b = np.zeros(8)
+    for i, ((sx, sy), (ex, ey)) in enumerate(zip(start, end)):
+        a[2 * i] = [ex, ey, 1, 0, 0, 0, -sx * ex, -sx * ey]
+        a[2 * i + 1] = [0, 0, 0, ex, ey, 1, -sy * ex, -sy * ey]
+        b[2 * i], b[2 * i + 1] = sx, sy
+    return np.linalg.solve(a, b)
+
+
+def augmentation_grids(count: int, size: int, out: int, rng: np.random.Generator, device, dtype=torch.float32) -> torch.Tensor:
+    """(count, out, out, 2) grid_sample grids: RandomPerspective(0.5, p=1) on a size×size image, then
+    RandomResizedCrop(out, scale (0.8, 0.8), ratio (1, 1)); parameters drawn as torchvision draws them."""
+    grids = []
+    w = h = size
+    hw, hh = w // 2, h // 2
+    dx, dy = int(PERSPECTIVE_DISTORTION * hw) + 1, int(PERSPECTIVE_DISTORTION * hh) + 1
+    side = int(round(np.sqrt(CROP_SCALE * w * h)))
+    for _ in range(count):
+        r = lambda hi: int(rng.integers(0, hi))  # noqa: E731
+        end = np.array([
+            [r(dx), r(dy)], [w - 1 - r(dx), r(dy)], [w - 1 - r(dx), h - 1 - r(dy)], [r(dx), h - 1 - r(dy)],
+        ], float)
+        start = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
+        c = perspective_coeffs(start, end)
+        top, left = r(h - side + 1), r(w - side + 1)
+        # output pixel centre → position in the warped image (pixel-index coordinates) → input position
+        t = (np.arange(out) + 0.5) * side / out - 0.5
+        gx, gy = np.meshgrid(left + t, top + t)
+        den = c[6] * gx + c[7] * gy + 1
+        ix = (c[0] * gx + c[1] * gy + c[2]) / den
+        iy = (c[3] * gx + c[4] * gy + c[5]) / den
+        grids.append(np.stack([(ix + 0.5) / w * 2 - 1, (iy + 0.5) / h * 2 - 1], axis=-1))
+    return torch.as_tensor(np.stack(grids), dtype=dtype, device=device)
+
+
+def identity_grid(size: int, out: int, device, dtype=torch.float32) -> torch.Tensor:
+    t = (torch.arange(out, device=device, dtype=dtype) + 0.5) / out * 2 - 1
+    gy, gx = torch.meshgrid(t, t, indexing="ij")
+    return torch.stack([gx, gy], dim=-1)[None]
+
+
+class SketchLoss:
+    """The CLIPasso loss against one target image, for a batch of sketches (one per seed).
+
+    target: (3, S, S) in [0, 1] on the canvas. Call with sketches (B, S, S) in [0, 1] (grey) and the
+    grids of this step's augmentations (A, out, out, 2) shared by every sketch in the batch."""
+
+    def __init__(self, backbone, target: torch.Tensor, *, conv_weights=None, fc_weight: float = FC_WEIGHT):
+        self.backbone = backbone
+        visual = backbone.model.visual
+        self.dtype = next(visual.parameters()).dtype
+        self.device = backbone.device
+        self.out = backbone.image_size
+        self.weights = {k: float(v) for k, v in (conv_weights or default_conv_weights(backbone)).items() if v}
+        self.fc_weight = float(fc_weight)
+        self.mean = torch.tensor(backbone.mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(backbone.std, device=self.device).view(1, 3, 1, 1)
+        self.target = target.to(self.device)[None]
+        self.size = target.shape[-1]
+        with torch.no_grad():
+            self.clean_target = self._features(self._sample(self.target, self.clean_grid()))
+
+    def clean_grid(self) -> torch.Tensor:
+        return identity_grid(self.size, self.out, self.device)
+
+    def _sample(self, images: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S) in [0, 1], grids (A, out, out, 2) → (B·A, 3, out, out) normalised,
+        ordered batch-major. Outside the image is filled with 0 (black), as torchvision's fill=0."""
+        b, a = images.shape[0], grids.shape[0]
+        x = images[:, None].expand(b, a, *images.shape[1:]).reshape(b * a, *images.shape[1:])
+        g = grids[None].expand(b, a, *grids.shape[1:]).reshape(b * a, *grids.shape[1:])
+        views = F.grid_sample(x, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return ((views - self.mean) / self.std).to(self.dtype)
+
+    def _features(self, pixels):
+        maps, final = features(self.backbone, pixels, tuple(self.weights))
+        return {k: v.float() for k, v in maps.items()}, final.float()
+
+    def __call__(self, sketches: torch.Tensor, grids: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+        """Loss per sketch (B,), and its parts (B,) by name. grids None → the clean pair only."""
+        b = sketches.shape[0]
+        rgb = sketches[:, None].expand(b, 3, *sketches.shape[1:])
+        all_grids = self.clean_grid() if grids is None else torch.cat([grids, self.clean_grid()])
+        a = all_grids.shape[0]
+        sketch_maps, sketch_final = self._features(self._sample(rgb, all_grids))
+        if grids is None:
+            target_maps, target_final = self.clean_target
+        else:
+            with torch.no_grad():
+                aug_maps, aug_final = self._features(self._sample(self.target, grids))
+            clean_maps, clean_final = self.clean_target
+            target_maps = {k: torch.cat([aug_maps[k], clean_maps[k]]) for k in aug_maps}
+            target_final = torch.cat([aug_final, clean_final])
+        parts = {}
+        total = torch.zeros(b, device=sketches.device)
+        for name, weight in self.weights.items():
+            s = sketch_maps[name].reshape(b, a, -1)
+            t = target_maps[name].reshape(1, a, -1)
+            parts[name] = (s - t).square().mean(dim=(1, 2))
+            total = total + weight * parts[name]
+        cos = F.cosine_similarity(sketch_final.reshape(b, a, -1), target_final.reshape(1, a, -1), dim=-1)
+        parts["semantic"] = (1 - cos).mean(dim=1)
+        total = total + self.fc_weight * parts["semantic"]
+        return total, parts

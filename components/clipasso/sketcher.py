@@ -1,0 +1,294 @@
+"""CLIPasso (Vinker et al., SIGGRAPH 2022): an image → an abstract sketch of a few Bézier strokes.
+
+The strokes start where CLIP looks (components.clipasso.saliency), are rendered by our own
+differentiable rasteriser (components.clipasso.rasterizer) and are moved by Adam so that CLIP sees
+the sketch as it sees the image (components.clipasso.loss). Several seeds run as one batch; the one
+with the lowest clean-view loss is kept.
+
+`CLIPasso(loss_backbone, saliency_backbone)` is the pipeline; `.sketch(image)` is a generator that
+yields a `SketchStep` per iteration (for live previews) and ends with one whose `result` is the
+`SketchResult`; it stops early when `stop` is set or when the generator is closed. `CLIPasso(...)(image)`
+runs it to the end.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from components.clipasso import rasterizer, saliency
+from components.clipasso.loss import FC_WEIGHT, NUM_AUG, SketchLoss, augmentation_grids, default_conv_weights
+from components.clipasso.svg import to_png_array, to_svg
+from components.errors import InputError
+
+NUM_STROKES = 16
+ABSTRACTION_LEVELS = (4, 8, 16, 32)
+NUM_ITER = 2000
+NUM_SEEDS = 3
+LR = 1.0  # Adam, on point coordinates in pixels
+EVAL_EVERY = 10
+MIN_DELTA = 1e-5  # early stop when the eval loss changes by at most this, twice in a row
+CANVAS = 224
+MAX_STROKES = 64
+MAX_ITER = 5000
+MAX_SEEDS = 8
+
+
+@dataclass(frozen=True)
+class SketchResult:
+    """The best sketch and the evidence behind it. Points are (x, y) in canvas pixels.
+
+    strokes (N, 4, 2) of the best seed; raster (H, W) in [0, 1]; seed_losses (S,) best clean-view
+    loss per seed; eval_iterations (E,) and eval_losses (E, S); train_losses (T, S) per iteration;
+    initial_strokes (S, N, 4, 2); attention, edges (1 = background, XDoG), saliency: (H, W);
+    target (H, W, 3) uint8, the padded square image; snapshots (F, N, 4, 2) of the best seed at each
+    evaluation (the animation)."""
+
+    strokes: np.ndarray
+    svg: str
+    raster: np.ndarray
+    best_seed: int
+    seeds: tuple[int, ...]
+    seed_losses: np.ndarray
+    eval_iterations: np.ndarray
+    eval_losses: np.ndarray
+    train_losses: np.ndarray
+    initial_strokes: np.ndarray
+    attention: np.ndarray
+    edges: np.ndarray
+    saliency: np.ndarray
+    target: np.ndarray
+    snapshots: np.ndarray
+    iterations: int
+    stopped: bool
+    early_stopped: bool
+    canvas: int
+    width: float
+
+    def png(self, scale: int = 2) -> np.ndarray:
+        """(canvas·scale)² uint8 greyscale raster of the best sketch."""
+        return to_png_array(self.strokes, self.canvas, scale, self.width)
+
+    def frames(self, max_frames: int = 40) -> np.ndarray:
+        """(F, H, W) uint8 rasters of the best seed's strokes settling, at most `max_frames`."""
+        picks = np.unique(np.linspace(0, len(self.snapshots) - 1, min(max_frames, len(self.snapshots))).round().astype(int))
+        control = torch.as_tensor(self.snapshots[picks], dtype=torch.float32)
+        with torch.no_grad():
+            paper = rasterizer.render(control, self.canvas, width=self.width)
+        return (paper.numpy() * 255).round().astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class SketchStep:
+    """Progress after `iteration` of `total`: loss (S,) of this step per seed, best_loss so far (clean
+    view, lowest over seeds), raster (H, W) in [0, 1] of the current strokes of the leading seed.
+    The last step has done=True and carries the result."""
+
+    iteration: int
+    total: int
+    loss: np.ndarray
+    best_loss: float
+    raster: np.ndarray
+    done: bool = False
+    result: SketchResult | None = field(default=None, repr=False)
+
+
+def pad_to_square(image: Image.Image, size: int) -> Image.Image:
+    """Pad to a white square around the image's centre, then resize to size × size (fix_scale)."""
+    image = image.convert("RGB")
+    w, h = image.size
+    side = max(w, h)
+    square = Image.new("RGB", (side, side), "white")
+    square.paste(image, ((side - w) // 2, (side - h) // 2))
+    return square.resize((size, size), Image.BICUBIC)
+
+
+class CLIPasso:
+    """`CLIPasso(loss_backbone, saliency_backbone, num_strokes=16, ...)`.
+
+    loss_backbone: a CLIP ResNet (RN101 in the paper; layer maps via components.dense.resnet_stages),
+    or a ViT for a quick run (block token maps). saliency_backbone: a CLIP ViT (ViT-B/32 in the paper).
+    Hyperparameters are named and defaulted as in the paper / official code."""
+
+    def __init__(
+        self,
+        loss_backbone,
+        saliency_backbone,
+        *,
+        num_strokes: int = NUM_STROKES,
+        num_iter: int = NUM_ITER,
+        seeds: Sequence[int] = (0, 1, 2),
+        width: float = rasterizer.STROKE_WIDTH,
+        lr: float = LR,
+        softmax_temp: float = saliency.SOFTMAX_TEMP,
+        conv_weights: dict[str, float] | None = None,
+        fc_weight: float = FC_WEIGHT,
+        num_aug: int = NUM_AUG,
+        eval_every: int = EVAL_EVERY,
+        min_delta: float = MIN_DELTA,
+        canvas: int = CANVAS,
+        segments: int = rasterizer.SEGMENTS,
+    ):
+        if not 1 <= int(num_strokes) <= MAX_STROKES:
+            raise InputError(f"Use between 1 and {MAX_STROKES} strokes (got {num_strokes}).")
+        if not 1 <= int(num_iter) <= MAX_ITER:
+            raise InputError(f"Use between 1 and {MAX_ITER} iterations (got {num_iter}).")
+        seeds = tuple(int(s) for s in seeds)
+        if not 1 <= len(seeds) <= MAX_SEEDS or len(set(seeds)) != len(seeds):
+            raise InputError(f"Give between 1 and {MAX_SEEDS} different seeds (got {list(seeds)}).")
+        for name, value in (("width", width), ("learning rate", lr), ("temperature", softmax_temp)):
+            if not (np.isfinite(value) and value > 0):
+                raise InputError(f"The {name} must be a positive number (got {value}).")
+        if not (np.isfinite(fc_weight) and fc_weight >= 0):
+            raise InputError(f"The semantic loss weight must be ≥ 0 (got {fc_weight}).")
+        self.loss_backbone = loss_backbone
+        self.saliency_backbone = saliency_backbone
+        self.num_strokes = int(num_strokes)
+        self.num_iter = int(num_iter)
+        self.seeds = seeds
+        self.width = float(width)
+        self.lr = float(lr)
+        self.softmax_temp = float(softmax_temp)
+        self.conv_weights = dict(conv_weights) if conv_weights is not None else default_conv_weights(loss_backbone)
+        if any(not np.isfinite(v) or v < 0 for v in self.conv_weights.values()):
+            raise InputError("Layer loss weights must be ≥ 0.")
+        if not any(self.conv_weights.values()) and fc_weight == 0:
+            raise InputError("All loss weights are 0: nothing would move the strokes.")
+        self.fc_weight = float(fc_weight)
+        self.num_aug = int(num_aug)
+        self.eval_every = max(1, int(eval_every))
+        self.min_delta = float(min_delta)
+        self.canvas = int(canvas)
+        self.segments = int(segments)
+        self.device = loss_backbone.device
+
+    # -- initialisation ------------------------------------------------------------------------------
+    def initialise(self, image: Image.Image) -> dict[str, np.ndarray]:
+        """The padded target, attention, XDoG edges, saliency and the initial strokes of every seed."""
+        square = pad_to_square(image, self.canvas)
+        attention = saliency.clip_attention_map(self.saliency_backbone, square, self.canvas)
+        grey = np.asarray(square.convert("L"), dtype=np.float64) / 255.0
+        edges = saliency.xdog(grey)
+        sal = saliency.saliency_map(attention, edges)
+        if int((sal > 0).sum()) < self.num_strokes:  # a blank image: fall back to attention alone
+            sal = attention + 1e-6
+        starts = np.stack([
+            saliency.initial_strokes(sal, self.num_strokes, np.random.default_rng(seed), self.softmax_temp)
+            for seed in self.seeds
+        ])
+        return dict(target=np.asarray(square), attention=attention, edges=edges, saliency=sal, strokes=starts)
+
+    # -- optimisation ----------------------------------------------------------------------------------
+    def render(self, control: torch.Tensor) -> torch.Tensor:
+        return rasterizer.render(control, self.canvas, width=self.width, segments=self.segments)
+
+    def sketch(self, image: Image.Image, stop: threading.Event | Callable[[], bool] | None = None) -> Iterator[SketchStep]:
+        """Yield a SketchStep per iteration; the last has done=True and the SketchResult.
+        Setting `stop` (an Event or a callable returning True) ends the run after the current
+        iteration, with the best sketch found so far."""
+        should_stop = stop.is_set if isinstance(stop, threading.Event) else (stop or (lambda: False))
+        init = self.initialise(image)
+        target = torch.tensor(init["target"], dtype=torch.float32).permute(2, 0, 1) / 255.0
+        loss_fn = SketchLoss(self.loss_backbone, target, conv_weights=self.conv_weights, fc_weight=self.fc_weight)
+        points = torch.tensor(init["strokes"], device=self.device, requires_grad=True)
+        optimiser = torch.optim.Adam([points], lr=self.lr)
+        aug_rng = np.random.default_rng(self.seeds[0])
+        n_seeds = len(self.seeds)
+        best_loss = np.full(n_seeds, np.inf)
+        best_points = points.detach().clone()
+        active = np.ones(n_seeds, bool)
+        stalls = np.zeros(n_seeds, int)
+        previous = np.full(n_seeds, np.nan)
+        eval_iterations, eval_losses, train_losses, snapshots = [], [], [], []
+        stopped = False
+        steps = 0
+        for iteration in range(self.num_iter):
+            if should_stop():
+                stopped = True
+                break
+            if iteration % self.eval_every == 0:
+                with torch.no_grad():
+                    clean, _ = loss_fn(self.render(points), None)
+                clean = clean.cpu().numpy().astype(np.float64)
+                best_loss = self._keep_best(clean, best_loss, best_points, points)
+                eval_iterations.append(iteration)
+                eval_losses.append(clean)
+                snapshots.append(points.detach().cpu().numpy())
+                change = np.abs(clean - previous)
+                stalls = np.where(active & (change <= self.min_delta), stalls + 1, 0)
+                active &= stalls < 2
+                previous = clean
+                if not active.any():
+                    break
+            frozen = points.detach().clone()
+            with torch.enable_grad():
+                grids = augmentation_grids(self.num_aug, self.canvas, loss_fn.out, aug_rng, self.device)
+                loss, _ = loss_fn(self.render(points), grids if self.num_aug else None)
+                (grad,) = torch.autograd.grad(loss.sum(), [points])
+            points.grad = grad
+            optimiser.step()
+            steps += 1
+            if not active.all():
+                with torch.no_grad():
+                    still = torch.as_tensor(~active, device=self.device)
+                    points[still] = frozen[still]
+            losses = loss.detach().cpu().numpy()
+            train_losses.append(losses)
+            lead = int(np.argmin(best_loss))
+            with torch.no_grad():
+                raster = self.render(points[lead]).cpu().numpy()
+            yield SketchStep(iteration + 1, self.num_iter, losses, float(best_loss.min()), raster)
+        iterations = steps
+        # a last evaluation of where the strokes ended
+        with torch.no_grad():
+            clean, _ = loss_fn(self.render(points), None)
+        clean = clean.cpu().numpy().astype(np.float64)
+        best_loss = self._keep_best(clean, best_loss, best_points, points)
+        eval_iterations.append(iterations)
+        eval_losses.append(clean)
+        snapshots.append(points.detach().cpu().numpy())
+        lead = int(np.argmin(best_loss))
+        strokes = best_points[lead].cpu().numpy()
+        snaps = np.stack(snapshots)[:, lead]
+        with torch.no_grad():
+            raster = self.render(best_points[lead]).cpu().numpy()
+        result = SketchResult(
+            strokes=strokes,
+            svg=to_svg(strokes, self.canvas, self.width),
+            raster=raster,
+            best_seed=self.seeds[lead],
+            seeds=self.seeds,
+            seed_losses=best_loss,
+            eval_iterations=np.asarray(eval_iterations),
+            eval_losses=np.stack(eval_losses),
+            train_losses=np.stack(train_losses) if train_losses else np.zeros((0, n_seeds)),
+            initial_strokes=init["strokes"],
+            attention=init["attention"],
+            edges=init["edges"],
+            saliency=init["saliency"],
+            target=init["target"],
+            snapshots=np.concatenate([snaps, strokes[None]]),
+            iterations=iterations,
+            stopped=stopped,
+            early_stopped=not stopped and iterations < self.num_iter,
+            canvas=self.canvas,
+            width=self.width,
+        )
+        yield SketchStep(iterations, self.num_iter, clean, float(best_loss.min()), raster, done=True, result=result)
+
+    def _keep_best(self, clean, best_loss, best_points, points) -> np.ndarray:
+        better = clean < best_loss
+        mask = torch.as_tensor(better, device=self.device)
+        best_points[mask] = points.detach()[mask]
+        return np.where(better, clean, best_loss)
+
+    def __call__(self, image: Image.Image, stop=None) -> SketchResult:
+        step = None
+        for step in self.sketch(image, stop):
+            pass
+        return step.result
