@@ -1,0 +1,186 @@
+"""Tab "GroupViT": group an image's patches in two stages, then name the groups with text."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from app import render
+from app.examples import skimage_photo
+from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from components import dense, groupvit
+from components.errors import InputError, WeightsError
+from components.labelsets import LABEL_SETS
+from components.media import load_image, parse_labels
+
+TITLE = "GroupViT"
+ENGINES = {
+    "clip": "CLIP-backed grouping (shared CLIP, always available)",
+    "official": f"official GroupViT weights ({groupvit.OFFICIAL_MODEL}, from the local cache only)",
+}
+DEFAULT_PRESET = "pascal_voc_20"
+PRESETS = [(s.title, s.name) for s in LABEL_SETS.values() if s.name in groupvit.BACKGROUND_THRESHOLDS]
+PRESETS.append(("none (extra classes only)", ""))
+
+
+def build(ctx) -> None:
+    method_header(
+        "GroupViT — semantic segmentation emerges from text supervision",
+        "Group the image's patches into 64 segments, then those into 8 groups; name each group with "
+        "the class text it matches best, keeping only the image's top-5 classes.",
+        "Xu, De Mello, Liu, Byeon, Breuel, Kautz, Wang, *GroupViT: Semantic Segmentation Emerges from "
+        "Text Supervision*, CVPR 2022.",
+        "by default a CLIP-backed version of GroupViT's inference: CLIP's dense patch embeddings are "
+        "grouped by two stages of group centroids (64 then 8, deterministic start, refined by hard "
+        "assignment) and labelled with GroupViT's official rules. The official GroupViT network runs "
+        "only when its weights are already in the Hugging Face cache.",
+    )
+    cached = groupvit.official_weights_cached()
+    with gr.Row():
+        with gr.Column():
+            image = ImageUpload("Image")
+            engine = gr.Radio(
+                [(v, k) for k, v in ENGINES.items()],
+                value="clip",
+                label="Engine",
+                info=(
+                    "The official weights are in the local cache."
+                    if cached
+                    else "The official weights are not in this machine's cache (nothing is downloaded): "
+                    "choosing them explains how to add them."
+                ),
+            )
+            preset = gr.Dropdown(PRESETS, value=DEFAULT_PRESET, label="Label set")
+            extra = gr.Textbox(
+                "",
+                label="Extra classes",
+                info="Added to the label set; separated by commas.",
+                placeholder="e.g. rocket, flag",
+            )
+            with gr.Accordion("Advanced", open=False):
+                stage1 = gr.Slider(2, 128, value=groupvit.NUM_GROUP_TOKENS[0], step=1, label="Stage-1 groups")
+                stage2 = gr.Slider(2, 32, value=groupvit.NUM_GROUP_TOKENS[1], step=1, label="Stage-2 (final) groups")
+                iterations = gr.Slider(0, 10, value=groupvit.ITERATIONS, step=1, label="Centroid refinements per stage")
+                gumbel = gr.Checkbox(False, label="Gumbel noise while assigning (GroupViT's training rule)")
+                seed = gr.Number(0, precision=0, label="Gumbel seed")
+                threshold = gr.Slider(
+                    0.0, 1.0, value=groupvit.BACKGROUND_THRESHOLD, step=0.01,
+                    label="Background threshold",
+                    info="Background where a pixel's best score < min(threshold, best group score). "
+                    "GroupViT: 0.95, 0.35 for PASCAL Context (set with the preset).",
+                )
+                top_k = gr.Slider(1, 20, value=groupvit.TOP_K, step=1, label="Image-level classes kept (top-k)")
+                method = gr.Dropdown(
+                    [(v, k) for k, v in dense.METHOD_LABELS.items()],
+                    value=dense.DEFAULT_METHOD,
+                    label="Dense method (CLIP-backed engine)",
+                )
+            run = gr.Button("Group and label", variant="primary")
+            image_limits()
+        with gr.Column():
+            segmentation = gr.AnnotatedImage(label="Segmentation map", format="png")
+            with gr.Row():
+                groups_image = gr.Image(label="Final groups", type="pil", format="png")
+                stage1_image = gr.Image(label="Stage-1 groups", type="pil", format="png")
+            table = gr.Dataframe(
+                headers=["group", "share of image (%)", "class", "score", "labelled"],
+                datatype=["number", "number", "str", "number", "str"],
+                label="Groups",
+                interactive=False,
+            )
+            notes = gr.Markdown()
+    state = gr.State()
+
+    gr.Examples(
+        [
+            [skimage_photo("astronaut"), DEFAULT_PRESET, "rocket, flag"],
+            [skimage_photo("chelsea"), DEFAULT_PRESET, ""],
+            [skimage_photo("coffee"), "coco_80", ""],
+            [skimage_photo("rocket"), "pascal_context_59", "rocket"],
+        ],
+        inputs=[image, preset, extra],
+    )
+
+    @user_errors
+    def segment(image_path, engine_name, preset_name, extra_text, k1, k2, iters, use_gumbel, seed_value, thresh, k, method_name, model_choice):
+        loaded = load_image(image_path)
+        classes = list(groupvit.preset_classes(preset_name))
+        if extra_text and extra_text.strip():
+            classes += parse_labels(extra_text, max_labels=groupvit.MAX_CLASSES).labels
+        if not classes:
+            raise InputError("Pick a label set or give some extra classes.")
+        if engine_name == "official":
+            try:
+                model = groupvit.load_official()
+            except WeightsError as error:
+                raise InputError(str(error)) from None
+            result = model(loaded.image, classes, background_threshold=thresh, top_k=int(k))
+            described = f"Engine: official GroupViT ({model.weights})."
+        else:
+            backbone = ctx.backbone(model_choice)
+            model = groupvit.GroupViT(
+                backbone,
+                num_group_tokens=(int(k1), int(k2)),
+                iterations=int(iters),
+                gumbel=bool(use_gumbel),
+                seed=int(seed_value or 0),
+                background_threshold=thresh,
+                top_k=int(k),
+                dense_method=method_name,
+            )
+            result = model(loaded.image, classes)
+            described = f"Engine: CLIP-backed grouping on {backbone.describe()}; dense method {result.settings['dense_method']}."
+        extra_notes = [*loaded.notes, described]
+        return (*outputs(loaded.image, result, extra_notes), (loaded.image, result, extra_notes))
+
+    @user_errors
+    def relabel(thresh, k, saved):
+        if not saved:
+            raise InputError("Group an image first; then the threshold and top-k relabel it.")
+        image, result, extra_notes = saved
+        result = result.relabel(background_threshold=thresh, top_k=int(k))
+        return (*outputs(image, result, extra_notes), (image, result, extra_notes))
+
+    def preset_threshold(preset_name):
+        return groupvit.background_threshold_for(preset_name)
+
+    run.click(
+        segment,
+        [image, engine, preset, extra, stage1, stage2, iterations, gumbel, seed, threshold, top_k, method, ctx.model_picker],
+        [segmentation, groups_image, stage1_image, table, notes, state],
+        api_name="groupvit_segment",
+    )
+    preset.change(preset_threshold, preset, threshold, api_name="groupvit_preset_threshold")
+    relabel_io = ([threshold, top_k, state], [segmentation, groups_image, stage1_image, table, notes, state])
+    threshold.release(relabel, *relabel_io, api_name="groupvit_relabel")
+    top_k.release(relabel, *relabel_io, api_name=False)
+
+
+def outputs(image, result, extra_notes):
+    names = list(result.classes)
+    annotations = render.segment_annotations(result.label_map, names)
+    colours = {name: render.palette_hex(i) for i, (_, name) in enumerate(annotations)}
+    shares = result.group_shares()
+    rows = []
+    for g in result.visible_groups():
+        c = int(result.group_classes[g])
+        score = float(result.group_scores[g])
+        rows.append([g, round(100 * float(shares[g]), 2), names[c], round(score, 3),
+                     "yes" if score >= result.applied_threshold else "background"])
+    k1, k2 = result.num_groups
+    top = ", ".join(names[i] for i in result.top_classes)
+    lines = [
+        *extra_notes,
+        *result.notes,
+        f"{len(set(result.stage1_map.ravel().tolist()))} of {k1} stage-1 groups and "
+        f"{len(result.visible_groups())} of {k2} final groups cover the image.",
+        f"Top-{result.top_k} image-level classes: {top}.",
+        f"Background where a pixel's score < min({result.background_threshold:.2f}, best group score) "
+        f"= {result.applied_threshold:.3f}.",
+    ]
+    return (
+        gr.AnnotatedImage(value=(image, annotations), color_map=colours),
+        render.palette_image(result.group_map, image),
+        render.palette_image(result.stage1_map, image),
+        rows,
+        "\n".join(f"- {line}" for line in lines),
+    )
