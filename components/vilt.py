@@ -257,6 +257,13 @@ class ClipVQA:
     candidates, the shipped list's group that fits the question form is used (colours for "what
     colour", numbers for "how many", yes/no for yes/no questions), else every shipped answer.
     The heat maps are the top answers' prompts against CLIP's dense patch embeddings.
+
+    Why statements: CLIP's text tower learned from captions, which state what is seen; a prompt that
+    reads like a caption ("the ball is red.") is what it can score. Zero-shot CLIP on VQA with the
+    literal "question: … answer: …" prompt is close to chance (Shen et al. 2021); rewriting the
+    question as a statement and filling in the answer is what TAP-C (Song et al. 2022) does with a
+    language model. Here a small table of question forms (QUESTION_RULES) does the rewriting, and
+    questions it does not know fall back to the literal prompt.
     """
 
     def __init__(
@@ -675,12 +682,18 @@ def _median_ms(fn, runs: int, warmup: int, device: str) -> float:
 
 
 def time_visual_embeddings(
-    image: Image.Image, backbone, runs: int = 3, warmup: int = 1, grid_short_side: int = SHORTER_EDGE
+    image: Image.Image,
+    backbone,
+    runs: int = 3,
+    warmup: int = 1,
+    grid_short_side: int = SHORTER_EDGE,
+    progress=None,
 ) -> EmbeddingTiming:
     """Time, on the backbone's device, the three ways to embed `image` for a V+L transformer:
     ViLT's linear patch projection and the ResNet-50 grid on the image resized as ViLT does
     (or, with grid_short_side=800, as Pixel-BERT does), and CLIP's whole image tower on CLIP's
-    own view. Only the forward is timed, not resizing; each is the median of `runs` after `warmup`."""
+    own view. Only the forward is timed, not resizing; each is the median of `runs` after `warmup`.
+    `progress(fraction, description)`, if given, is called before each of the three."""
     if grid_short_side not in GRID_SHORT_SIDES:
         raise InputError(f"The grid input's short side must be one of {GRID_SHORT_SIDES}.")
     runs = max(1, int(runs))
@@ -707,7 +720,11 @@ def time_visual_embeddings(
         out = backbone.encode_images(clip_pixels)
         shapes["clip"] = tuple(out.shape[1:])
 
-    measured = [_median_ms(fn, runs, warmup, device) for fn in (run_patch, run_grid, run_clip)]
+    measured = []
+    for step, (kind, fn) in enumerate(zip(EMBEDDERS, (run_patch, run_grid, run_clip))):
+        if progress is not None:
+            progress(step / len(EMBEDDERS), f"timing the {EMBEDDER_LABELS[kind]}")
+        measured.append(_median_ms(fn, runs, warmup, device))
     return EmbeddingTiming(
         kinds=EMBEDDERS,
         labels=tuple(EMBEDDER_LABELS[k] for k in EMBEDDERS),

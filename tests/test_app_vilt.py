@@ -55,6 +55,22 @@ def test_vilt_engine_without_weights_falls_back_and_says_so(client):
     assert len(answers["confidences"]) == 5
 
 
+def test_vilt_engine_with_weights_answers_from_its_label_map(client, tmp_path, monkeypatch):
+    """The official path through the UI, with a tiny random ViLT standing in for the cached weights
+    (the server runs in this process, so the tab's `vilt.load_vilt` can be swapped)."""
+    from components import vilt
+    from test_vilt import LABELS, build_tiny_vilt
+
+    model, processor = build_tiny_vilt(tmp_path)
+    monkeypatch.setattr(vilt, "load_vilt", lambda **_: vilt.ViltVQA(model, processor, source="tiny random ViLT"))
+    answers, heat_key, heat, notes, evidence = ask(client, "What colour is the ball?", engine="vilt")
+    assert {c["label"] for c in answers["confidences"]} <= set(LABELS)
+    assert len(answers["confidences"]) == 5
+    assert heat_key["choices"] and [c[0] for c in heat_key["choices"]] == ["What", "colour", "is", "the", "ball"]
+    assert "tiny random ViLT" in notes and "could not run" not in notes
+    assert client.predict("ball", api_name="/vilt_heatmap").endswith(".png")
+
+
 def test_timing_panel(client):
     plot, table = client.predict(handle_file(skimage_photo("coffee")), 384, 1, MODEL, api_name="/vilt_timing")
     assert plot is not None

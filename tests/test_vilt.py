@@ -20,13 +20,12 @@ VOCAB = [
 LABELS = ["yes", "no", "red", "blue", "2", "cat", "ball"]
 
 
-@pytest.fixture(scope="module")
-def tiny_vilt(tmp_path_factory):
+def build_tiny_vilt(folder):
     """A random ViltForQuestionAnswering (32 wide, 2 layers, 7 answers) with a BERT tokenizer built
-    from a 21-word vocabulary file: the real transformers classes, nothing downloaded."""
+    from a 21-word vocabulary file in `folder`: the real transformers classes, nothing downloaded."""
     from transformers import BertTokenizer, ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
 
-    vocab = tmp_path_factory.mktemp("vilt") / "vocab.txt"
+    vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(VOCAB) + "\n")
     tokenizer = BertTokenizer(vocab=str(vocab))
     processor = ViltProcessor(image_processor=ViltImageProcessor(), tokenizer=tokenizer)
@@ -39,8 +38,15 @@ def tiny_vilt(tmp_path_factory):
         id2label=dict(enumerate(LABELS)),
         label2id={label: i for i, label in enumerate(LABELS)},
     )
-    torch.manual_seed(0)
-    return ViltForQuestionAnswering(config).eval(), processor
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = ViltForQuestionAnswering(config).eval()
+    return model, processor
+
+
+@pytest.fixture(scope="module")
+def tiny_vilt(tmp_path_factory):
+    return build_tiny_vilt(tmp_path_factory.mktemp("vilt"))
 
 
 # -- official engine, tiny random ViLT ------------------------------------------------------------

@@ -39,9 +39,10 @@ def build(ctx) -> None:
         "patch becomes a token through a single linear projection, so embedding the image is almost free.",
         "Kim, Son, Kim, *ViLT: Vision-and-Language Transformer Without Convolution or Region "
         "Supervision*, ICML 2021.",
-        "the official ViLT VQA model (transformers) when its weights are in the Hugging Face cache — "
-        "nothing is downloaded — else a CLIP-backed version of the task: CLIP ranks candidate answers "
-        "by how well a prompt built from the question and the answer matches the image. The timing "
+        "two engines. By default (and whenever ViLT's weights are missing) a CLIP-backed version of the "
+        "task: CLIP ranks candidate answers by how well a statement built from the question and the "
+        "answer matches the image. On request, the official ViLT VQA model (transformers), only if its "
+        "weights are already in the Hugging Face cache: nothing is downloaded. The timing "
         "panel runs ViLT's patch projection, a ResNet-50 grid and CLIP's tower here, with random "
         "weights (speed does not depend on them).",
     )
@@ -73,7 +74,13 @@ def build(ctx) -> None:
                 lines=2,
             )
             with gr.Accordion("Advanced", open=False):
-                style = gr.Radio([(v, k) for k, v in STYLE_LABELS.items()], value="statement", label="CLIP prompt")
+                style = gr.Radio(
+                    [(v, k) for k, v in STYLE_LABELS.items()],
+                    value="statement",
+                    label="CLIP prompt",
+                    info="CLIP learned from captions, which state things; so the question is rewritten as a "
+                    "statement with the answer in it. “question: … answer: …” is the literal alternative.",
+                )
                 top_k = gr.Slider(1, 10, value=vilt.TOP_K, step=1, label="Answers shown (top-k)")
                 alignment = gr.Radio(
                     [(v, k) for k, v in ALIGNMENT_LABELS.items()], value="attention", label="ViLT word–patch alignment"
@@ -86,7 +93,7 @@ def build(ctx) -> None:
                 time_it = gr.Button("Why ViLT is fast: time it on this image")
             image_limits()
         with gr.Column():
-            answers = gr.Label(num_top_classes=vilt.TOP_K, label="Answers")
+            answers = gr.Label(num_top_classes=10, label="Answers")
             heat_key = gr.Dropdown([], label="Heat map for", interactive=True)
             heat = gr.Image(label="Where it looks", type="pil", format="png")
             notes = gr.Markdown()
@@ -108,19 +115,21 @@ def build(ctx) -> None:
 
     @user_errors
     def answer(image_path, question_text, engine_name, mode_name, candidates_text, style_name,
-               k, alignment_name, layers_name, saved, model_choice):
+               k, alignment_name, layers_name, saved, model_choice, progress=gr.Progress()):
         loaded = load_image(image_path)
         vilt.check_question(question_text)
         note_lines = list(loaded.notes)
         if engine_name == "vilt":
             try:
-                official = vilt.load_vilt()
+                official = vilt.load_vilt(device=ctx.settings.device)
             except WeightsError as error:
                 note_lines.insert(0, f"⚠️ **ViLT could not run, so the CLIP engine answered.** {error}")
             else:
+                progress(0.1, desc="ViLT: one forward of question and patches")
                 engine = official.with_settings(top_k=int(k), alignment=alignment_name, attention_layers=layers_name)
                 result = engine(loaded.image, question_text)
                 return _show(result, loaded.image, note_lines, saved)
+        progress(0.1, desc="CLIP: embedding the image and the prompts")
         backbone = ctx.backbone(model_choice)
         own = None
         if mode_name == "own":
@@ -165,10 +174,13 @@ def build(ctx) -> None:
         return heatmap_image(saved["image"], saved["result"], key)
 
     @user_errors
-    def timing(image_path, side, n_runs, model_choice):
+    def timing(image_path, side, n_runs, model_choice, progress=gr.Progress()):
         loaded = load_image(image_path)
         backbone = ctx.backbone(model_choice)
-        measured = vilt.time_visual_embeddings(loaded.image, backbone, runs=int(n_runs), grid_short_side=int(side))
+        measured = vilt.time_visual_embeddings(
+            loaded.image, backbone, runs=int(n_runs), grid_short_side=int(side),
+            progress=lambda fraction, text: progress(fraction, desc=text),
+        )
         return timing_figure(measured), timing_text(measured, backbone)
 
     ask.click(
@@ -229,8 +241,12 @@ def timing_text(measured, backbone) -> str:
     lines.append("")
     lines.append(
         f"Measured on this machine ({measured.device}); the paper's figures are from its own GPU and are "
-        f"shown for their ratios. Here the grid backbone costs **{measured.ratio('grid'):.0f}×** and CLIP's "
-        f"tower **{measured.ratio('clip'):.0f}×** the linear patch projection. Region features need an object "
+        f"shown for their ratios. Here the grid backbone costs **{_times(measured.ratio('grid'))}** and CLIP's "
+        f"tower **{_times(measured.ratio('clip'))}** the linear patch projection. Region features need an object "
         "detector, which this app does not ship."
     )
     return "\n".join(lines)
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.2g}×"
