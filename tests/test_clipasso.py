@@ -280,3 +280,14 @@ def test_pad_to_square_centres_on_white():
     square = np.asarray(clipasso.pad_to_square(image, 40))
     assert square.shape == (40, 40, 3)
     assert square[0, 0].tolist() == [255, 255, 255] and square[20, 20].tolist() == [0, 0, 0]
+
+
+def test_grids_from_params_identity_perspective_and_full_crop_is_the_identity():
+    params = torch.tensor([[1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 32]], dtype=torch.float64)
+    grid = closs.grids_from_params(params, 32, 32)
+    torch.testing.assert_close(grid.float(), closs.identity_grid(32, 32, "cpu"))
+    # a crop of the top-left quarter shown at full size: output pixel centres sample x = 0.25 … 15.75
+    params[0, 10] = 16
+    quarter = closs.grids_from_params(params, 32, 32)
+    assert float(quarter[0, 0, 0, 0]) == pytest.approx(0.25 / 32 * 2 - 1)
+    assert float(quarter[..., 0].max()) == pytest.approx(15.75 / 32 * 2 - 1)

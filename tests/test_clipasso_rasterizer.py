@@ -115,3 +115,17 @@ def test_strokes_off_the_canvas_and_odd_sizes(size):
     paper = render(control, size)
     assert paper.shape == (size, size)
     assert float(paper.min()) < 0.1  # the diagonal crosses the canvas
+
+
+def test_windows_and_whole_canvas_give_the_same_picture_and_gradients():
+    torch.manual_seed(2)
+    control = (torch.rand(2, 5, 1, 2) * 40 + 12 + torch.randn(2, 5, 4, 2) * 4).double()
+    pictures, grads = [], []
+    for windows in (True, False):
+        c = control.clone().requires_grad_()
+        paper = render(c, 64, windows=windows)
+        (grad,) = torch.autograd.grad((paper * torch.linspace(0, 1, 64, dtype=torch.float64)).sum(), [c])
+        pictures.append(paper.detach())
+        grads.append(grad)
+    torch.testing.assert_close(pictures[0], pictures[1])
+    torch.testing.assert_close(grads[0], grads[1])

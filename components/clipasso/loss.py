@@ -65,30 +65,47 @@ def perspective_coeffs(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return np.linalg.solve(a, b)
 
 
-def augmentation_grids(count: int, size: int, out: int, rng: np.random.Generator, device, dtype=torch.float32) -> torch.Tensor:
-    """(count, out, out, 2) grid_sample grids: RandomPerspective(0.5, p=1) on a size×size image, then
-    RandomResizedCrop(out, scale (0.8, 0.8), ratio (1, 1)); parameters drawn as torchvision draws them."""
-    grids = []
+def augmentation_params(count: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(count, 11) parameters of RandomPerspective(0.5, p=1) then RandomResizedCrop(scale (0.8, 0.8),
+    ratio (1, 1)) on a size × size image, drawn as torchvision draws them: the 8 homography
+    coefficients (output → input of the perspective), then the crop's top, left and side in pixels."""
     w = h = size
     hw, hh = w // 2, h // 2
     dx, dy = int(PERSPECTIVE_DISTORTION * hw) + 1, int(PERSPECTIVE_DISTORTION * hh) + 1
     side = int(round(np.sqrt(CROP_SCALE * w * h)))
+    start = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
+    rows = []
     for _ in range(count):
         r = lambda hi: int(rng.integers(0, hi))  # noqa: E731
         end = np.array([
             [r(dx), r(dy)], [w - 1 - r(dx), r(dy)], [w - 1 - r(dx), h - 1 - r(dy)], [r(dx), h - 1 - r(dy)],
         ], float)
-        start = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
-        c = perspective_coeffs(start, end)
+        coeffs = perspective_coeffs(start, end)
         top, left = r(h - side + 1), r(w - side + 1)
-        # output pixel centre → position in the warped image (pixel-index coordinates) → input position
-        t = (np.arange(out) + 0.5) * side / out - 0.5
-        gx, gy = np.meshgrid(left + t, top + t)
-        den = c[6] * gx + c[7] * gy + 1
-        ix = (c[0] * gx + c[1] * gy + c[2]) / den
-        iy = (c[3] * gx + c[4] * gy + c[5]) / den
-        grids.append(np.stack([(ix + 0.5) / w * 2 - 1, (iy + 0.5) / h * 2 - 1], axis=-1))
-    return torch.as_tensor(np.stack(grids), dtype=dtype, device=device)
+        rows.append([*coeffs, top, left, side])
+    return np.asarray(rows, dtype=np.float64).reshape(count, 11)
+
+
+def grids_from_params(params: torch.Tensor, size: int, out: int) -> torch.Tensor:
+    """(A, out, out, 2) grid_sample grids (align_corners=False) of augmentation parameters (A, 11):
+    output pixel centre → its place in the crop of the warped image → the input pixel it reads."""
+    c, top, left, side = params[:, :8], params[:, 8], params[:, 9], params[:, 10]
+    t = torch.arange(out, device=params.device, dtype=params.dtype) + 0.5
+    scale = (side / out)[:, None]
+    xs = left[:, None] + t * scale - 0.5  # (A, out), pixel-index coordinates
+    ys = top[:, None] + t * scale - 0.5
+    gx, gy = xs[:, None, :], ys[:, :, None]  # broadcast to (A, out, out)
+    k = [c[:, i, None, None] for i in range(8)]
+    den = k[6] * gx + k[7] * gy + 1
+    ix = (k[0] * gx + k[1] * gy + k[2]) / den
+    iy = (k[3] * gx + k[4] * gy + k[5]) / den
+    return torch.stack([(ix + 0.5) / size * 2 - 1, (iy + 0.5) / size * 2 - 1], dim=-1)
+
+
+def augmentation_grids(count: int, size: int, out: int, rng: np.random.Generator, device, dtype=torch.float32) -> torch.Tensor:
+    """(count, out, out, 2) grids of `count` fresh augmentations."""
+    params = torch.as_tensor(augmentation_params(count, size, rng), device=device)
+    return grids_from_params(params, size, out).to(dtype)
 
 
 def identity_grid(size: int, out: int, device, dtype=torch.float32) -> torch.Tensor:
@@ -103,7 +120,8 @@ class SketchLoss:
     target: (3, S, S) in [0, 1] on the canvas. Call with sketches (B, S, S) in [0, 1] (grey) and the
     grids of this step's augmentations (A, out, out, 2) shared by every sketch in the batch."""
 
-    def __init__(self, backbone, target: torch.Tensor, *, conv_weights=None, fc_weight: float = FC_WEIGHT):
+    def __init__(self, backbone, target: torch.Tensor, *, conv_weights=None, fc_weight: float = FC_WEIGHT,
+                 autocast: torch.dtype | None = None):
         self.backbone = backbone
         visual = backbone.model.visual
         self.dtype = next(visual.parameters()).dtype
@@ -115,11 +133,20 @@ class SketchLoss:
         self.std = torch.tensor(backbone.std, device=self.device).view(1, 3, 1, 1)
         self.target = target.to(self.device)[None]
         self.size = target.shape[-1]
+        self.autocast = autocast
+        self._clean_grid = identity_grid(self.size, self.out, self.device)
         with torch.no_grad():
             self.clean_target = self._features(self._sample(self.target, self.clean_grid()))
 
+    def params(self, count: int, rng: np.random.Generator) -> torch.Tensor:
+        """(count, 11) augmentation parameters on the device (see augmentation_params)."""
+        return torch.as_tensor(augmentation_params(count, self.size, rng), device=self.device)
+
+    def grids(self, params: torch.Tensor) -> torch.Tensor:
+        return grids_from_params(params, self.size, self.out).float()
+
     def clean_grid(self) -> torch.Tensor:
-        return identity_grid(self.size, self.out, self.device)
+        return self._clean_grid
 
     def _sample(self, images: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
         """images (B, 3, S, S) in [0, 1], grids (A, out, out, 2) → (B·A, 3, out, out) normalised,
@@ -131,7 +158,9 @@ class SketchLoss:
         return ((views - self.mean) / self.std).to(self.dtype)
 
     def _features(self, pixels):
-        maps, final = features(self.backbone, pixels, tuple(self.weights))
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+            maps, final = features(self.backbone, pixels, tuple(self.weights))
         return {k: v.float() for k, v in maps.items()}, final.float()
 
     def __call__(self, sketches: torch.Tensor, grids: torch.Tensor | None) -> tuple[torch.Tensor, dict]:

@@ -37,6 +37,14 @@ def bezier_points(control: torch.Tensor, segments: int = SEGMENTS) -> torch.Tens
     return torch.einsum("sk,...kd->...sd", basis, control)
 
 
+def pixel_centres(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(height · width, 2) pixel centres (x, y), row-major."""
+    ys = torch.arange(height, device=device, dtype=dtype) + 0.5
+    xs = torch.arange(width, device=device, dtype=dtype) + 0.5
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)
+
+
 def _windows(control: torch.Tensor, height: int, width: int, margin: float):
     """Integer pixel windows around each stroke. A cubic Bézier lies in the convex hull of its control
     points, so pixels beyond its control points' box grown by `margin` get no ink. Every stroke gets a
@@ -113,11 +121,15 @@ def render(
     softness: float = SOFTNESS,
     segments: int = SEGMENTS,
     supersample: int = 1,
+    windows: bool | None = None,
 ) -> torch.Tensor:
     """Render strokes black on white. control: (N, 4, 2) or (B, N, 4, 2) control points in pixels.
 
     Returns (H, W) or (B, H, W) grey values in [0, 1] (1 = white paper, 0 = full ink), differentiable
     with respect to `control`. `supersample` k renders k×k sub-pixels per pixel and averages them.
+    `windows`: look only at the pixels near each stroke (fast on a CPU; costs one host sync), or at
+    the whole canvas (no sync: better on a GPU). Default: windows on CPU, whole canvas on CUDA; the
+    picture is the same either way.
     """
     single = control.dim() == 3
     if single:
@@ -134,12 +146,20 @@ def render(
         return paper[0] if single else paper
     scaled = control * k
     half = width * k / 2
-    centres, index, valid = _windows(scaled, h, w, half + softness + 1)
+    if windows is None:
+        windows = control.device.type == "cpu"
+    if windows:
+        centres, index, valid = _windows(scaled, h, w, half + softness + 1)
+    else:
+        centres = pixel_centres(h, w, control.device, control.dtype)[None, None].expand(b, n, h * w, 2)
     cover = coverage(stroke_distance(scaled, centres, segments), width * k, softness)  # (B, N, Q)
     # Soft-OR, Π(1 − cᵢ), summed in the log domain so windows of any stroke can be scattered at once.
-    log_paper = torch.log1p(-cover.clamp(max=1 - 1e-6)) * valid
-    total = torch.zeros(b, h * w, device=control.device, dtype=control.dtype)
-    total = total.scatter_add(1, index.reshape(b, -1), log_paper.reshape(b, -1))
+    log_paper = torch.log1p(-cover.clamp(max=1 - 1e-6))
+    if windows:
+        total = torch.zeros(b, h * w, device=control.device, dtype=control.dtype)
+        total = total.scatter_add(1, index.reshape(b, -1), (log_paper * valid).reshape(b, -1))
+    else:
+        total = log_paper.sum(dim=1)
     paper = torch.exp(total).reshape(b, h, w)
     if k > 1:
         paper = F.avg_pool2d(paper[:, None], k)[:, 0]

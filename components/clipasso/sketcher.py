@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageOps
 
 from components.clipasso import rasterizer, saliency
-from components.clipasso.loss import FC_WEIGHT, NUM_AUG, SketchLoss, augmentation_grids, default_conv_weights
+from components.clipasso.loss import FC_WEIGHT, NUM_AUG, SketchLoss, default_conv_weights
 from components.clipasso.svg import to_png_array, to_svg
 from components.errors import InputError
 
@@ -85,17 +85,34 @@ class SketchResult:
 
 @dataclass(frozen=True)
 class SketchStep:
-    """Progress after `iteration` of `total`: loss (S,) of this step per seed, best_loss so far (clean
-    view, lowest over seeds), raster (H, W) in [0, 1] of the current strokes of the leading seed.
-    The last step has done=True and carries the result."""
+    """Progress after `iteration` of `total`. best_loss: the lowest clean-view loss so far (over seeds,
+    from the last evaluation). `loss` (S,) of this step per seed and `raster` (H, W) in [0, 1] of the
+    current strokes of the leading seed are computed when read, so a loop that does not read them
+    never waits for the GPU. The last step has done=True and carries the result."""
 
     iteration: int
     total: int
-    loss: np.ndarray
     best_loss: float
-    raster: np.ndarray
+    step_loss: torch.Tensor = field(repr=False)
+    lead_strokes: torch.Tensor = field(repr=False)
+    render_fn: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     done: bool = False
     result: SketchResult | None = field(default=None, repr=False)
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self.step_loss.detach().float().cpu().numpy()
+
+    @property
+    def raster(self) -> np.ndarray:
+        if self.result is not None:
+            return self.result.raster
+        with torch.no_grad():
+            return self.render_fn(self.lead_strokes).float().cpu().numpy()
+
+    @property
+    def strokes(self) -> np.ndarray:
+        return self.lead_strokes.detach().float().cpu().numpy()
 
 
 def pad_to_square(image: Image.Image, size: int) -> Image.Image:
@@ -133,6 +150,7 @@ class CLIPasso:
         min_delta: float = MIN_DELTA,
         canvas: int = CANVAS,
         segments: int = rasterizer.SEGMENTS,
+        autocast: torch.dtype | None = None,
     ):
         if not 1 <= int(num_strokes) <= MAX_STROKES:
             raise InputError(f"Use between 1 and {MAX_STROKES} strokes (got {num_strokes}).")
@@ -165,6 +183,7 @@ class CLIPasso:
         self.min_delta = float(min_delta)
         self.canvas = int(canvas)
         self.segments = int(segments)
+        self.autocast = autocast  # e.g. torch.bfloat16: run the loss backbone in reduced precision
         self.device = loss_backbone.device
 
     # -- initialisation ------------------------------------------------------------------------------
@@ -194,19 +213,24 @@ class CLIPasso:
         should_stop = stop.is_set if isinstance(stop, threading.Event) else (stop or (lambda: False))
         init = self.initialise(image)
         target = torch.tensor(init["target"], dtype=torch.float32).permute(2, 0, 1) / 255.0
-        loss_fn = SketchLoss(self.loss_backbone, target, conv_weights=self.conv_weights, fc_weight=self.fc_weight)
+        loss_fn = SketchLoss(self.loss_backbone, target, conv_weights=self.conv_weights, fc_weight=self.fc_weight,
+                             autocast=self.autocast)
         points = torch.tensor(init["strokes"], device=self.device, requires_grad=True)
         optimiser = torch.optim.Adam([points], lr=self.lr)
+        # every augmentation of the run, drawn up front and moved to the device once
         aug_rng = np.random.default_rng(self.seeds[0])
+        params = loss_fn.params(self.num_iter * self.num_aug, aug_rng).reshape(self.num_iter, self.num_aug, 11)
         n_seeds = len(self.seeds)
         best_loss = np.full(n_seeds, np.inf)
         best_points = points.detach().clone()
         active = np.ones(n_seeds, bool)
+        frozen_mask = None  # device mask of seeds that stopped early
         stalls = np.zeros(n_seeds, int)
         previous = np.full(n_seeds, np.nan)
         eval_iterations, eval_losses, train_losses, snapshots = [], [], [], []
         stopped = False
         steps = 0
+        lead = 0
         for iteration in range(self.num_iter):
             if should_stop():
                 stopped = True
@@ -216,6 +240,7 @@ class CLIPasso:
                     clean, _ = loss_fn(self.render(points), None)
                 clean = clean.cpu().numpy().astype(np.float64)
                 best_loss = self._keep_best(clean, best_loss, best_points, points)
+                lead = int(np.argmin(best_loss))
                 eval_iterations.append(iteration)
                 eval_losses.append(clean)
                 snapshots.append(points.detach().cpu().numpy())
@@ -225,24 +250,22 @@ class CLIPasso:
                 previous = clean
                 if not active.any():
                     break
-            frozen = points.detach().clone()
+                if not active.all():
+                    frozen_mask = torch.as_tensor(~active, device=self.device)
+            frozen = points.detach().clone() if frozen_mask is not None else None
             with torch.enable_grad():
-                grids = augmentation_grids(self.num_aug, self.canvas, loss_fn.out, aug_rng, self.device)
-                loss, _ = loss_fn(self.render(points), grids if self.num_aug else None)
+                grids = loss_fn.grids(params[iteration]) if self.num_aug else None
+                loss, _ = loss_fn(self.render(points), grids)
                 (grad,) = torch.autograd.grad(loss.sum(), [points])
             points.grad = grad
             optimiser.step()
             steps += 1
-            if not active.all():
+            if frozen is not None:
                 with torch.no_grad():
-                    still = torch.as_tensor(~active, device=self.device)
-                    points[still] = frozen[still]
-            losses = loss.detach().cpu().numpy()
-            train_losses.append(losses)
-            lead = int(np.argmin(best_loss))
-            with torch.no_grad():
-                raster = self.render(points[lead]).cpu().numpy()
-            yield SketchStep(iteration + 1, self.num_iter, losses, float(best_loss.min()), raster)
+                    points[frozen_mask] = frozen[frozen_mask]
+            train_losses.append(loss.detach())
+            yield SketchStep(iteration + 1, self.num_iter, float(best_loss.min()), loss.detach(),
+                             points.detach()[lead].clone(), self.render)
         iterations = steps
         # a last evaluation of where the strokes ended
         with torch.no_grad():
@@ -266,7 +289,7 @@ class CLIPasso:
             seed_losses=best_loss,
             eval_iterations=np.asarray(eval_iterations),
             eval_losses=np.stack(eval_losses),
-            train_losses=np.stack(train_losses) if train_losses else np.zeros((0, n_seeds)),
+            train_losses=torch.stack(train_losses).float().cpu().numpy() if train_losses else np.zeros((0, n_seeds)),
             initial_strokes=init["strokes"],
             attention=init["attention"],
             edges=init["edges"],
@@ -279,7 +302,8 @@ class CLIPasso:
             canvas=self.canvas,
             width=self.width,
         )
-        yield SketchStep(iterations, self.num_iter, clean, float(best_loss.min()), raster, done=True, result=result)
+        yield SketchStep(iterations, self.num_iter, float(best_loss.min()), torch.as_tensor(clean),
+                         best_points[lead], self.render, done=True, result=result)
 
     def _keep_best(self, clean, best_loss, best_points, points) -> np.ndarray:
         better = clean < best_loss

@@ -1,0 +1,237 @@
+"""Tab "CLIPasso": image → abstract sketch of a few Bézier strokes, streamed while it optimises."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import skimage.data
+import torch
+from PIL import Image
+
+from app import render
+from app.examples import skimage_photo
+from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from components import clipasso
+from components.backbone import load_backbone, resolve_device
+from components.clipasso.loss import FC_WEIGHT, NUM_AUG
+from components.clipasso.rasterizer import STROKE_WIDTH
+from components.clipasso.saliency import SOFTMAX_TEMP
+from components.clipasso.sketcher import LR, MAX_ITER
+from components.media import load_image
+
+TITLE = "CLIPasso"
+OWN = "CLIPasso's own: RN101 loss + ViT-B/32 saliency (OpenAI weights)"
+SHARED = "The shared model picked above (quick, not the paper's)"
+HORSE = str(Path(skimage.data.__file__).resolve().parent / "horse.png")  # openclipart, CC0
+PREVIEW_EVERY_S = 0.5  # stream at most two previews a second
+
+
+def default_iterations(device: str) -> int:
+    """2000 on a GPU (the paper's); on a CPU, enough for a run of a few minutes."""
+    return clipasso.NUM_ITER if resolve_device(device).startswith("cuda") else 60
+
+
+def build(ctx) -> None:
+    device = ctx.settings.device
+    gpu = resolve_device(device).startswith("cuda")
+    method_header(
+        "CLIPasso: object sketching",
+        "Draw an object with a handful of strokes: start them where CLIP looks, then move their control "
+        "points until CLIP sees the sketch as it sees the photo.",
+        "Vinker et al., *CLIPasso: Semantically-Aware Object Sketching*, SIGGRAPH 2022.",
+        "a faithful re-implementation (saliency start, geometric RN101 + semantic loss, augmentations, "
+        "Adam on points, several seeds) with our own differentiable rasteriser in PyTorch instead of "
+        "diffvg. Backbones: RN101 for the loss and ViT-B/32 for the saliency, each with OpenAI's "
+        "weights when they are on this machine, otherwise random weights (the result is then "
+        "meaningless, and the status below says so).",
+    )
+    with gr.Row():
+        with gr.Column():
+            image = ImageUpload("Image (an object on a white background works best)")
+            strokes = gr.Radio(list(clipasso.ABSTRACTION_LEVELS), value=clipasso.NUM_STROKES, label="Strokes")
+            iterations = gr.Slider(
+                10, MAX_ITER, value=default_iterations(device), step=10, label="Iterations",
+                info="The paper runs 2000 on a GPU; on a CPU each iteration takes seconds.",
+            )
+            seeds = gr.Slider(1, 8, value=clipasso.NUM_SEEDS if gpu else 1, step=1, label="Seeds",
+                              info="Seeds run together as one batch; the best sketch is kept.")
+            backbones = gr.Radio([OWN, SHARED], value=OWN, label="Backbones")
+            with gr.Accordion("Advanced", open=False):
+                layer2 = gr.Number(1.0, label="Geometric weight: RN101 layer2")
+                layer3 = gr.Number(1.0, label="Geometric weight: RN101 layer3")
+                semantic = gr.Number(FC_WEIGHT, label="Semantic weight (1 − cos of CLIP embeddings)")
+                width = gr.Slider(0.5, 8, value=STROKE_WIDTH, step=0.5, label="Stroke width (px of 224)")
+                lr = gr.Number(LR, label="Learning rate (Adam, pixels)")
+                temperature = gr.Number(SOFTMAX_TEMP, label="Start-point temperature τ")
+                augmentations = gr.Slider(0, 8, value=NUM_AUG, step=1, label="Augmented views per step")
+            with gr.Row():
+                run = gr.Button("Sketch", variant="primary")
+                ladder = gr.Button("Abstraction ladder (4, 8, 16, 32)")
+                stop = gr.Button("Stop", variant="stop")
+            image_limits()
+            gr.Markdown(
+                "<small>One sketch runs at a time; others wait in the queue. The image is padded to a "
+                "white square and drawn on a 224 × 224 canvas. With the shared model, a ViT's block "
+                "tokens stand in for RN101's layer maps.</small>"
+            )
+        with gr.Column():
+            preview = gr.Image(label="Sketch (live)", type="numpy", format="png", height=300)
+            curve = gr.Plot(label="Loss")
+            status = gr.Markdown()
+            with gr.Row():
+                png = gr.Image(label="PNG (2×)", type="numpy", format="png")
+                gif = gr.Image(label="Strokes settling", type="filepath")
+            with gr.Row():
+                salient = gr.Image(label="Saliency × edges, with the start points", type="pil", format="png")
+                svg = gr.File(label="SVG")
+            gallery = gr.Gallery(label="Abstraction ladder", columns=4, height=220)
+
+    gr.Examples(
+        [
+            [HORSE, 4, 10, 1, SHARED],
+            [skimage_photo("chelsea"), 16, default_iterations(device), 1 if not gpu else 3, OWN],
+            [HORSE, 8, default_iterations(device), 1 if not gpu else 3, OWN],
+        ],
+        inputs=[image, strokes, iterations, seeds, backbones],
+    )
+
+    stops: dict[str, threading.Event] = {}
+
+    def pipeline(strokes_n, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice):
+        if which == SHARED:
+            shared = ctx.backbone(model_choice)
+            saliency_backbone = shared if shared.is_vit else load_backbone("ViT-B-32", "openai", device)
+            loss_backbone, weights = shared, None
+        else:
+            loss_backbone = load_backbone("RN101", "openai", device)
+            saliency_backbone = load_backbone("ViT-B-32", "openai", device)
+            weights = {"layer2": float(l2 or 0), "layer3": float(l3 or 0)}
+        sketcher = clipasso.CLIPasso(
+            loss_backbone, saliency_backbone, num_strokes=int(strokes_n), num_iter=int(iters),
+            seeds=tuple(range(int(seed_count))), width=float(w), lr=float(rate), softmax_temp=float(temp),
+            conv_weights=weights, fc_weight=float(sem or 0), num_aug=int(augs),
+        )
+        return sketcher, backbone_note(loss_backbone, saliency_backbone)
+
+    def stop_event(request: gr.Request | None) -> threading.Event:
+        key = getattr(request, "session_hash", None) or "default"
+        event = threading.Event()
+        stops[key] = event
+        return event
+
+    @user_errors
+    def sketch(path, strokes_n, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice,
+               request: gr.Request = None):
+        loaded = load_image(path)
+        sketcher, note = pipeline(strokes_n, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice)
+        stop_flag = stop_event(request)
+        losses, last = [], 0.0
+        started = time.perf_counter()
+        for step in sketcher.sketch(loaded.image, stop_flag):
+            losses.append(step.step_loss)  # stays on the device until a preview needs it
+            if step.done:
+                result = step.result
+                yield (
+                    to_uint8(result.raster), curve_figure(result.train_losses, result), summary(result, note, started),
+                    result.png(2), write_gif(result), saliency_picture(result), write_svg(result),
+                )
+                return
+            now = time.perf_counter()
+            if now - last >= PREVIEW_EVERY_S:
+                last = now
+                yield (
+                    to_uint8(step.raster), curve_figure(torch.stack(losses).float().cpu().numpy()),
+                    f"Iteration {step.iteration} / {step.total} · best clean-view loss {step.best_loss:.4g} · {note}",
+                    gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                )
+
+    @user_errors
+    def abstraction_ladder(path, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice,
+                           request: gr.Request = None):
+        loaded = load_image(path)
+        stop_flag = stop_event(request)
+        pictures, last = [], 0.0
+        for level in clipasso.ABSTRACTION_LEVELS:
+            sketcher, note = pipeline(level, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice)
+            for step in sketcher.sketch(loaded.image, stop_flag):
+                now = time.perf_counter()
+                if step.done:
+                    pictures.append((to_uint8(step.result.raster), f"{level} strokes"))
+                    yield pictures.copy(), to_uint8(step.raster), f"{level} strokes done · {note}"
+                elif now - last >= PREVIEW_EVERY_S:
+                    last = now
+                    yield gr.skip(), to_uint8(step.raster), f"{level} strokes: iteration {step.iteration} / {step.total}"
+            if stop_flag.is_set():
+                return
+
+    def request_stop(request: gr.Request = None):
+        key = getattr(request, "session_hash", None) or "default"
+        if key in stops:
+            stops[key].set()
+        return "Stopped."
+
+    inputs = [image, strokes, iterations, seeds, backbones, layer2, layer3, semantic, width, lr, temperature,
+              augmentations, ctx.model_picker]
+    run_event = run.click(sketch, inputs, [preview, curve, status, png, gif, salient, svg],
+                          api_name="clipasso_sketch", concurrency_limit=1, concurrency_id="clipasso")
+    ladder_inputs = [i for i in inputs if i is not strokes]
+    ladder_event = ladder.click(abstraction_ladder, ladder_inputs, [gallery, preview, status],
+                                api_name="clipasso_ladder", concurrency_limit=1, concurrency_id="clipasso")
+    stop.click(request_stop, None, status, api_name="clipasso_stop", cancels=[run_event, ladder_event], queue=False)
+
+
+def backbone_note(loss_backbone, saliency_backbone) -> str:
+    names = f"loss: {loss_backbone.describe()}; saliency: {saliency_backbone.describe()}"
+    if loss_backbone.is_random or saliency_backbone.is_random:
+        return f"⚠️ random weights — the sketch is meaningless ({names})"
+    return names
+
+
+def to_uint8(raster: np.ndarray) -> np.ndarray:
+    return (np.clip(raster, 0, 1) * 255).round().astype(np.uint8)
+
+
+def curve_figure(train_losses: np.ndarray, result=None):
+    series = {f"seed {i}": (np.arange(1, len(train_losses) + 1), train_losses[:, i]) for i in range(train_losses.shape[1])}
+    if result is not None:
+        for i, seed in enumerate(result.seeds):
+            series[f"seed {seed} (clean view)"] = (result.eval_iterations, result.eval_losses[:, i])
+    return render.loss_curves(series, log_y=bool(np.all(train_losses > 0)) if train_losses.size else True)
+
+
+def summary(result, note: str, started: float) -> str:
+    how = "stopped" if result.stopped else ("stopped early: the loss stalled" if result.early_stopped else "finished")
+    losses = ", ".join(f"seed {s}: {l:.4g}" for s, l in zip(result.seeds, result.seed_losses))
+    return (
+        f"**{how}** after {result.iterations} iterations in {time.perf_counter() - started:.0f} s · best seed "
+        f"{result.best_seed} · clean-view loss {losses}  \n{note}"
+    )
+
+
+def saliency_picture(result) -> Image.Image:
+    target = Image.fromarray(result.target)
+    values = result.saliency
+    starts = result.initial_strokes[list(result.seeds).index(result.best_seed), :, 0]
+    return render.mark_points(render.overlay(target, values, vmin=0, vmax=float(values.max() or 1)), starts)
+
+
+def _out_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="clipasso-"))
+
+
+def write_svg(result) -> str:
+    path = _out_dir() / f"clipasso_{len(result.strokes)}_strokes.svg"
+    path.write_text(result.svg)
+    return str(path)
+
+
+def write_gif(result) -> str:
+    frames = [Image.fromarray(f).convert("P") for f in result.frames()]
+    path = _out_dir() / "strokes_settling.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=120, loop=0)
+    return str(path)
