@@ -1,0 +1,269 @@
+"""Tab "DepthCLIP": an image → depth in metres from seven distance words, per-word maps, a 3-D relief.
+
+The paper's method runs on its own RN50 (loaded lazily through the shared cache, whatever the
+header's model picker says); the picker's model is used only by the dense-patch extension.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from app import render
+from app.examples import skimage_photo
+from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from components import dense
+from components import depthclip as dc
+from components.backbone import load_backbone
+from components.errors import InputError, WeightsError
+from components.media import load_image
+
+TITLE = "DepthCLIP"
+SOURCES = {
+    "layer4": "RN50 layer4 — the paper's method",
+    "dense": "the CLIP model picked above, dense patches — extension",
+}
+NORMALIZATION_LABELS = {
+    "imagenet": "ImageNet mean/std — the official code",
+    "clip": "CLIP's mean/std",
+}
+GALLERY_SIDE = 384
+
+
+def paper_backbone_name() -> tuple[str, str]:
+    """The paper's backbone (RN50 · openai); CLIP_LAB_DEPTHCLIP_MODEL / _PRETRAINED override it
+    (tests use a tiny ResNet)."""
+    model, pretrained = dc.BACKBONE
+    return (
+        os.environ.get("CLIP_LAB_DEPTHCLIP_MODEL", model),
+        os.environ.get("CLIP_LAB_DEPTHCLIP_PRETRAINED", pretrained),
+    )
+
+
+def build(ctx) -> None:
+    model, pretrained = paper_backbone_name()
+    method_header(
+        "DepthCLIP — zero-shot monocular depth",
+        "Ask CLIP, for every patch, which of seven distance words fits best (“This object is close”, "
+        "“… far”, …); each word stands for a depth in metres, and the depth is the "
+        "probability-weighted average of those.",
+        "Zhang et al., *Can Language Understand Depth?*, ACM MM 2022.",
+        f"faithful zero-shot re-implementation on the paper's own backbone, **{model} · {pretrained}**, "
+        "loaded separately from the model picker above (the picker's model is used only by the "
+        "dense-patch extension). Depth is bounded by the bins: 1–3 m by default, tuned for indoor rooms.",
+    )
+    with gr.Row():
+        with gr.Column():
+            image = ImageUpload("Image")
+            source = gr.Radio(
+                [(v, k) for k, v in SOURCES.items()], value="layer4", label="Features",
+                info="The paper scores RN50's layer4 map; the extension scores any CLIP's dense patch embeddings.",
+            )
+            with gr.Accordion("Advanced", open=False):
+                words = gr.Textbox(
+                    ", ".join(dc.WORDS), label="Distance words, nearest first",
+                    info=f"Prompted as “This object is {{word}}”; {dc.MIN_WORDS}–{dc.MAX_WORDS} words.",
+                )
+                bins = gr.Textbox(
+                    ", ".join(f"{b:.2f}" for b in dc.BINS), label="Depth bins (metres), one per word",
+                )
+                temperature = gr.Number(
+                    dc.TEMPERATURE, label="Temperature", info="logits = 100 · (feature · text) / temperature; the paper's is 0.1",
+                )
+                flip = gr.Checkbox(dc.FLIP, label="Average with the mirrored image (the official evaluation)")
+                height = gr.Slider(
+                    dc.MIN_SHORT_SIDE, dc.MAX_SHORT_SIDE, value=dc.SHORT_SIDE, step=32,
+                    label="Input height (pixels, short side)",
+                    info="416 is the official NYU input (416×544 → a 13×17 map); lower is faster, coarser.",
+                )
+                normalization = gr.Radio(
+                    [(v, k) for k, v in NORMALIZATION_LABELS.items()], value=dc.NORMALIZATION,
+                    label="Input normalisation (layer4 path)",
+                    info="The official code feeds ImageNet's mean/std, not CLIP's; kept as the default to match it.",
+                )
+                method = gr.Dropdown(
+                    [(v, k) for k, v in dense.METHOD_LABELS.items()], value=dense.DEFAULT_METHOD,
+                    label="Dense method (extension only)",
+                )
+            run = gr.Button("Estimate depth", variant="primary")
+            gr.Examples(
+                [
+                    [skimage_photo("motorcycle_left")],  # with Middlebury's ground-truth depth
+                    [skimage_photo("coffee")],
+                    [skimage_photo("chelsea")],
+                    [skimage_photo("astronaut")],
+                ],
+                inputs=[image],
+                label="Examples (the first has ground-truth depth)",
+            )
+            image_limits()
+            gr.Markdown(
+                f"<small>Images at most {dc.MAX_ASPECT_RATIO:g}× wider than tall. On a CPU the paper's "
+                "RN50 at 416 px takes a few seconds (two passes: the image and its mirror).</small>"
+            )
+        with gr.Column():
+            depth = gr.Image(label="Depth (metres)", type="pil", format="png")
+            status = gr.Markdown()
+            with gr.Accordion("Ground truth (Middlebury motorcycle example)", open=True):
+                truth = gr.Image(label="Ground truth | prediction × median scale (metres)", type="pil", format="png")
+                comparison = gr.Markdown()
+            words_gallery = gr.Gallery(label="Probability of each word (0–1)", columns=4, height="auto")
+            relief = gr.Plot(label="3-D relief: pixels lifted with a pinhole camera")
+            notes = gr.Markdown()
+    state = gr.State()
+
+    def backbone_for(choice_source, model_choice):
+        if choice_source == "dense":
+            return ctx.backbone(model_choice)
+        name, tag = paper_backbone_name()
+        try:
+            return load_backbone(name, tag, ctx.settings.device)
+        except WeightsError as error:
+            raise InputError(str(error)) from None
+
+    @user_errors
+    def estimate(image_path, source_name, words_text, bins_text, temp, use_flip, short_side, norm, dense_method,
+                 saved, model_choice, progress=gr.Progress()):
+        loaded = load_image(image_path)
+        word_list = dc.parse_words(words_text)
+        bin_list = dc.parse_bins(bins_text)
+        if temp is None:
+            raise InputError(f"Give a temperature (the paper's is {dc.TEMPERATURE}).")
+        progress(0.05, desc="Loading the backbone")
+        backbone = backbone_for(source_name, model_choice)
+        estimator = dc.DepthCLIP(
+            backbone, words=word_list, bins=bin_list, temperature=float(temp), flip=bool(use_flip),
+            short_side=int(short_side), normalization=norm, features=source_name, dense_method=dense_method,
+        )
+        key = (_file_key(image_path), source_name, bool(use_flip), int(short_side), norm, dense_method, backbone.describe())
+        start = time.perf_counter()
+        if saved and saved[0] == key:
+            progress(0.5, desc="Re-scoring the kept features (no image pass)")
+            result, reused = estimator.rescore(saved[1]), True
+        else:
+            progress(0.2, desc="Running the image and its mirror through the network")
+            result, reused = estimator(loaded.image), False
+        seconds = time.perf_counter() - start
+        progress(0.8, desc="Drawing")
+        lo, hi = float(min(bin_list)), float(max(bin_list))
+        depth_png = render.depth_image(result.depth, lo, hi, "metres")
+        truth_depth = reference_depth(loaded.image)
+        if truth_depth is not None:
+            truth_png, comparison_md = truth_panel(result, truth_depth)
+            camera = dict(focal=dc.MOTORCYCLE.focal_px, principal=(dc.MOTORCYCLE.cx, dc.MOTORCYCLE.cy))
+        else:
+            truth_png = None
+            comparison_md = "Ground truth is shown for the Middlebury motorcycle example (first example row) only."
+            camera = {}
+        points, rows, cols = dc.lift_to_points(result.depth, **camera)
+        colours = np.asarray(loaded.image)[rows, cols]
+        camera_note = (
+            "Middlebury's calibration (focal 994.978 px)" if camera
+            else f"an assumed camera (NYU's Kinect: focal {dc.NYU_FOCAL_PER_WIDTH:.3f} × width)"
+        )
+        figure = render.lifted_points_figure(points, colours, f"{len(points)} pixels lifted with {camera_note}")
+        note_lines = list(loaded.notes)
+        if reused:
+            note_lines.append("Same image and settings: the kept features were re-scored; the network did not run again.")
+        return (
+            depth_png,
+            status_text(backbone, result, seconds, reused),
+            truth_png,
+            comparison_md,
+            word_gallery(loaded.image, result),
+            figure,
+            "\n".join(f"- {n}" for n in note_lines),
+            (key, result),
+        )
+
+    run.click(
+        estimate,
+        [image, source, words, bins, temperature, flip, height, normalization, method, state, ctx.model_picker],
+        [depth, status, truth, comparison, words_gallery, relief, notes, state],
+        api_name="depthclip_estimate",
+    )
+
+
+def _file_key(path) -> tuple:
+    try:
+        stat = os.stat(path)
+        return (str(path), stat.st_size, stat.st_mtime_ns)
+    except (OSError, TypeError):
+        return (str(path),)
+
+
+def status_text(backbone, result, seconds: float, reused: bool) -> str:
+    h, w = result.grid_size
+    lines = [
+        f"**Backbone:** {backbone.model_name} · {backbone.weights} · {backbone.device} — features: {result.features_from}.",
+        f"Network input {result.input_size[1]}×{result.input_size[0]} px ({result.normalization} normalisation) → "
+        f"{h}×{w} map{', averaged with the mirrored image' if result.flip else ''}; "
+        f"depth {result.depth.min():.2f}–{result.depth.max():.2f} m (bins {result.bins.min():g}–{result.bins.max():g} m); "
+        f"{'re-scored' if reused else 'computed'} in {seconds:.2f} s.",
+    ]
+    if backbone.is_random:
+        lines.append(
+            f"⚠️ **{backbone.model_name} runs on random, untrained weights: this depth is meaningless.** "
+            f"Why: {backbone.weights_note}. For the paper's weights, put OpenAI's {backbone.model_name} in the "
+            "Hugging Face cache (`HF_HOME`) on a machine with internet: "
+            f"`python -c \"import open_clip; open_clip.create_model('{backbone.model_name}', pretrained='openai')\"`."
+        )
+    return "\n\n".join(lines)
+
+
+def word_gallery(image: Image.Image, result) -> list[tuple[Image.Image, str]]:
+    items = []
+    for word, bin_m, share in result.word_shares():
+        picture = render.overlay(image, result.word_map(word), alpha=0.6, vmin=0.0, vmax=1.0, cmap="magma")
+        picture.thumbnail((GALLERY_SIDE, GALLERY_SIDE))
+        items.append((picture, f"{word} → {bin_m:.2f} m · mean p {share:.0%}"))
+    return items
+
+
+@functools.lru_cache(maxsize=1)
+def _motorcycle() -> tuple[np.ndarray, np.ndarray]:
+    left = skimage_photo("motorcycle_left")
+    pixels = np.asarray(Image.open(left).convert("RGB"))
+    disparity = dc.load_disparity(Path(left).with_name("motorcycle_disp.npz"))
+    return pixels, dc.disparity_to_depth(disparity, dc.MOTORCYCLE)
+
+
+def reference_depth(image: Image.Image) -> np.ndarray | None:
+    """Ground-truth depth when the image is exactly scikit-image's Middlebury motorcycle (left view)."""
+    pixels, truth = _motorcycle()
+    if image.size != (pixels.shape[1], pixels.shape[0]) or not np.array_equal(np.asarray(image), pixels):
+        return None
+    return truth
+
+
+def truth_panel(result, truth: np.ndarray) -> tuple[Image.Image, str]:
+    c = dc.compare_depth(result.depth, truth)
+    lo, hi = float(np.nanmin(truth)), float(np.nanmax(truth))
+    picture = render.depth_pair_image(truth, result.depth * c.scale, lo, hi, "metres")
+    table = (
+        "**Scale-invariant comparison** with Middlebury's ground truth (depth = focal · baseline / "
+        "(disparity + offset); black = unknown). The prediction is first multiplied by one number, "
+        "median(truth) / median(prediction), so these numbers judge the *shape* of the depth, not its "
+        "absolute metres.\n\n"
+        "| measure | value |\n|---|---|\n"
+        f"| pixels with known depth | {c.valid_pixels:,} |\n"
+        f"| median scale applied | × {c.scale:.3f} |\n"
+        f"| δ1 after median scaling (share within ×1.25; higher is better) | {c.delta1:.3f} |\n"
+        f"| δ2 / δ3 after median scaling | {c.delta2:.3f} / {c.delta3:.3f} |\n"
+        f"| AbsRel after median scaling (lower is better) | {c.abs_rel:.3f} |\n"
+        f"| Spearman rank correlation (no scaling; 1 = same order) | {_number(c.spearman)} |\n"
+        f"| δ1 of a flat map at the median, for comparison (needs no picture) | {c.flat_delta1:.3f} |\n"
+        f"| δ1 without scaling (DepthCLIP's metres taken literally) | {c.raw_delta1:.3f} |\n\n"
+        "For reference, the paper reports δ1 0.394 and AbsRel 0.388 on NYU Depth v2 (indoor rooms)."
+    )
+    return picture, table
+
+
+def _number(value: float) -> str:
+    return "n/a (a constant map)" if not np.isfinite(value) else f"{value:.3f}"

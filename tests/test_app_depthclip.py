@@ -1,0 +1,99 @@
+"""The DepthCLIP tab through gradio_client: its endpoint on the motorcycle example (ground truth and
+comparison), on another photo, with the dense extension, and bad input answered with a message while
+the server keeps serving. The paper's RN50 is swapped for a tiny ResNet with the same channel ratio
+(CLIP_LAB_DEPTHCLIP_MODEL), except in one call that checks the real default."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from gradio_client import Client, handle_file
+
+from app.examples import skimage_photo
+from appserver import running_demo
+from components import depthclip as dc
+
+TINY = "clip-lab-tiny-vit · random"
+WORDS = ", ".join(dc.WORDS)
+BINS = ", ".join(str(b) for b in dc.BINS)
+ENV = {"CLIP_LAB_DEPTHCLIP_MODEL": "clip-lab-tiny-rn-depth", "CLIP_LAB_DEPTHCLIP_PRETRAINED": "random"}
+
+
+@pytest.fixture(scope="module")
+def client():
+    saved = {k: os.environ.get(k) for k in ENV}
+    os.environ.update(ENV)
+    try:
+        with running_demo() as (demo, url):
+            yield Client(url, verbose=False)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def estimate(client, image, *, source="layer4", words=WORDS, bins=BINS, temperature=0.1, flip=True, height=128,
+             normalization="imagenet", method="naclip"):
+    return client.predict(
+        handle_file(image), source, words, bins, temperature, flip, height, normalization, method, TINY,
+        api_name="/depthclip_estimate",
+    )
+
+
+def test_endpoint_is_named(client):
+    assert "/depthclip_estimate" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+
+
+def test_motorcycle_with_ground_truth(client):
+    depth, status, truth, comparison, gallery, relief, notes = estimate(client, skimage_photo("motorcycle_left"))
+    assert depth.endswith(".png")
+    assert "clip-lab-tiny-rn-depth" in status and "random" in status and "meaningless" in status
+    assert "4×6 map" in status  # 128 px high → 128×192 input → 4×6 layer4 cells
+    assert truth and truth.endswith(".png")
+    assert "Scale-invariant" in comparison and "δ1 after median scaling" in comparison and "Spearman" in comparison
+    assert "flat map at the median" in comparison
+    assert len(gallery) == 7 and "giant → 1.00 m" in gallery[0]["caption"]
+    assert relief["type"] == "plotly" and "994.978" in relief["plot"]
+
+
+def test_other_photo_has_no_ground_truth_and_dense_extension(client):
+    _, status, truth, comparison, gallery, relief, _ = estimate(
+        client, skimage_photo("coffee"), source="dense", words="close, far", bins="1, 3", flip=False
+    )
+    assert truth is None and "motorcycle example" in comparison
+    assert "clip-lab-tiny-vit" in status and "extension" in status
+    assert len(gallery) == 2
+
+
+def test_paper_default_backbone_is_rn50(client):
+    """With no override the tab loads RN50 · openai; offline it falls back to random and says so."""
+    saved = {k: os.environ.pop(k) for k in ENV}
+    try:
+        _, status, *_ = estimate(client, skimage_photo("chelsea"), height=64)
+    finally:
+        os.environ.update(saved)
+    assert "RN50" in status and "2048 ch" in status and "meaningless" in status
+
+
+@pytest.mark.parametrize(
+    "upload, kwargs, message",
+    [
+        ("text", {}, "not an image"),
+        ("good", dict(words=" , "), "distance words"),
+        ("good", dict(bins="1, 2"), "7 words but 2 bins"),
+        ("good", dict(bins="1, two, 3"), "not a number"),
+        ("good", dict(temperature=0), "positive number"),
+    ],
+)
+def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, upload, kwargs, message):
+    path = tmp_path / "notes.png"
+    path.write_text("this is not a picture")
+    image = str(path) if upload == "text" else skimage_photo("chelsea")
+    with pytest.raises(Exception) as info:
+        estimate(client, image, **kwargs)
+    assert message in str(info.value)
+    status, _, _ = client.predict(TINY, api_name="/model_status")
+    assert "Ready" in status
