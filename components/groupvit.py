@@ -219,6 +219,20 @@ def chain(*assignments: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def assignment_argmax(assignment: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """(H, W) argmax group of an assignment (h·w, K), upsampled bilinearly (align_corners=False)
+    before the argmax, as the official code does.
+
+    Rows sum to 1, so every upsampled pixel's groups also sum to 1 and its best group has at least
+    1/K: a group whose largest value anywhere on the grid is below 1/K can never win a pixel and is
+    skipped (exact, and most of the work on large images)."""
+    k = assignment.shape[1]
+    candidates = torch.nonzero(assignment.max(dim=0).values >= 1.0 / k).flatten()
+    maps = assignment[:, candidates].T.reshape(-1, *grid)
+    index, _, _ = upsampled_argmax(maps, size, logsumexp=False)
+    return candidates[index]
+
+
 def label_groups(group_logits: torch.Tensor, image_logits: torch.Tensor, top_k: int = TOP_K) -> dict:
     """The official labelling of K groups against C classes.
 
@@ -287,8 +301,8 @@ def _finish(
 ) -> GroupViTResult:
     h, w = grid
     chained = chain(a1, a2)  # (h·w, K2)
-    stage1_map, _, _ = upsampled_argmax(a1.T.reshape(-1, h, w), image_size)
-    group_map, _, _ = upsampled_argmax(chained.T.reshape(-1, h, w), image_size)
+    stage1_map = assignment_argmax(a1, (h, w), image_size)
+    group_map = assignment_argmax(chained, (h, w), image_size)
     group_logits = logit_scale * group_embeddings @ text.T  # (K2, C)
     image_logits = logit_scale * text @ image_embedding  # (C,)
     scores = label_groups(group_logits, image_logits, top_k)

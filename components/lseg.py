@@ -88,6 +88,13 @@ class LSegResult:
         up = _upsample(torch.from_numpy(self.logits[index : index + 1]), self.image_size)[0]
         return torch.exp(up - torch.from_numpy(self.log_normaliser)).numpy()
 
+    def probability_maps(self, size: tuple[int, int] | None = None) -> np.ndarray:
+        """(L, h, w) softmax probabilities of all labels with the logits upsampled to `size` (default
+        the image's (H, W)); a small size gives cheap previews."""
+        size = tuple(size or self.image_size)
+        up = _upsample(torch.from_numpy(self.logits), size)
+        return torch.softmax(up, dim=0).numpy()
+
     def mask(self, label: str | int) -> np.ndarray:
         """(H, W) bool: the pixels `label` wins ("background" for the background pixels)."""
         if label == BACKGROUND:
@@ -233,21 +240,22 @@ def regularise(logits: torch.Tensor, kind: str = "none", block_depth: int = BLOC
 
 
 def upsampled_argmax(
-    maps: torch.Tensor, size: tuple[int, int], chunk: int = _CHUNK
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    maps: torch.Tensor, size: tuple[int, int], chunk: int = _CHUNK, logsumexp: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Upsample (K, h, w) maps bilinearly (align_corners=False) to size (H, W) and reduce over K
     without holding all K full-size maps: returns argmax (H, W) long, max (H, W) and
-    logsumexp (H, W). Ties go to the lowest index, as torch.argmax."""
+    logsumexp (H, W) (None when not asked for). Ties go to the lowest index, as torch.argmax."""
     best = torch.full(size, -torch.inf)
     index = torch.zeros(size, dtype=torch.long)
-    log_normaliser = torch.full(size, -torch.inf)
+    log_normaliser = torch.full(size, -torch.inf) if logsumexp else None
     for start in range(0, len(maps), chunk):
         up = _upsample(maps[start : start + chunk], size)
         value, arg = up.max(dim=0)
         better = value > best
         index = torch.where(better, arg + start, index)
         best = torch.where(better, value, best)
-        log_normaliser = torch.logaddexp(log_normaliser, torch.logsumexp(up, dim=0))
+        if logsumexp:
+            log_normaliser = torch.logaddexp(log_normaliser, torch.logsumexp(up, dim=0))
     return index, best, log_normaliser
 
 

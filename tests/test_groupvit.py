@@ -264,3 +264,13 @@ def test_bad_input_says_what_to_do(oracle, image, labels, message):
 def test_bad_settings(oracle, settings, message):
     with pytest.raises(InputError, match=message):
         GroupViT(oracle, **settings)
+
+
+def test_skipping_groups_that_cannot_win_changes_no_pixel():
+    generator = torch.Generator().manual_seed(1)
+    for scale in (1.0, 8.0, 30.0):  # flat to near one-hot assignments
+        assignment = torch.softmax(scale * torch.randn(6 * 5, 40, generator=generator), dim=1)
+        full = torch.nn.functional.interpolate(
+            assignment.T.reshape(1, 40, 6, 5), size=(37, 29), mode="bilinear", align_corners=False
+        )[0].argmax(0)
+        np.testing.assert_array_equal(groupvit.assignment_argmax(assignment, (6, 5), (37, 29)).numpy(), full.numpy())

@@ -141,6 +141,9 @@ def test_probability_maps_sum_to_one(oracle):
     result = LSeg(oracle)(halves((230, 20, 20), (20, 230, 20)), "red, green, blue")
     total = sum(result.probability(label) for label in result.labels)
     np.testing.assert_allclose(total, 1.0, rtol=1e-5)
+    stacked = np.stack([result.probability(label) for label in result.labels])
+    np.testing.assert_allclose(result.probability_maps(), stacked, rtol=1e-4, atol=1e-6)
+    assert result.probability_maps((16, 32)).shape == (3, 16, 32)
     assert result.table()[0][0] == "red" and len(result.table()) == 3
 
 

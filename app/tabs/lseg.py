@@ -15,6 +15,7 @@ TITLE = "LSeg"
 RESOLUTIONS = {"1× (one window)": 1.0, "1.5×": 1.5, "2× (sharper, slower)": 2.0}
 TEMPLATE_LABELS = {"raw": "raw label strings (as LSeg)", "imagenet80": "80 ImageNet prompts (training-free papers)"}
 MAX_HEATMAPS = 16
+HEATMAP_SIDE = 384  # long side of the per-label heat maps
 DEFAULT_LABELS = ", ".join(lseg.DEMO_LABELS)
 
 
@@ -143,11 +144,12 @@ def outputs(image, result, extra):
     annotations = render.segment_annotations(result.label_map, names)
     table = [[label, round(100 * share, 2)] for label, share in result.table()]
     order = sorted(range(len(names)), key=lambda i: -result.shares[i])[:MAX_HEATMAPS]
-    gallery = []
-    for i in order:
-        prob = result.probability(i)
-        heat = render.overlay(image, prob, vmin=0.0, vmax=1.0)
-        gallery.append((render.thumbnail(heat), f"{names[i]} — {100 * result.shares[i]:.1f}% of pixels"))
+    small = render.thumbnail(image, HEATMAP_SIDE)
+    probs = result.probability_maps((small.size[1], small.size[0]))
+    gallery = [
+        (render.overlay(small, probs[i], vmin=0.0, vmax=1.0), f"{names[i]} — {100 * result.shares[i]:.1f}% of pixels")
+        for i in order
+    ]
     lines = list(extra)
     if len(names) > MAX_HEATMAPS:
         lines.append(f"Heat maps shown for the {MAX_HEATMAPS} labels with the most pixels.")
