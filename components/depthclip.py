@@ -167,6 +167,11 @@ class DepthCLIP:
                 f"DepthCLIP's layer4 features need a CLIP ResNet (the paper uses RN50); {backbone.model_name} "
                 "has no ResNet tower. Use the dense-patch extension for this model."
             )
+        if features == "layer4":
+            pool = backbone.model.visual.attnpool
+            channels = getattr(getattr(pool, "k_proj", None), "in_features", None)  # = layer4's channels
+            if channels is not None:
+                match_channels(torch.empty(0, channels), backbone.embed_dim)  # fail before any forward
         self.features = features
         if dense_method not in dense.METHODS:
             raise InputError(f"Unknown dense method {dense_method!r}; choose one of: {', '.join(dense.METHODS)}")

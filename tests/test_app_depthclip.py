@@ -59,6 +59,13 @@ def test_motorcycle_with_ground_truth(client):
     assert relief["type"] == "plotly" and "994.978" in relief["plot"]
 
 
+def test_new_bins_on_the_same_image_reuse_the_features(client):
+    estimate(client, skimage_photo("astronaut"))
+    depth, status, *_, notes = estimate(client, skimage_photo("astronaut"), bins="0.5, 1, 2, 3, 4, 5, 6")
+    assert "re-scored" in status and "did not run again" in notes
+    assert "bins 0.5–6 m" in status
+
+
 def test_other_photo_has_no_ground_truth_and_dense_extension(client):
     _, status, truth, comparison, gallery, relief, _ = estimate(
         client, skimage_photo("coffee"), source="dense", words="close, far", bins="1, 3", flip=False

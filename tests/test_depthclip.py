@@ -230,9 +230,11 @@ def test_rn50_layer4_matches_2048_to_1024_channels():
     assert dc.BINS[0] - 1e-6 <= result.depth.min() and result.depth.max() <= dc.BINS[-1] + 1e-6
 
 
-def test_mismatched_resnet_gives_a_clear_error(tiny_rn):
+def test_mismatched_resnet_gives_a_clear_error_before_any_forward(tiny_rn):
+    forwards = tiny_rn.image_forwards
     with pytest.raises(InputError, match="256 channels for a 32-d embedding"):
-        dc.DepthCLIP(tiny_rn, short_side=64)(solid((10, 20, 30)))
+        dc.DepthCLIP(tiny_rn, short_side=64)
+    assert tiny_rn.image_forwards == forwards
 
 
 # -- pay once, answer many; determinism ---------------------------------------------------------------

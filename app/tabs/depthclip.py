@@ -7,6 +7,7 @@ header's model picker says); the picker's model is used only by the dense-patch 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ def build(ctx) -> None:
             backbone, words=word_list, bins=bin_list, temperature=float(temp), flip=bool(use_flip),
             short_side=int(short_side), normalization=norm, features=source_name, dense_method=dense_method,
         )
-        key = (_file_key(image_path), source_name, bool(use_flip), int(short_side), norm, dense_method, backbone.describe())
+        key = (_pixels_key(loaded.image), source_name, bool(use_flip), int(short_side), norm, dense_method, backbone.describe())
         start = time.perf_counter()
         if saved and saved[0] == key:
             progress(0.5, desc="Re-scoring the kept features (no image pass)")
@@ -190,12 +191,9 @@ def build(ctx) -> None:
     )
 
 
-def _file_key(path) -> tuple:
-    try:
-        stat = os.stat(path)
-        return (str(path), stat.st_size, stat.st_mtime_ns)
-    except (OSError, TypeError):
-        return (str(path),)
+def _pixels_key(image: Image.Image) -> tuple:
+    """Identifies an image by its pixels, however it was uploaded (path, copy or re-upload)."""
+    return (image.size, hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest())
 
 
 def status_text(backbone, result, seconds: float, reused: bool) -> str:
