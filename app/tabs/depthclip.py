@@ -57,7 +57,8 @@ def build(ctx) -> None:
         "Zhang et al., *Can Language Understand Depth?*, ACM MM 2022.",
         f"faithful zero-shot re-implementation on the paper's own backbone, **{model} · {pretrained}**, "
         "loaded separately from the model picker above (the picker's model is used only by the "
-        "dense-patch extension). Depth is bounded by the bins: 1–3 m by default, tuned for indoor rooms.",
+        "dense-patch extension); each result says whether its weights are real or random. Depth is bounded "
+        "by the bins: 1–3 m by default, tuned for indoor rooms.",
     )
     with gr.Row():
         with gr.Column():
