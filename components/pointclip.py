@@ -159,13 +159,13 @@ def v1_depth_maps(views: torch.Tensor, resolution: int = V1_RESOLUTION) -> torch
     in [0, R−1] and z' ≥ 0; pixel = Σ z'/(z'+ε) ÷ Σ 1/(z'+ε); empty pixels exactly 0."""
     n_views = views.shape[0]
     depth = views[:, 2] + V1_DEPTH_SHIFT
-    inverse = 1 / (depth + V1_EPSILON)  # x/(z'+ε) computed as x·(1/(z'+ε)) would round differently
+    inverse = 1 / (depth + V1_EPSILON)  # u and v below divide by z'+ε as the official code does
     row = torch.ceil((views[:, 0] / (depth + V1_EPSILON) + 1) * resolution / 2 - 0.5)
     col = torch.ceil((views[:, 1] / (depth + V1_EPSILON) + 1) * resolution / 2 - 0.5)
     inside = (row >= 0) & (row <= resolution - 1) & (col >= 0) & (col <= resolution - 1) & (depth >= 0)
     weight = inverse.mul_(inside)
     weighted = depth.mul_(weight)
-    pixel = row.mul_(resolution).add_(col).mul_(inside)  # outside points: pixel 0 with weight 0
+    pixel = torch.where(inside, row.mul_(resolution).add_(col), 0.0)  # outside points: pixel 0, weight 0
     pixel += (torch.arange(n_views, dtype=pixel.dtype) * resolution * resolution).unsqueeze(1)
     pixel = pixel.long().view(-1)
     cells = n_views * resolution * resolution

@@ -4,6 +4,7 @@ meaning with a shape oracle (flat vs tall), the loader's bad inputs, plumbing on
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import open_clip
@@ -64,12 +65,15 @@ def test_view_names_say_where_the_camera_is(projection, camera_side):
     words = {"+x": (0, 1), "−x": (0, -1), "+z": (2, 1), "−z": (2, -1), "above": (1, 1), "below": (1, -1)}
     for name, matrix in zip(preset.view_names, matrices):
         camera = matrix.T.numpy() @ np.array([0, 0, camera_side])  # world direction towards the camera
-        named = [w for w in words if w in name.replace("+x+z", "+x +z").replace("+x−z", "+x −z")
-                 .replace("−x−z", "−x −z").replace("−x+z", "−x +z")]
+        named = re.findall(r"[+−][xz]|above|below", name)
         assert named, name
         for word in named:
             axis, sign = words[word]
             assert camera[axis] * sign > 0.2, (name, camera)
+        if "20° up" in name:
+            assert camera[1] == pytest.approx(math.sin(PI / 9), abs=1e-5)
+        if "12° tilt" in name:
+            assert abs(camera[1]) == pytest.approx(math.cos(PI / 15), abs=1e-5)
         image_up = matrix.T.numpy() @ np.array([-1.0, 0, 0])  # rows grow with x': up is −x'
         if "above" not in name and "below" not in name:
             assert image_up[1] > 0.9, (name, image_up)  # side views stand upright

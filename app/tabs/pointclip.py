@@ -75,7 +75,7 @@ def build(ctx) -> None:
             ranked = gr.Label(num_top_classes=5, label="Prediction (views fused)")
             cloud = gr.Plot(label="The normalised cloud (drag to turn)")
             gallery = gr.Gallery(
-                label="What CLIP sees: each view with its own best label", columns=5, height="auto",
+                label="What CLIP sees: each view with its own best label", columns=5, height=300,
                 object_fit="contain", format="png",
             )
             heat = gr.Plot(label="Cosine similarity, views × labels (labels by fused score)")
@@ -95,10 +95,12 @@ def build(ctx) -> None:
     )
 
     @user_errors
-    def recognise(path, labels_text, projection_name, points, prompt_text, up, *rest):
+    def recognise(path, labels_text, projection_name, points, prompt_text, up, *rest, progress=gr.Progress()):
         *weights, model_choice = rest
+        progress(0.0, desc="Loading the model")
         backbone = ctx.backbone(model_choice)
         preset_ = pc.get_projection(projection_name)
+        progress(0.1, desc="Reading the 3-D file")
         loaded = pointclouds.load_point_cloud(path, num_points=int(points), up_axis=up)
         label_list = parse_labels(labels_text, count_tokens=backbone.count_tokens)
         model = pc.PointCLIP(
@@ -107,6 +109,7 @@ def build(ctx) -> None:
             view_weights=[float(w) for w in weights[: preset_.num_views]],
             templates=pc.prompt_templates(prompt_text),
         )
+        progress(0.3, desc=f"Projecting {preset_.num_views} views and running CLIP on them in one batch")
         result = model(loaded.points, label_list.labels)
         lines = [
             f"{loaded.kind.capitalize()} **{loaded.name}** → {len(loaded.points):,} points, centred and "
