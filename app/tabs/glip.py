@@ -1,0 +1,151 @@
+"""Tab "GLIP": image + caption → each phrase grounded to boxes, with the phrase × region score matrix."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from app import render
+from app.examples import ASSETS, skimage_photo
+from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from components import glip, regions
+from components.media import load_image
+
+TITLE = "GLIP"
+SHAPES = str(ASSETS / "detection_shapes.png")
+TABLE_HEADERS = ["phrase", "score", "box (x0, y0, x1, y1)", "region"]
+HEATMAP_COLUMNS = 40  # regions shown in the matrix: the best-scoring ones
+
+
+def build(ctx) -> None:
+    method_header(
+        "GLIP — grounded language-image pre-training",
+        "Detection as phrase grounding: score every image region against every phrase of a caption and "
+        "ground each phrase to the boxes that match it.",
+        "Li, Zhang, Zhang, Yang, Li, et al., *Grounded Language-Image Pre-training*, CVPR 2022.",
+        "the CLIP-backed version of the idea: the caption is split into phrases by simple rules (or at "
+        "“ . ” exactly), each region proposal is embedded by CLIP (1× + 1.5× crops) and scored against "
+        "each phrase with softmax of 100·cos over the phrases plus “background”. GLIP's own fused "
+        "detector is not used: boxes are not regressed and scores are CLIP's, not GLIP's.",
+    )
+    with gr.Row():
+        with gr.Column():
+            image = ImageUpload("Image")
+            caption = gr.Textbox(
+                "A red square. A blue circle.",
+                label="Caption or categories",
+                info="A sentence (“A green umbrella. A pink striped umbrella.”) or categories joined with "
+                "' . ' (“sofa . remote . dog .”), which are used exactly as written.",
+                lines=2,
+            )
+            threshold = gr.Slider(0, 1, glip.THRESHOLD, step=0.01, label="Score threshold (re-grounds without CLIP)")
+            with gr.Accordion("Advanced", open=False):
+                nms = gr.Slider(0.1, 1, glip.NMS_IOU, step=0.05, label="NMS IoU threshold (per phrase)")
+                per_phrase = gr.Slider(1, 25, glip.MAX_BOXES_PER_PHRASE, step=1, label="At most this many boxes per phrase")
+                containment = gr.Slider(
+                    0, 1, glip.CONTAINMENT, step=0.05,
+                    label="Drop a box containing this much of a better box of its phrase (0 = off)",
+                )
+                sources = gr.CheckboxGroup(
+                    [(regions.SOURCE_LABELS[s], s) for s in regions.SOURCES], value=list(regions.SOURCES), label="Proposal sources"
+                )
+                prompt_set = gr.Radio(
+                    [("ViLD's 63 prompts (first use of a word: 63 text forwards)", "63"), ("one prompt: “This is a photo of a {}.”", "1")],
+                    value="63",
+                    label="Prompts",
+                )
+                max_proposals = gr.Slider(
+                    1, regions.MAX_PROPOSALS_LIMIT, regions.MAX_PROPOSALS, step=1,
+                    label="Regions to embed (each costs two CLIP forwards: 1× and 1.5× crops)",
+                )
+            run = gr.Button("Ground", variant="primary")
+            image_limits()
+        with gr.Column():
+            annotated = gr.AnnotatedImage(label="Grounded phrases (phrase:score)")
+            phrases = gr.Markdown()
+            heatmap = gr.Plot(label="Phrase × region scores")
+            table = gr.Dataframe(headers=TABLE_HEADERS, label="Grounded boxes", interactive=False)
+            notes = gr.Markdown()
+    state = gr.State()
+
+    gr.Examples(
+        [
+            [SHAPES, "A red square. A blue circle."],
+            [SHAPES, "red square . blue circle . green triangle . yellow rectangle ."],
+            [skimage_photo("astronaut"), "person . flag . helmet . sky ."],
+            [skimage_photo("coffee"), "A cup of coffee on a saucer with a spoon."],
+            [skimage_photo("chelsea"), "A cat lying on a blanket."],
+        ],
+        inputs=[image, caption],
+    )
+    filters = [threshold, nms, per_phrase, containment]
+
+    @user_errors
+    def ground(image_path, caption_text, threshold_value, nms_value, per_phrase_value, containment_value,
+               source_names, proposals_value, prompt_value, model_choice, progress=gr.Progress()):
+        backbone = ctx.backbone(model_choice)
+        loaded = load_image(image_path)
+        progress(0.1, desc="Proposing regions and embedding crops")
+        grounder = glip.GLIP(
+            backbone,
+            threshold=threshold_value,
+            nms_iou=nms_value,
+            max_per_phrase=int(per_phrase_value),
+            containment=containment_value,
+            sources=tuple(source_names or ()),
+            max_proposals=int(proposals_value),
+            prompt_engineering=prompt_value != "1",
+        )
+        result = grounder(loaded.image, caption_text)
+        return show(loaded.image, result, loaded.notes)
+
+    @user_errors
+    def regrounded(saved, threshold_value, nms_value, per_phrase_value, containment_value):
+        if not saved:
+            return None, "", None, None, "Run **Ground** first.", saved
+        image, result, notes = saved
+        result = result.select(
+            threshold=threshold_value, nms_iou=nms_value, max_per_phrase=int(per_phrase_value), containment=containment_value
+        )
+        return show(image, result, notes)
+
+    outputs = [annotated, phrases, heatmap, table, notes, state]
+    run.click(
+        ground,
+        [image, caption, *filters, sources, max_proposals, prompt_set, ctx.model_picker],
+        outputs,
+        api_name="glip_ground",
+    )
+    gr.on([slider.release for slider in filters], regrounded, [state, *filters], outputs, api_name="glip_filter")
+
+
+def show(image, result: glip.GroundingResult, notes=()):
+    """Outputs for a result: picture, phrases, heat map, table, notes, state."""
+    labelled = result.labelled_boxes()
+    picture = (image, render.box_annotations([b for b, _ in labelled], [l for _, l in labelled]))
+    how = "split at “ . ” exactly as written" if result.explicit else "split by the phrase rules"
+    grounded = set(result.grounded_phrases())
+    phrase_line = " · ".join(f"**{p.text}**" if p.text in grounded else p.text for p in result.phrases)
+    phrase_md = f"Phrases ({how}; grounded in bold): {phrase_line}"
+    scores = result.scores  # (P, N)
+    figure = None
+    if scores.size:
+        columns = np.argsort(-scores.max(0), kind="stable")[:HEATMAP_COLUMNS]
+        figure = render.matrix_heatmap(
+            scores[:, columns],
+            [p.text for p in result.phrases],
+            [f"#{c}" for c in columns],
+            title=f"Score of each phrase for the {len(columns)} best of {scores.shape[1]} regions",
+        )
+    rows = [
+        [result.phrases[p].text, round(s, 3), ", ".join(f"{v:.0f}" for v in result.boxes[r]), r]
+        for p, r, s in result.grounded
+    ]
+    found = ", ".join(f"{regions.SOURCE_LABELS[k]}: {v}" for k, v in result.found.items())
+    lines = [
+        f"**{result.message}**" if result.message else f"**{len(result.grounded)} box(es)** for {len(grounded)} of {len(result.phrases)} phrase(s), from {len(result.boxes)} proposals.",
+        f"Proposals found before de-duplication and the cap — {found or 'none'}. "
+        f"Proposing took {result.proposal_seconds:.2f} s, embedding and scoring {result.scoring_seconds:.2f} s.",
+        *(f"- {n}" for n in (*notes, *result.notes)),
+    ]
+    return picture, phrase_md, figure, rows, "\n\n".join(lines), (image, result, tuple(notes))

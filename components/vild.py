@@ -1,0 +1,263 @@
+"""ViLD, CLIP-backed: open-vocabulary detection by scoring CLIP embeddings of cropped regions.
+
+Gu et al., *Open-vocabulary Object Detection via Vision and Language Knowledge Distillation*, ICLR
+2022. ViLD distils CLIP's image embeddings of cropped proposals (1× and 1.5× crops, embeddings summed
+and normalised: the "ViLD-image" teacher) into a detector, and scores regions against CLIP text
+embeddings of the category names with a learned background class. Its detector weights are not
+CLIP's, so this module runs the teacher itself (METHODS.md §8): class-agnostic proposals
+(components.regions: selective search and dense-CLIP boxes), each region embedded by CLIP from its
+two crops, then the ViLD demo's scoring and filtering:
+
+1. categories get the 63 ViLD prompts ("This is " before prompts starting with "a"/"the"); each
+   prompt's embedding normalised, averaged, renormalised; "background" is class 0;
+2. p = softmax(100 · cos(region, class)) over background + categories;
+3. boxes whose best class is background are dropped;
+4. score (best category's probability) ≥ SCORE_THRESHOLD and area > MIN_BOX_AREA px;
+5. NMS at IoU 0.6 (torchvision), at most 25 boxes.
+
+One step is ours, not ViLD's (off with containment=0): a detection that contains a better-ranked
+detection of its class is dropped, since nothing here regresses boxes (see CONTAINMENT).
+
+The demo applies its 0.9 threshold to the RPN's objectness; selective search has no objectness, so
+here it applies to the detection score. Every proposal's embedding and probabilities are kept in the
+result: `ViLDResult.select(...)` re-filters with other thresholds without running CLIP again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from components import regions
+from components.errors import InputError
+from components.media import MAX_LABELS, parse_labels
+from components.prompts import vild_templates
+
+TEMPERATURE = 100.0  # softmax(100 · cos), ViLD-text's temperature
+BACKGROUND = "background"  # class 0
+NMS_IOU = 0.6  # ViLD demo: nms_threshold
+SCORE_THRESHOLD = 0.9  # ViLD demo: min_rpn_score_thresh (applied here to the detection score)
+MIN_BOX_AREA = 220  # ViLD demo: min_box_area, pixels
+MAX_BOXES = 25  # ViLD demo: max_boxes_to_draw
+# Not in ViLD (its box regression and RPN objectness tighten boxes): CLIP scores a loose box around an
+# object as highly as the object's own box, so a detection that contains this fraction of a
+# better-ranked detection of the same class is dropped. 0 turns it off.
+CONTAINMENT = 0.9
+MAX_CATEGORIES = MAX_LABELS
+TOP_K = 3  # categories listed per box
+NOTHING_DETECTED = "Nothing detected"
+
+
+def processed_name(name: str) -> str:
+    """The ViLD demo's category clean-up: lower case, "_" → " ", "/" → " or ", no trailing dot."""
+    return name.replace("_", " ").replace("/", " or ").lower().rstrip(".").strip() or name.lower()
+
+
+def parse_categories(categories: str | Sequence[str], max_categories: int = MAX_CATEGORIES, count_tokens=None):
+    """Categories from ';' / ',' / newline separated text or a list: (names, notes). More than
+    `max_categories` are cut to the first ones, with a note; none is an InputError."""
+    if categories is None or (isinstance(categories, str) and not categories.strip()):
+        raise InputError("Give at least one category, e.g. “cat; dog; person” (separate them with ';' or ',').")
+    try:
+        everything = parse_labels(categories, max_labels=10**9).labels
+    except InputError:
+        raise InputError("Give at least one category, e.g. “cat; dog; person” (separate them with ';' or ',').") from None
+    everything = tuple(c for c in everything if processed_name(c) != BACKGROUND)
+    if not everything:
+        raise InputError("“background” is always class 0; name at least one other category.")
+    notes = []
+    if len(everything) > max_categories:
+        notes.append(f"You gave {len(everything)} categories; the first {max_categories} are used.")
+        everything = everything[:max_categories]
+    parsed = parse_labels(list(everything), max_labels=max_categories, count_tokens=count_tokens)
+    return parsed.labels, (*notes, *parsed.notes)
+
+
+def text_embeddings(backbone, names: Sequence[str], prompt_engineering: bool = True) -> torch.Tensor:
+    """(L, D) ViLD text classifier: each name's 63 prompts (or the single one without
+    prompt_engineering; article by the name's first letter) encoded, normalised, averaged,
+    renormalised; cached by the backbone per (template set, name)."""
+    processed = [processed_name(n) for n in names]
+    out = torch.zeros(len(names), backbone.embed_dim)
+    sets = {vild_templates(p, prompt_engineering).name: vild_templates(p, prompt_engineering) for p in processed}
+    for template_set in sets.values():
+        rows = [i for i, p in enumerate(processed) if vild_templates(p, prompt_engineering) is template_set]
+        out[rows] = backbone.text_classifier([processed[i] for i in rows], template_set)
+    return out
+
+
+def class_probabilities(cosine: np.ndarray, temperature: float = TEMPERATURE) -> np.ndarray:
+    """(N, C) softmax over classes of temperature · cos, per region (row)."""
+    return torch.softmax(temperature * torch.as_tensor(cosine, dtype=torch.float64), dim=-1).numpy()
+
+
+def select_detections(
+    boxes: np.ndarray,
+    probs: np.ndarray,
+    cosine: np.ndarray,
+    *,
+    score_threshold: float = SCORE_THRESHOLD,
+    min_area: float = MIN_BOX_AREA,
+    nms_iou: float = NMS_IOU,
+    max_boxes: int = MAX_BOXES,
+    containment: float = CONTAINMENT,
+) -> np.ndarray:
+    """Indices of the kept regions, best first, given (N, 1 + C) probabilities with background in
+    column 0: best class not background, score ≥ threshold, area > min_area, NMS, boxes containing
+    a better same-class detection dropped (`containment`), at most max_boxes.
+    Ranked by score; equal (saturated) scores are ordered by the best class's cosine."""
+    probs = np.asarray(probs)
+    if len(probs) == 0:
+        return np.zeros(0, np.int64)
+    best = probs.argmax(1)
+    index = np.arange(len(probs))
+    score = probs[index, best]
+    tie = np.asarray(cosine)[index, best]
+    candidates = np.flatnonzero((best != 0) & (score >= score_threshold) & (regions.box_areas(boxes) > min_area))
+    order = candidates[np.lexsort((-tie[candidates], -score[candidates]))]
+    kept = regions.ranked_nms(boxes, order, nms_iou)
+    kept = regions.drop_containing(boxes, kept, best, containment)
+    return kept[: int(max_boxes)]
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]
+    label: str
+    score: float
+    top: tuple[tuple[str, float], ...]  # the TOP_K classes (background included) and probabilities
+    region: int  # index into the result's proposals
+
+
+@dataclass(frozen=True)
+class ViLDResult:
+    """classes: ("background", *categories). boxes (N, 4) every proposal (x0, y0, x1, y1) pixels;
+    sources (N,) index into regions.SOURCES; embeddings (N, D) region embeddings; cosine, probs
+    (N, 1 + C); keep (K,) indices of the detections, best first, under `settings`."""
+
+    classes: tuple[str, ...]
+    boxes: np.ndarray
+    sources: np.ndarray
+    embeddings: np.ndarray
+    cosine: np.ndarray
+    probs: np.ndarray
+    keep: np.ndarray
+    image_size: tuple[int, int]
+    settings: dict
+    proposal_seconds: float = 0.0
+    scoring_seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+    found: dict = field(default_factory=dict)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.classes[1:]
+
+    def top_classes(self, region: int, k: int = TOP_K) -> tuple[tuple[str, float], ...]:
+        order = np.argsort(-self.probs[region], kind="stable")[:k]
+        return tuple((self.classes[i], float(self.probs[region, i])) for i in order)
+
+    def detections(self) -> list[Detection]:
+        out = []
+        for i in self.keep:
+            best = int(self.probs[i].argmax())
+            out.append(
+                Detection(tuple(float(v) for v in self.boxes[i]), self.classes[best], float(self.probs[i, best]), self.top_classes(i), int(i))
+            )
+        return out
+
+    @property
+    def message(self) -> str:
+        """'' when something was detected, else why not, in words."""
+        if len(self.keep):
+            return ""
+        if len(self.boxes) == 0:
+            return f"{NOTHING_DETECTED}: no region proposals were found in this image."
+        fg = int((self.probs.argmax(1) != 0).sum())
+        if fg == 0:
+            return f"{NOTHING_DETECTED}: every one of the {len(self.boxes)} proposals looks most like background."
+        return (
+            f"{NOTHING_DETECTED}: {fg} of {len(self.boxes)} proposals look like a category, but none passes the "
+            f"score threshold {self.settings['score_threshold']:g} and minimum area {self.settings['min_area']:g} px. "
+            "Lower them under Advanced."
+        )
+
+    def select(self, **settings) -> "ViLDResult":
+        """The same regions re-filtered with other settings (score_threshold, min_area, nms_iou,
+        max_boxes); no CLIP forward."""
+        unknown = set(settings) - set(self.settings)
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}")
+        merged = {**self.settings, **settings}
+        return replace(self, keep=select_detections(self.boxes, self.probs, self.cosine, **merged), settings=merged)
+
+
+class ViLD:
+    """`ViLD(backbone)(image, categories) -> ViLDResult`, the ViLD-image teacher with ViLD's scoring.
+
+    Settings use the demo's names and defaults: nms_threshold 0.6, score threshold 0.9, min_box_area
+    220 px, max_boxes_to_draw 25, temperature 100, prompt_engineering (63 templates; off: the single
+    "This is a photo of a {}."). Proposal settings go to `regions.propose`."""
+
+    def __init__(
+        self,
+        backbone,
+        *,
+        temperature: float = TEMPERATURE,
+        nms_threshold: float = NMS_IOU,
+        score_threshold: float = SCORE_THRESHOLD,
+        min_box_area: float = MIN_BOX_AREA,
+        max_boxes_to_draw: int = MAX_BOXES,
+        containment: float = CONTAINMENT,
+        crop_scales: Sequence[float] = regions.CROP_SCALES,
+        max_categories: int = MAX_CATEGORIES,
+        prompt_engineering: bool = True,
+        **proposal_settings,
+    ):
+        self.backbone = backbone
+        self.prompt_engineering = prompt_engineering
+        self.temperature = temperature
+        self.settings = dict(
+            score_threshold=score_threshold,
+            min_area=min_box_area,
+            nms_iou=nms_threshold,
+            max_boxes=max_boxes_to_draw,
+            containment=containment,
+        )
+        self.crop_scales = tuple(crop_scales)
+        self.max_categories = max_categories
+        self.proposal_settings = proposal_settings
+
+    def __call__(self, image, categories: str | Sequence[str], proposals: regions.Proposals | None = None) -> ViLDResult:
+        image = regions.check_image(image)
+        names, notes = parse_categories(categories, self.max_categories, self.backbone.count_tokens)
+        classes = (BACKGROUND, *names)
+        text = text_embeddings(self.backbone, classes, self.prompt_engineering)  # (1 + C, D), cached
+        if proposals is None:
+            # regions below the area filter are never shown, so they are not embedded either
+            settings = {"min_area": self.settings["min_area"], **self.proposal_settings}
+            proposals = regions.propose(image, backbone=self.backbone, text=text[1:], **settings)
+        start = time.perf_counter()
+        embeddings = regions.region_embeddings(self.backbone, image, proposals.boxes, self.crop_scales)
+        cosine = (embeddings @ text.T).numpy().astype(np.float64) if len(embeddings) else np.zeros((0, len(classes)))
+        probs = class_probabilities(cosine, self.temperature)
+        keep = select_detections(proposals.boxes, probs, cosine, **self.settings)
+        return ViLDResult(
+            classes=classes,
+            boxes=proposals.boxes,
+            sources=proposals.sources,
+            embeddings=embeddings.numpy(),
+            cosine=cosine,
+            probs=probs,
+            keep=keep,
+            image_size=proposals.image_size,
+            settings=dict(self.settings),
+            proposal_seconds=proposals.seconds,
+            scoring_seconds=time.perf_counter() - start,
+            notes=tuple(notes),
+            found=dict(proposals.found),
+        )
