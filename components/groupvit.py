@@ -71,6 +71,7 @@ class GroupViTResult:
     chained: (h·w, K2) = stage 1 · stage 2, the pixels' final group assignment on the patch grid.
     stage1_map, group_map: (H, W) argmax segment / group per pixel after bilinear upsampling.
     group_logits: (K2, C) logit_scale · cos(group embedding, class text).
+    image_logits: (C,) logit_scale · cos(image embedding, class text).
     image_probs: (C,) softmax over classes of the image embedding's logits; top_classes its top-k.
     affinity: (K2, C) softmax over the top-k classes × softmax over all classes (official rule).
     group_classes: (K2,) each group's best class; group_scores (K2,) its affinity.
@@ -87,6 +88,7 @@ class GroupViTResult:
     group_map: np.ndarray
     group_embeddings: np.ndarray
     group_logits: np.ndarray
+    image_logits: np.ndarray
     image_probs: np.ndarray
     top_classes: np.ndarray
     affinity: np.ndarray
@@ -127,15 +129,10 @@ class GroupViTResult:
         """The same groups labelled under another threshold or top-k: no forward, no grouping."""
         threshold = self.background_threshold if background_threshold is None else background_threshold
         k = self.top_k if top_k is None else top_k
-        scores = label_groups(
-            torch.from_numpy(self.group_logits), torch.from_numpy(self.image_logits_for_topk()), k
-        )
+        _check_settings(NUM_GROUP_TOKENS, 0, 1.0, threshold, k)
+        scores = label_groups(torch.from_numpy(self.group_logits), torch.from_numpy(self.image_logits), k)
         labels = label_pixels(torch.from_numpy(self.group_map), scores["affinity"], threshold)
         return dataclasses.replace(self, **_labelling_fields(scores, labels, threshold, k))
-
-    def image_logits_for_topk(self) -> np.ndarray:
-        # softmax is monotone: the stored probabilities rank classes as their logits do
-        return np.log(np.clip(self.image_probs, 1e-30, None)).astype(np.float32)
 
 
 # -- the grouping steps, as plain functions ---------------------------------------------------------
@@ -317,6 +314,7 @@ def _finish(
         group_map=group_map.numpy().astype(np.int32),
         group_embeddings=group_embeddings.numpy(),
         group_logits=group_logits.numpy(),
+        image_logits=image_logits.numpy(),
         logit_scale=float(logit_scale),
         engine=engine,
         settings=settings,

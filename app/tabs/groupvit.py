@@ -12,6 +12,7 @@ from components.errors import InputError, WeightsError
 from components.labelsets import LABEL_SETS
 from components.media import load_image, parse_labels
 
+DISPLAY_SIDE = 1024  # long side of the segmentation overlay shown in the browser
 TITLE = "GroupViT"
 ENGINES = {
     "clip": "CLIP-backed grouping (shared CLIP, always available)",
@@ -157,7 +158,8 @@ def build(ctx) -> None:
 
 def outputs(image, result, extra_notes):
     names = list(result.classes)
-    annotations = render.segment_annotations(result.label_map, names)
+    shown = render.thumbnail(image, DISPLAY_SIDE)
+    annotations = render.segment_annotations(render.resize_label_map(result.label_map, shown.size), names)
     colours = {name: render.palette_hex(i) for i, (_, name) in enumerate(annotations)}
     shares = result.group_shares()
     rows = []
@@ -178,7 +180,7 @@ def outputs(image, result, extra_notes):
         f"= {result.applied_threshold:.3f}.",
     ]
     return (
-        gr.AnnotatedImage(value=(image, annotations), color_map=colours),
+        gr.AnnotatedImage(value=(shown, annotations), color_map=colours),
         render.palette_image(result.group_map, image),
         render.palette_image(result.stage1_map, image),
         rows,

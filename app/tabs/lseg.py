@@ -11,6 +11,7 @@ from components import dense, lseg
 from components.errors import InputError
 from components.media import MAX_LABELS, load_image, parse_labels
 
+DISPLAY_SIDE = 1024  # long side of the segmentation overlay shown in the browser
 TITLE = "LSeg"
 RESOLUTIONS = {"1× (one window)": 1.0, "1.5×": 1.5, "2× (sharper, slower)": 2.0}
 TEMPLATE_LABELS = {"raw": "raw label strings (as LSeg)", "imagenet80": "80 ImageNet prompts (training-free papers)"}
@@ -141,7 +142,8 @@ def build(ctx) -> None:
 
 def outputs(image, result, extra):
     names = list(result.labels)
-    annotations = render.segment_annotations(result.label_map, names)
+    shown = render.thumbnail(image, DISPLAY_SIDE)
+    annotations = render.segment_annotations(render.resize_label_map(result.label_map, shown.size), names)
     table = [[label, round(100 * share, 2)] for label, share in result.table()]
     order = sorted(range(len(names)), key=lambda i: -result.shares[i])[:MAX_HEATMAPS]
     small = render.thumbnail(image, HEATMAP_SIDE)
@@ -162,7 +164,7 @@ def outputs(image, result, extra):
     )
     colours = {name: render.palette_hex(i) for i, (_, name) in enumerate(annotations)}
     return (
-        gr.AnnotatedImage(value=(image, annotations), color_map=colours),
+        gr.AnnotatedImage(value=(shown, annotations), color_map=colours),
         table,
         gallery,
         "\n".join(f"- {line}" for line in lines),
