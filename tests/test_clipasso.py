@@ -291,3 +291,15 @@ def test_grids_from_params_identity_perspective_and_full_crop_is_the_identity():
     quarter = closs.grids_from_params(params, 32, 32)
     assert float(quarter[0, 0, 0, 0]) == pytest.approx(0.25 / 32 * 2 - 1)
     assert float(quarter[..., 0].max()) == pytest.approx(15.75 / 32 * 2 - 1)
+
+
+def test_folded_batch_norm_tower_computes_the_same_maps(tiny_rn):
+    visual = closs.fused_visual(tiny_rn)
+    assert closs.fused_visual(tiny_rn) is visual  # made once
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in visual.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in tiny_rn.model.visual.modules())  # shared model untouched
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        a, b = resnet_stages(tiny_rn.model.visual, pixels), resnet_stages(visual, pixels)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)

@@ -119,10 +119,13 @@ def build(ctx) -> None:
         return sketcher, backbone_note(loss_backbone, saliency_backbone)
 
     def stop_event(request: gr.Request | None) -> threading.Event:
-        key = getattr(request, "session_hash", None) or "default"
+        """A fresh stop flag for this browser session's run (the Stop button sets it)."""
         event = threading.Event()
-        stops[key] = event
+        stops[session_key(request)] = event
         return event
+
+    def session_key(request: gr.Request | None) -> str:
+        return getattr(request, "session_hash", None) or "default"
 
     @user_errors
     def sketch(path, strokes_n, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice,
@@ -135,6 +138,7 @@ def build(ctx) -> None:
         for step in sketcher.sketch(loaded.image, stop_flag):
             losses.append(step.step_loss)  # stays on the device until a preview needs it
             if step.done:
+                stops.pop(session_key(request), None)
                 result = step.result
                 yield (
                     to_uint8(result.raster), curve_figure(result.train_losses, result), summary(result, note, started),
@@ -168,11 +172,12 @@ def build(ctx) -> None:
                     yield gr.skip(), to_uint8(step.raster), f"{level} strokes: iteration {step.iteration} / {step.total}"
             if stop_flag.is_set():
                 return
+        stops.pop(session_key(request), None)
 
     def request_stop(request: gr.Request = None):
-        key = getattr(request, "session_hash", None) or "default"
-        if key in stops:
-            stops[key].set()
+        event = stops.pop(session_key(request), None)
+        if event is not None:
+            event.set()
         return "Stopped."
 
     inputs = [image, strokes, iterations, seeds, backbones, layer2, layer3, semantic, width, lr, temperature,

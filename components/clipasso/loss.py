@@ -15,9 +15,14 @@ A ViT loss backbone (the app's quick mode) uses the token maps of its blocks ins
 
 from __future__ import annotations
 
+import copy
+import threading
+import weakref
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from components.dense import resnet_stages
 
@@ -37,6 +42,31 @@ def default_conv_weights(backbone) -> dict[str, float]:
     return dict(CONV_WEIGHTS)
 
 
+_fused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_fused_lock = threading.Lock()
+
+
+def fused_visual(backbone):
+    """The backbone's ResNet tower with every BatchNorm folded into the convolution before it (eval
+    mode: the same function, to float rounding) and no parameter gradients: one copy per backbone,
+    made on first use. Folding saves the batch-norm passes, forward and backward, every step."""
+    with _fused_lock:
+        if backbone in _fused:
+            return _fused[backbone]
+        visual = copy.deepcopy(backbone.model.visual).eval()
+        for module in visual.modules():
+            children = module._modules
+            for name in list(children):
+                pair = {"conv1": "bn1", "conv2": "bn2", "conv3": "bn3", "0": "1"}.get(name)
+                conv, bn = children[name], children.get(pair) if pair else None
+                if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+                    children[name] = fuse_conv_bn_eval(conv, bn)
+                    children[pair] = torch.nn.Identity()
+        visual.requires_grad_(False)
+        _fused[backbone] = visual
+        return visual
+
+
 def features(backbone, pixels: torch.Tensor, layers) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Layer maps named in `layers` and the final (un-normalised) embedding of normalised pixels."""
     visual = backbone.model.visual
@@ -49,6 +79,7 @@ def features(backbone, pixels: torch.Tensor, layers) -> tuple[dict[str, torch.Te
                 maps[f"block{i}"] = x
         pooled, _ = visual._pool(x)
         return maps, (pooled @ visual.proj if visual.proj is not None else pooled)
+    visual = fused_visual(backbone)
     stages = resnet_stages(visual, pixels)
     return {k: stages[k] for k in layers}, visual.attnpool(stages["layer4"])
 
