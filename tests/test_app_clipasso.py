@@ -63,11 +63,18 @@ def test_stop_ends_a_long_run(client):
     assert job.done()
 
 
-def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, tmp_path):
+@pytest.mark.parametrize("change, message", [(None, "empty"), ((8, None), "learning rate"), ((8, -1.0), "learning rate")])
+def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, tmp_path, change, message):
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
+    settings = list(SETTINGS)
+    upload = HORSE
+    if change is None:
+        upload = str(empty)
+    else:
+        settings[change[0]] = change[1]
     with pytest.raises(Exception) as info:
-        client.predict(handle_file(str(empty)), *SETTINGS, MODEL, api_name="/clipasso_sketch")
-    assert "empty" in str(info.value)
+        client.predict(handle_file(upload), *settings, MODEL, api_name="/clipasso_sketch")
+    assert message in str(info.value)
     status, _, _ = client.predict(MODEL, api_name="/model_status")
     assert "Ready" in status

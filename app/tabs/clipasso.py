@@ -22,6 +22,7 @@ from components.clipasso.loss import FC_WEIGHT, NUM_AUG
 from components.clipasso.rasterizer import STROKE_WIDTH
 from components.clipasso.saliency import SOFTMAX_TEMP
 from components.clipasso.sketcher import LR, MAX_ITER
+from components.errors import InputError
 from components.media import load_image
 
 TITLE = "CLIPasso"
@@ -103,6 +104,13 @@ def build(ctx) -> None:
     stops: dict[str, threading.Event] = {}
 
     def pipeline(strokes_n, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice):
+        strokes_n, iters, seed_count, l2, l3, sem, w, rate, temp, augs = (
+            number(v, name) for v, name in zip(
+                (strokes_n, iters, seed_count, l2, l3, sem, w, rate, temp, augs),
+                ("strokes", "iterations", "seeds", "layer2 weight", "layer3 weight", "semantic weight",
+                 "width", "learning rate", "temperature", "augmented views"),
+            )
+        )
         if which == SHARED:
             shared = ctx.backbone(model_choice)
             saliency_backbone = shared if shared.is_vit else load_backbone("ViT-B-32", "openai", device)
@@ -110,11 +118,11 @@ def build(ctx) -> None:
         else:
             loss_backbone = load_backbone("RN101", "openai", device)
             saliency_backbone = load_backbone("ViT-B-32", "openai", device)
-            weights = {"layer2": float(l2 or 0), "layer3": float(l3 or 0)}
+            weights = {"layer2": l2, "layer3": l3}
         sketcher = clipasso.CLIPasso(
             loss_backbone, saliency_backbone, num_strokes=int(strokes_n), num_iter=int(iters),
             seeds=tuple(range(int(seed_count))), width=float(w), lr=float(rate), softmax_temp=float(temp),
-            conv_weights=weights, fc_weight=float(sem or 0), num_aug=int(augs),
+            conv_weights=weights, fc_weight=sem, num_aug=int(augs),
         )
         return sketcher, backbone_note(loss_backbone, saliency_backbone)
 
@@ -188,6 +196,17 @@ def build(ctx) -> None:
     ladder_event = ladder.click(abstraction_ladder, ladder_inputs, [gallery, preview, status],
                                 api_name="clipasso_ladder", concurrency_limit=1, concurrency_id="clipasso")
     stop.click(request_stop, None, status, api_name="clipasso_stop", cancels=[run_event, ladder_event], queue=False)
+
+
+def number(value, name: str) -> float:
+    """A settings field as a finite number, or a message saying which field is wrong."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"Give a number for the {name} (got {value!r}).") from None
+    if not np.isfinite(out):
+        raise InputError(f"Give a finite number for the {name} (got {value!r}).")
+    return out
 
 
 def backbone_note(loss_backbone, saliency_backbone) -> str:
