@@ -440,9 +440,13 @@ def unavailable_message(model_id: str = OFFICIAL_MODEL) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def load_official(model_id: str = OFFICIAL_MODEL, cache_dir: str | None = None) -> "OfficialGroupViT":
+def load_official(
+    model_id: str = OFFICIAL_MODEL, cache_dir: str | None = None, device: str = "auto"
+) -> "OfficialGroupViT":
     """The official engine from the local Hugging Face cache only; WeightsError when not there."""
     from transformers import GroupViTModel
+
+    from components.backbone import resolve_device
 
     if not official_weights_cached(model_id, cache_dir):
         raise WeightsError(unavailable_message(model_id))
@@ -450,7 +454,7 @@ def load_official(model_id: str = OFFICIAL_MODEL, cache_dir: str | None = None) 
         model = GroupViTModel.from_pretrained(model_id, local_files_only=True, cache_dir=cache_dir)
     except (OSError, ValueError) as error:
         raise WeightsError(f"{unavailable_message(model_id)} ({str(error).splitlines()[0][:200]})") from None
-    return OfficialGroupViT(model, weights=f"pretrained:{model_id}")
+    return OfficialGroupViT(model, weights=f"pretrained:{model_id}", device=resolve_device(device))
 
 
 class OfficialGroupViT:

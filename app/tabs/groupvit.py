@@ -180,7 +180,7 @@ def outputs(image, result, extra_notes):
         f"= {result.applied_threshold:.3f}.",
     ]
     return (
-        gr.AnnotatedImage(value=(shown, annotations), color_map=colours),
+        gr.update(value=(shown, annotations), color_map=colours),
         render.palette_image(result.group_map, image),
         render.palette_image(result.stage1_map, image),
         rows,

@@ -164,7 +164,7 @@ def outputs(image, result, extra):
     )
     colours = {name: render.palette_hex(i) for i, (_, name) in enumerate(annotations)}
     return (
-        gr.AnnotatedImage(value=(shown, annotations), color_map=colours),
+        gr.update(value=(shown, annotations), color_map=colours),
         table,
         gallery,
         "\n".join(f"- {line}" for line in lines),
