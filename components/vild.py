@@ -9,7 +9,8 @@ CLIP's, so this module runs the teacher itself (METHODS.md §8): class-agnostic 
 two crops, then the ViLD demo's scoring and filtering:
 
 1. categories get the 63 ViLD prompts ("This is " before prompts starting with "a"/"the"); each
-   prompt's embedding normalised, averaged, renormalised; "background" is class 0;
+   prompt's embedding normalised, averaged, renormalised (prompt_engineering=False: the demo's single
+   prompt); "background" is class 0;
 2. p = softmax(100 · cos(region, class)) over background + categories;
 3. boxes whose best class is background are dropped;
 4. score (best category's probability) ≥ SCORE_THRESHOLD and area > MIN_BOX_AREA px;

@@ -1,0 +1,95 @@
+"""ViLD and GLIP tabs end to end vs the bare CLIP forward of the same crops; proposals timed apart.
+
+Each region costs two crops (1× and 1.5×). Given the proposals, the pipelines crop (roi_align on the
+full image), encode, and score; the bare reference is `encode_images` of the very same 2·N crops,
+already made; the three are timed in turns. Target: ≤ 1.3× the bare encode, 0 text forwards on
+repeated labels. Proposal time (selective search + the dense-CLIP forward) has its own column.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from common import report
+from PIL import Image
+
+from app.examples import ASSETS, skimage_photo
+from components import regions
+from components.backbone import load_backbone
+from components.glip import GLIP
+from components.vild import ViLD, text_embeddings
+
+CATEGORIES = ["person", "flag", "helmet", "rocket", "cup"]
+CAPTION = "An astronaut holding a helmet in front of a flag."
+
+
+def run(quick: bool = False) -> list[dict]:
+    rows = []
+    runs = 5 if quick else 7
+    models = ("ViT-B-32",) if quick else ("ViT-B-16", "ViT-B-32")
+    n_proposals = 12 if quick else regions.MAX_PROPOSALS
+    images = {
+        "astronaut": Image.open(skimage_photo("astronaut")).convert("RGB"),
+        "shapes": Image.open(ASSETS / "detection_shapes.png").convert("RGB"),
+    }
+    if quick:
+        images.pop("shapes")
+    for model in models:
+        backbone = load_backbone(model, "random", "auto")
+        for name, image in images.items():
+            text = text_embeddings(backbone, CATEGORIES)
+            start = time.perf_counter()
+            proposals = regions.propose(image, backbone=backbone, text=text, max_proposals=n_proposals)
+            proposal_ms = (time.perf_counter() - start) * 1000
+            crops = regions.region_crops(backbone, image, proposals.boxes)
+            calls = {
+                "bare": lambda: backbone.encode_images(crops),
+                "vild": lambda: ViLD(backbone)(image, CATEGORIES, proposals=proposals),
+                "glip": lambda: GLIP(backbone)(image, CAPTION, proposals=proposals),
+            }
+            for call in calls.values():
+                call()  # warm up, and fill the text cache
+            warm_text = backbone.text_forwards
+            times = interleaved_ms(calls, runs)
+            bare_ms = times["bare"]
+            for pipeline in ("vild", "glip"):
+                pipeline_ms = times[pipeline]
+                rows.append(
+                    row := dict(
+                        pipeline=pipeline,
+                        model=model,
+                        image=f"{name} {image.size[0]}×{image.size[1]}",
+                        regions=len(proposals),
+                        crops=len(crops),
+                        proposal_ms=proposal_ms,
+                        pipeline_ms=pipeline_ms,
+                        bare_same_crops_ms=bare_ms,
+                        ratio=pipeline_ms / bare_ms,
+                        target="≤1.3",
+                        repeat_text_forwards=backbone.text_forwards - warm_text,
+                    )
+                )
+                print(row, flush=True)
+    return rows
+
+
+def interleaved_ms(calls: dict, runs: int) -> dict:
+    """Median ms of each call, timed in turns (bare, vild, glip, bare, ...) so that a shared, busy
+    machine slows them alike."""
+    times = {key: [] for key in calls}
+    for _ in range(runs):
+        for key, call in calls.items():
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            call()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times[key].append((time.perf_counter() - start) * 1000)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+if __name__ == "__main__":
+    report("detection", run())
