@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from app import presentation
 from app.examples import allowed_paths
 from app.ui import build_demo
 from app.context import Settings
@@ -40,7 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def launch_kwargs() -> dict:
-    return dict(max_file_size=f"{MAX_UPLOAD_MB}mb", allowed_paths=allowed_paths(), footer_links=["api", "gradio"])
+    return dict(
+        max_file_size=f"{MAX_UPLOAD_MB}mb",
+        allowed_paths=allowed_paths(),
+        footer_links=["api", "gradio"],
+        css=presentation.CSS,
+    )
 
 
 def main(argv=None) -> None:

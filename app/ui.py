@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from app import presentation
 from app.context import AppContext, Settings
 from app.tabs import TABS
 
@@ -28,7 +29,15 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 info="model · weights (an open_clip pretrained tag, a checkpoint, or random)",
                 scale=2,
             )
-            status = gr.Markdown("Starting…", elem_id="model-status")
+            with gr.Column(scale=1):
+                status = gr.Markdown("Starting…", elem_id="model-status")
+                present = gr.Checkbox(
+                    False,
+                    label="Presentation mode",
+                    info="Large type for a projector; Advanced folded. Also ?present=1 in the URL.",
+                    elem_id="clip-lab-present-toggle",
+                )
+                next_example = gr.Button("Next example ▶", size="sm", elem_id="clip-lab-next-example")
         banner = gr.Markdown("", elem_id="weights-banner")
         timer = gr.Timer(1.0, active=True)
         ctx.model_picker = picker
@@ -41,6 +50,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         def refresh(choice: str):
             ready = ctx.is_ready(choice)
             return ctx.status(choice), ctx.banner(choice), gr.Timer(active=not ready)
+
+        present.change(None, present, None, js=presentation.TOGGLE_JS, api_name=False)
+        next_example.click(None, js=presentation.NEXT_EXAMPLE_JS, api_name=False)
+        demo.load(None, None, present, js=presentation.FROM_URL_JS, api_name=False)
 
         outputs = [status, banner, timer]
         demo.load(refresh, picker, outputs, api_name="model_status", show_progress="hidden")

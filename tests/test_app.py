@@ -29,7 +29,7 @@ def test_model_status_and_random_weights_banner(client):
 
 def test_zeroshot_classify_and_heatmap(client):
     labels = "astronaut, cat, rocket"
-    ranked, bars, heat_label, heat, notes = client.predict(
+    ranked, bars, heat_label, heat, notes, record, strip = client.predict(
         handle_file(skimage_photo("astronaut")),
         labels,
         "single",
@@ -43,6 +43,36 @@ def test_zeroshot_classify_and_heatmap(client):
     assert heat.endswith(".png")
     again = client.predict("cat", api_name="/zeroshot_heatmap")
     assert again is None or again.endswith(".png")
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    # The strip's last step is the heat map of this run (not a re-run), with its caption below.
+    import numpy as np
+    from PIL import Image
+
+    main = Image.open(heat).convert("RGB")
+    picture = strip[-1]["image"]
+    step = Image.open(picture["path"] if isinstance(picture, dict) else picture).convert("RGB")
+    fitted_height = round(main.height * step.width / main.width)
+    top = step.crop((0, 0, step.width, fitted_height)).resize((64, 64))
+    assert np.abs(np.asarray(main.resize((64, 64)), float) - np.asarray(top, float)).mean() < 4
+
+
+def test_a_run_record_replays_to_the_same_result(client, tmp_path):
+    import json
+
+    photo = skimage_photo("coffee")
+    args = ("cup of coffee, cup of tea, bowl", "single", "clearclip", "1.5×", "clip-lab-tiny-vit · random")
+    ranked, *_, record, _strip = client.predict(handle_file(photo), *args, api_name="/zeroshot_classify")
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "zeroshot" and saved["settings"]["method"] == "clearclip"
+    assert len(saved["inputs"]["image"]["sha256"]) == 64 and "random" in saved["weights"]
+    replayed, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/zeroshot_replay")
+    assert replayed == ranked
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/zeroshot_replay")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "lseg"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), handle_file(photo), api_name="/zeroshot_replay")
 
 
 @pytest.mark.parametrize(

@@ -89,3 +89,20 @@ def test_tab_runs_its_first_example(page, title):
     assert errors.count() == 0, errors.all_inner_texts()
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     page.screenshot(path=str(SHOTS / f"{slug}.png"), full_page=True)
+
+
+def test_presentation_mode_from_the_url_enlarges_and_steps_through_examples(page):
+    base = page.url.split("?")[0]
+    page.get_by_role("tab", name="CLIP zero-shot", exact=True).click()
+    normal = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.prose')).fontSize)")
+    page.goto(base + "?present=1")
+    page.wait_for_function("() => document.body.classList.contains('clip-lab-present')", timeout=30_000)
+    large = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.prose')).fontSize)")
+    assert large > normal
+    page.locator("#clip-lab-next-example").click()
+    panel = page.locator("[role=tabpanel]:visible").first
+    panel.locator("[data-testid=label-output-value]").first.wait_for(timeout=RUN_TIMEOUT_MS)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / "presentation-mode.png"), full_page=True)
+    page.get_by_label("Presentation mode").uncheck()
+    page.wait_for_function("() => !document.body.classList.contains('clip-lab-present')", timeout=10_000)

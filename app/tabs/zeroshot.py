@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app import render
+from app import render, runs
 from app.examples import skimage_photo
+from app.howitworks import bars_picture, grid_picture, how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import dense
 from components.media import MAX_LABELS, load_image, parse_labels
@@ -57,6 +58,13 @@ def build(ctx) -> None:
             heat_label = gr.Dropdown([], label="Heat map for label", interactive=True)
             heat = gr.Image(label="Patch similarity (cosine)", type="pil", format="png")
             notes = gr.Markdown()
+            record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            image_in = ImageUpload("The image the record was made with")
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     gr.Examples(
@@ -84,14 +92,37 @@ def build(ctx) -> None:
         ranking = result.ranking()
         top = ranking[0][0]
         note_lines = [*loaded.notes, *label_list.notes]
+        heat_picture = heatmap_image(loaded.image, result, top)
+        settings = dict(labels=labels_text, templates=template_name, method=method_name, resolution=resolution_name)
         return (
             render.label_dict(ranking),
             render.probability_bars(ranking),
             gr.Dropdown(choices=list(result.labels), value=top),
-            heatmap_image(loaded.image, result, top),
+            heat_picture,
             "\n".join(f"- {n}" for n in note_lines),
+            runs.write_record(
+                "zeroshot",
+                settings=settings,
+                files={"image": image_path},
+                model_choice=model_choice,
+                weights=backbone.describe(),
+                scores=dict(ranking),
+            ),
+            steps(
+                (loaded.image, f"The image goes through CLIP's image tower once ({result.dense_method} for patches)"),
+                (grid_picture(result.patch_similarity[result.labels.index(top)]), f"Each patch's cosine with “{top}”"),
+                (bars_picture([l for l, _ in ranking], [p for _, p in ranking], "softmax(scale × cosine)", 1.0),
+                 "Image embedding vs every label's prompt embedding → probabilities"),
+                (heat_picture, f"Patch scores upsampled onto the image: where “{top}” is"),
+            ),
             (loaded.image, result),
         )
+
+    @user_errors
+    def replay(record_path, image_path):
+        saved = runs.read_record(record_path, "zeroshot")
+        order = ["image", "labels", "templates", "method", "resolution"]
+        return runs.replay(saved, {"image": image_path}, classify, order)
 
     @user_errors
     def show_heatmap(label, saved):
@@ -105,8 +136,14 @@ def build(ctx) -> None:
     run.click(
         classify,
         [image, labels, templates, method, resolution, ctx.model_picker],
-        [ranked, bars, heat_label, heat, notes, state],
+        [ranked, bars, heat_label, heat, notes, record, strip, state],
         api_name="zeroshot_classify",
+    )
+    replay_button.click(
+        replay,
+        [record_in, image_in],
+        [ranked, bars, heat_label, heat, notes, record, strip, state],
+        api_name="zeroshot_replay",
     )
     heat_label.input(show_heatmap, [heat_label, state], heat, api_name="zeroshot_heatmap")
 

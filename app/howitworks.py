@@ -1,0 +1,110 @@
+"""The "How it works" strip every method tab shows: the method's pipeline in 3–5 steps, each step a
+picture made from the *current run's* own intermediates, with one plain caption.
+
+A tab adds `strip = how_it_works()` to its outputs and returns `steps((image, caption), ...)` from the
+same handler that makes its main output, so the strip never re-runs anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageDraw
+
+from app.render import _font, colormap
+
+STEP_SIZE = 320  # pixels on the long side of each step picture
+
+
+def how_it_works(label: str = "How it works — this run, step by step") -> gr.Gallery:
+    with gr.Accordion("How it works", open=True, elem_classes=["how-it-works"]):
+        return gr.Gallery(
+            label=label,
+            columns=5,
+            height=260,
+            object_fit="contain",
+            allow_preview=True,
+            elem_classes=["how-it-works-strip"],
+        )
+
+
+def steps(*pairs: tuple[Image.Image, str]) -> list[tuple[Image.Image, str]]:
+    """Numbered (picture, caption) pairs for the strip's gallery; the caption is also printed under
+    each picture, so it shows on a projector and in exported screenshots."""
+    out = []
+    for i, (image, caption) in enumerate(pairs, start=1):
+        text = f"{i}. {caption}"
+        out.append((_captioned(_fit(image), text), text))
+    return out
+
+
+def _captioned(image: Image.Image, text: str) -> Image.Image:
+    font = _font(15)
+    width = max(image.width, 260)
+    lines = _wrap(_plain_text(text), font, width - 12)
+    band = 8 + 19 * len(lines)
+    out = Image.new("RGB", (width, image.height + band), "white")
+    out.paste(image, ((width - image.width) // 2, 0))
+    draw = ImageDraw.Draw(out)
+    for n, line in enumerate(lines):
+        draw.text((6, image.height + 4 + 19 * n), line, fill="black", font=font)
+    return out
+
+
+def _plain_text(text: str) -> str:
+    """The bundled bitmap-free font lacks typographic quotes and some symbols."""
+    for fancy, plain in (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("×", "x"), ("→", "->"), ("…", "...")):
+        text = text.replace(fancy, plain)
+    return text
+
+
+def _wrap(text: str, font, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if font.getlength(trial) <= width or not line:
+            line = trial
+        else:
+            lines.append(line)
+            line = word
+    return [*lines, line][:4]
+
+
+def _fit(image: Image.Image) -> Image.Image:
+    image = image.convert("RGB")
+    scale = STEP_SIZE / max(image.size)
+    if scale < 1:
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+    return image
+
+
+def bars_picture(labels: Sequence[str], values: Sequence[float], title: str = "", vmax: float | None = None) -> Image.Image:
+    """A small horizontal bar chart drawn as a picture (for evidence that is numbers, not pixels)."""
+    labels, values = list(labels)[:8], [float(v) for v in list(values)[:8]]
+    width, row = STEP_SIZE, 28
+    height = 36 + row * max(1, len(labels))
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    font = _font(14)
+    draw.text((8, 6), _plain_text(title), fill="black", font=font)
+    top = max(vmax if vmax is not None else max(values, default=1.0), 1e-9)
+    low = min(0.0, min(values, default=0.0))
+    for i, (label, value) in enumerate(zip(labels, values)):
+        y = 32 + i * row
+        length = int((width - 130) * (value - low) / ((top - low) or 1.0))
+        draw.rectangle([120, y + 4, 120 + max(1, length), y + row - 6], fill=(70, 98, 215))
+        draw.text((8, y + 5), _plain_text(label)[:16], fill="black", font=font)
+        draw.text((124 + length, y + 5), f"{value:.2f}", fill="black", font=font)
+    return picture
+
+
+def grid_picture(values: np.ndarray, cmap: str = "viridis") -> Image.Image:
+    """A coarse (h, w) grid shown cell by cell (nearest neighbour), e.g. a patch-similarity map."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = np.nanmin(values), np.nanmax(values)
+    scaled = np.clip((values - lo) / ((hi - lo) or 1.0), 0, 1)
+    colours = colormap(cmap)[(np.nan_to_num(scaled) * 255).round().astype(int)]
+    scale = max(1, STEP_SIZE // max(values.shape))
+    return Image.fromarray(colours.astype(np.uint8)).resize((values.shape[1] * scale, values.shape[0] * scale), Image.NEAREST)

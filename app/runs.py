@@ -1,0 +1,101 @@
+"""Reproducible runs: a JSON record of one tab run, and replaying it through the same handler.
+
+A record holds the tab, the settings exactly as the handler received them, a SHA-256 of each input
+file (files themselves are not stored: the person keeps them), the model choice and the weights that
+answered, and the scores the run produced. Feeding the record back (with the same files) through the
+tab's `<tab>_replay` endpoint calls the same handler with the same settings, so the result is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from components.errors import InputError
+
+RECORD_VERSION = 1
+MAX_RECORD_BYTES = 2 * 2**20
+
+
+def file_digest(path: str | None) -> str | None:
+    if not path:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _plain(value):
+    """JSON-safe copy: numpy scalars and arrays become numbers and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_record(
+    tab: str,
+    *,
+    settings: Mapping,
+    files: Mapping[str, str | None],
+    model_choice: str,
+    weights: str,
+    scores,
+) -> str:
+    """Write the record of one run to a temporary JSON file and return its path (for gr.File)."""
+    record = {
+        "clip_lab_record": RECORD_VERSION,
+        "tab": tab,
+        "model": model_choice,
+        "weights": weights,
+        "settings": _plain(dict(settings)),
+        "inputs": {name: {"name": Path(p).name if p else None, "sha256": file_digest(p)} for name, p in files.items()},
+        "scores": _plain(scores),
+    }
+    handle = tempfile.NamedTemporaryFile("w", suffix=f"-{tab}-run.json", delete=False, encoding="utf-8")
+    with handle:
+        json.dump(record, handle, indent=2, ensure_ascii=False)
+    return handle.name
+
+
+def read_record(path: str | None, tab: str) -> dict:
+    """Load and check a record for `tab`; every problem is an InputError that says what to do."""
+    if not path:
+        raise InputError("Upload a run record (the JSON this tab wrote) to replay it.")
+    if Path(path).stat().st_size > MAX_RECORD_BYTES:
+        raise InputError("That file is too large to be a CLIP Lab run record.")
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(f"{Path(path).name} is not a CLIP Lab run record (not JSON).") from None
+    if not isinstance(record, dict) or record.get("clip_lab_record") != RECORD_VERSION:
+        raise InputError(f"{Path(path).name} is not a CLIP Lab run record of version {RECORD_VERSION}.")
+    if record.get("tab") != tab:
+        raise InputError(f"This record is from the “{record.get('tab')}” tab; replay it there.")
+    return record
+
+
+def replay(record: dict, files: Mapping[str, str | None], handler: Callable, order: Sequence[str]):
+    """Call `handler` with the recorded settings in `order` (names of settings or files), after
+    checking that each file is the one the record was made with. The model choice comes last."""
+    for name, path in files.items():
+        expected = record["inputs"].get(name, {}).get("sha256")
+        if expected and file_digest(path) != expected:
+            raise InputError(
+                f"The {name} given is not the one this record was made with "
+                f"({record['inputs'][name].get('name')}); upload that file to replay the run."
+            )
+    args = [files[name] if name in files else record["settings"][name] for name in order]
+    return handler(*args, record["model"])
