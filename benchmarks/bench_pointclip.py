@@ -2,7 +2,8 @@
 
 Targets: projecting 100 000 points into the views ≤ 50 ms on a CPU (V2 has 10 views, V1 6);
 recognition end to end ≤ 1.2× `encode_images` of the same views (labels cached); re-weighting the
-views runs no image forward and costs well under a millisecond.
+views runs no image forward and costs well under a millisecond. On a shared, loaded CPU the medians
+mostly measure the other load, so the best of the one-thread projection runs is reported too.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def run(quick: bool = False) -> list[dict]:
         torch.set_num_threads(1)  # a shared, loaded CPU makes multi-threaded small ops stall; one thread does not
         try:
             one_thread_ms = median_ms(lambda: pc.project(big, preset), runs=runs, warmup=1)
+            best_ms = min(median_ms(lambda: pc.project(big, preset), runs=1, warmup=0) for _ in range(3 * runs))
         finally:
             torch.set_num_threads(threads)
         rows.append(
@@ -44,6 +46,7 @@ def run(quick: bool = False) -> list[dict]:
                 views=preset.num_views,
                 project_ms=project_ms,
                 project_1_thread_ms=one_thread_ms,
+                project_1_thread_best_ms=best_ms,
                 with_resize_224_ms=with_resize_ms,
                 target="≤50 ms",
             )

@@ -266,8 +266,8 @@ def to_clip_input(maps: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
     """(V, H, W) maps → (V, 3, size, size): repeated to 3 channels, bilinear with align_corners=True.
     No CLIP mean/std normalisation: the official code feeds these values to the image tower as they are."""
     maps = torch.as_tensor(maps, dtype=torch.float32)
-    images = maps.unsqueeze(1).repeat(1, 3, 1, 1)
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=True)
+    resized = F.interpolate(maps.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=True)
+    return resized.repeat(1, 3, 1, 1)  # the channels are equal: resize one, then repeat
 
 
 def project(points, projection: str | ProjectionPreset = "v2") -> torch.Tensor:
