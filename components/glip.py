@@ -281,6 +281,6 @@ class GLIP:
             settings=dict(self.settings),
             proposal_seconds=proposals.seconds,
             scoring_seconds=time.perf_counter() - start,
-            notes=tuple(notes),
+            notes=(*notes, *proposals.notes),
             found=dict(proposals.found),
         )

@@ -69,6 +69,7 @@ class Proposals:
     image_size: tuple[int, int]
     found: dict = field(default_factory=dict)
     seconds: float = 0.0
+    notes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -276,11 +277,18 @@ def propose(
     W, H = image.size
     parts: list[tuple[np.ndarray, int, np.ndarray]] = []
     found = {}
+    notes = []
     if "dense" in sources and backbone is not None and text is not None and len(text):
-        maps = dense_similarity(backbone, image, text, dense_method)
-        boxes, labels, _ = dense_boxes(maps, (H, W), threshold=dense_threshold)
-        parts.append((boxes, SOURCES.index("dense"), labels))
-        found["dense"] = len(boxes)
+        try:
+            maps = dense_similarity(backbone, image, text, dense_method)
+        except InputError as error:  # e.g. a panorama too wide for CLIP windows: the other source goes on
+            if len(sources) == 1:
+                raise
+            notes.append(f"Dense-CLIP proposals were skipped: {error}")
+        else:
+            boxes, labels, _ = dense_boxes(maps, (H, W), threshold=dense_threshold)
+            parts.append((boxes, SOURCES.index("dense"), labels))
+            found["dense"] = len(boxes)
     if "selective_search" in sources:
         boxes = selective_search(image, max_side=selective_search_side, mode=selective_search_mode)
         parts.append((boxes, SOURCES.index("selective_search"), np.full(len(boxes), -1, np.int64)))
@@ -299,6 +307,7 @@ def propose(
         image_size=(H, W),
         found=found,
         seconds=time.perf_counter() - start,
+        notes=tuple(notes),
     )
 
 

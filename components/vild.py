@@ -259,6 +259,6 @@ class ViLD:
             settings=dict(self.settings),
             proposal_seconds=proposals.seconds,
             scoring_seconds=time.perf_counter() - start,
-            notes=tuple(notes),
+            notes=(*notes, *proposals.notes),
             found=dict(proposals.found),
         )

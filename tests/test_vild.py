@@ -8,7 +8,7 @@ from PIL import Image
 
 from components import prompts, regions, vild
 from components.errors import InputError
-from test_regions import SQUARES, iou, squares_image, truth
+from test_regions import iou, squares_image, truth
 
 
 # -- prompts -----------------------------------------------------------------------------------------
@@ -150,3 +150,11 @@ def test_tiny_model_plumbing(tiny_vit):
     again = vild.ViLD(tiny_vit, score_threshold=0.0, min_box_area=0)(squares_image(), "red; blue; green")
     np.testing.assert_array_equal(result.keep, again.keep)  # same input, same result
     np.testing.assert_allclose(result.probs, again.probs)
+
+
+def test_a_panorama_skips_dense_proposals_with_a_note(oracle):
+    wide = Image.new("RGB", (700, 100), (128, 128, 128))
+    wide.paste((230, 20, 20), (300, 30, 348, 78))
+    result = vild.ViLD(oracle)(wide, "red square")
+    assert any("Dense-CLIP proposals were skipped" in n for n in result.notes)
+    assert "selective_search" in result.found and "dense" not in result.found

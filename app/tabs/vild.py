@@ -40,7 +40,8 @@ def build(ctx) -> None:
                 gr.Markdown("Filters (ViLD demo defaults); moving them re-filters without running CLIP again.")
                 score = gr.Slider(0, 1, vild.SCORE_THRESHOLD, step=0.01, label="Score threshold")
                 nms = gr.Slider(0.1, 1, vild.NMS_IOU, step=0.05, label="NMS IoU threshold")
-                min_area = gr.Slider(0, 20000, vild.MIN_BOX_AREA, step=10, label="Minimum box area (pixels)")
+                min_area = gr.Slider(0, 20000, vild.MIN_BOX_AREA, step=10, label="Minimum box area (pixels)",
+                                     info="Smaller regions are not embedded at all: lowering it takes effect at the next Detect.")
                 max_boxes = gr.Slider(1, 100, vild.MAX_BOXES, step=1, label="At most this many boxes")
                 containment = gr.Slider(
                     0, 1, vild.CONTAINMENT, step=0.05,
