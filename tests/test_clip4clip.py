@@ -290,3 +290,12 @@ def test_tiny_model_plumbing(tiny_vit, tmp_path):
     evaluation = idx.evaluate(parse_pairs(VIDEOS / "eval_pairs.csv")[:3])
     assert evaluation.similarity.shape == (3, 3)
     assert idx.entries[0].frames.shape == (4, tiny_vit.embed_dim)  # 4 s → 4 frames
+
+
+def test_adding_can_be_stopped_and_keeps_what_was_done(oracle, tmp_path):
+    idx = VideoIndex(oracle, tmp_path)
+    steps = idx.add([VIDEOS / n for n in CLIPS])
+    first = next(steps)
+    steps.close()  # the person pressed stop
+    assert first.done == 1 and idx.names() == [first.name]
+    assert VideoIndex(oracle, tmp_path).names() == [first.name]  # the manifest was written

@@ -148,12 +148,14 @@ def build(ctx) -> None:
         return render.label_dict(ranking[: int(k)]), film, figure, summary, table
 
     @user_errors
-    def recognise(video_path, image_files, labels_text, chosen, t, k, model_choice):
+    def recognise(video_path, image_files, labels_text, chosen, t, k, model_choice, progress=gr.Progress()):
         backbone = ctx.backbone(model_choice)
         source = pick_source(video_path, image_files)
         label_list = parse_labels(labels_text, max_labels=ac.MAX_ACTION_LABELS, count_tokens=backbone.count_tokens)
         action = ac.ActionCLIP(backbone, T=int(t), templates=chosen or [])
+        progress(0.1, desc="decoding the sampled frames")
         sampled = action.sample(source)
+        progress(0.3, desc=f"encoding {len(sampled)} frames and {len(label_list.labels) * len(action.templates)} prompts")
         result = action(sampled, label_list.labels)
         note_lines = [sampled.info.describe(), sampled.sampling.describe(), *sampled.notes, *label_list.notes]
         saved = dict(
@@ -174,6 +176,7 @@ def build(ctx) -> None:
         )
         return outputs_for(result, saved["frames"], k)
 
+    @user_errors
     def fill_preset(name):
         if name in PRESETS:
             return ", ".join(PRESETS[name].classes)

@@ -37,12 +37,13 @@ def index_for(backbone) -> c4c.VideoIndex:
         return _indexes[key]
 
 
-def ensure_examples(index: c4c.VideoIndex) -> None:
+def ensure_examples(index: c4c.VideoIndex, progress=None) -> None:
     """An empty index gets the bundled clips (cached after the first time), so a query always has
     something to rank."""
     if len(index) == 0 and BUNDLED:
-        for _ in index.add(BUNDLED):
-            pass
+        for step in index.add(BUNDLED):
+            if progress is not None:
+                progress((step.done, step.total), desc=f"indexing the bundled clip {step.name}")
 
 
 def index_status(index: c4c.VideoIndex) -> str:
@@ -176,9 +177,9 @@ def build(ctx) -> None:
         yield index_status(index), "\n".join(lines), names_update(index), gallery_items(index)
 
     @user_errors
-    def run_search(text, top, method, model_choice):
+    def run_search(text, top, method, model_choice, progress=gr.Progress()):
         index = index_for(ctx.backbone(model_choice))
-        ensure_examples(index)
+        ensure_examples(index, progress)
         result = index.search(text, int(top), method)
         items, rows = [], []
         for rank, (name, key, score) in enumerate(zip(result.names, result.keys, result.scores), 1):
