@@ -41,14 +41,14 @@ def test_endpoints_are_named(client):
 
 def test_lseg_segment_and_rescore(client):
     overlay, shares, heatmaps, notes = lseg_segment(client, skimage_photo("chelsea"), threshold=0.4)
-    assert overlay["value"]["image"].endswith(".png")
+    assert overlay["value"]["image"].endswith((".png", ".jpeg", ".jpg"))
     names = {a["label"] for a in overlay["value"]["annotations"]}
     assert set(overlay["color_map"]) == names
     assert names <= {"dog", "grass", "other"} and names
     rows = shares["data"]
     assert [r[0] for r in rows] == ["dog", "grass", "other", "background"]
     assert sum(r[1] for r in rows) == pytest.approx(100, abs=0.1)
-    assert 1 <= len(heatmaps) <= 3 and heatmaps[0]["image"].endswith(".png")
+    assert 1 <= len(heatmaps) <= 3 and heatmaps[0]["image"].endswith((".png", ".jpeg", ".jpg"))
     assert "% of pixels" in heatmaps[0]["caption"]
     assert "random" in notes
     overlay2, shares2, _, notes2 = client.predict(50.0, 0.0, "bottleneck", 2, api_name="/lseg_rescore")
@@ -58,8 +58,8 @@ def test_lseg_segment_and_rescore(client):
 
 def test_groupvit_segment_relabel_and_presets(client):
     segmentation, groups, stage1, table, notes = groupvit_segment(client, skimage_photo("astronaut"))
-    assert segmentation["value"]["image"].endswith(".png")
-    assert groups.endswith(".png") and stage1.endswith(".png")
+    assert segmentation["value"]["image"].endswith((".png", ".jpeg", ".jpg"))
+    assert groups.endswith((".png", ".jpeg", ".jpg")) and stage1.endswith((".png", ".jpeg", ".jpg"))
     rows = table["data"]
     assert 1 <= len(rows) <= 8
     assert sum(r[1] for r in rows) == pytest.approx(100, abs=0.1)

@@ -78,10 +78,10 @@ def build(ctx) -> None:
             run = gr.Button("Group and label", variant="primary")
             image_limits()
         with gr.Column():
-            segmentation = gr.AnnotatedImage(label="Segmentation map", format="png")
+            segmentation = gr.AnnotatedImage(label="Segmentation map", format="jpeg")
             with gr.Row():
-                groups_image = gr.Image(label="Final groups", type="pil", format="png")
-                stage1_image = gr.Image(label="Stage-1 groups", type="pil", format="png")
+                groups_image = gr.Image(label="Final groups", type="pil", format="jpeg")
+                stage1_image = gr.Image(label="Stage-1 groups", type="pil", format="jpeg")
             table = gr.Dataframe(
                 headers=["group", "share of image (%)", "class", "score", "labelled"],
                 datatype=["number", "number", "str", "number", "str"],

@@ -80,12 +80,12 @@ def build(ctx) -> None:
                 "without running CLIP again.</small>"
             )
         with gr.Column():
-            overlay = gr.AnnotatedImage(label="Segmentation (hover the legend)", format="png")
+            overlay = gr.AnnotatedImage(label="Segmentation (hover the legend)", format="jpeg")
             shares = gr.Dataframe(
                 headers=["label", "share of image (%)"], datatype=["str", "number"],
                 label="Share of the image", interactive=False,
             )
-            heatmaps = gr.Gallery(label="Probability of each label", columns=3, height="auto", format="png")
+            heatmaps = gr.Gallery(label="Probability of each label", columns=3, height="auto", format="jpeg")
             notes = gr.Markdown()
     state = gr.State()
 
