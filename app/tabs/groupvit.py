@@ -102,13 +102,16 @@ def build(ctx) -> None:
     )
 
     @user_errors
-    def segment(image_path, engine_name, preset_name, extra_text, k1, k2, iters, use_gumbel, seed_value, thresh, k, method_name, model_choice):
+    def segment(image_path, engine_name, preset_name, extra_text, k1, k2, iters, use_gumbel, seed_value, thresh, k, method_name, model_choice,
+                progress=gr.Progress()):
+        progress(0.0, desc="Reading the image")
         loaded = load_image(image_path)
         classes = list(groupvit.preset_classes(preset_name))
         if extra_text and extra_text.strip():
             classes += parse_labels(extra_text, max_labels=groupvit.MAX_CLASSES).labels
         if not classes:
             raise InputError("Pick a label set or give some extra classes.")
+        progress(0.2, desc="Grouping and labelling")
         if engine_name == "official":
             try:
                 model = groupvit.load_official()

@@ -100,7 +100,9 @@ def build(ctx) -> None:
     )
 
     @user_errors
-    def segment(image_path, labels_text, temp, thresh, reg, blocks, template_name, method_name, resolution_name, model_choice):
+    def segment(image_path, labels_text, temp, thresh, reg, blocks, template_name, method_name, resolution_name, model_choice,
+                progress=gr.Progress()):
+        progress(0.0, desc="Loading the model")
         backbone = ctx.backbone(model_choice)
         loaded = load_image(image_path)
         label_list = parse_labels(labels_text, count_tokens=backbone.count_tokens)
@@ -114,7 +116,9 @@ def build(ctx) -> None:
             templates=template_name,
             short_side=short_side_for(backbone, RESOLUTIONS.get(resolution_name, 1.0)),
         )
+        progress(0.2, desc="Embedding patches and labels")
         result = model(loaded.image, label_list.labels)
+        progress(0.9, desc="Drawing")
         extra = [*loaded.notes, *label_list.notes, f"Backbone: {backbone.describe()}; dense method: {result.dense_method}."]
         return (*outputs(loaded.image, result, extra), (loaded.image, result, extra))
 
