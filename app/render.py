@@ -103,3 +103,274 @@ def probability_bars(ranking: Sequence[tuple[str, float]], title: str = "", top_
 def label_dict(ranking: Sequence[tuple[str, float]]) -> dict[str, float]:
     """What gr.Label takes."""
     return {label: float(p) for label, p in ranking}
+
+
+# -- DepthCLIP (tab "DepthCLIP") -------------------------------------------------------------------
+def depth_image(depth: np.ndarray, vmin: float, vmax: float, caption: str = "metres", cmap: str = "viridis") -> Image.Image:
+    """A (H, W) depth map in colour (NaN black) with a colour bar from vmin to vmax."""
+    return with_colorbar(Image.fromarray(colorize(depth, vmin, vmax, cmap)), vmin, vmax, caption, cmap)
+
+
+def lifted_points_figure(points: np.ndarray, colours: np.ndarray, title: str = "", height: int = 480) -> go.Figure:
+    """3-D scatter of camera-frame points (N, 3) — X right, Y down, Z forward, metres — each in its
+    pixel's colour (N, 3) uint8, seen from just behind the camera."""
+    fig = go.Figure(
+        go.Scatter3d(
+            x=points[:, 0],
+            y=points[:, 2],
+            z=-points[:, 1],
+            mode="markers",
+            marker=dict(size=2, color=[f"rgb({r},{g},{b})" for r, g, b in np.asarray(colours, int)]),
+            hoverinfo="skip",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        scene=dict(
+            xaxis_title="x (m)",
+            yaxis_title="depth (m)",
+            zaxis_title="up (m)",
+            aspectmode="data",
+            camera=dict(eye=dict(x=0.0, y=-2.0, z=0.6), up=dict(x=0, y=0, z=1)),
+        ),
+    )
+    return fig
+
+
+def depth_pair_image(left: np.ndarray, right: np.ndarray, vmin: float, vmax: float, caption: str = "metres", cmap: str = "viridis", gap: int = 8) -> Image.Image:
+    """Two (H, W) depth maps side by side on one colour scale (NaN black), with one colour bar."""
+    a, b = colorize(left, vmin, vmax, cmap), colorize(right, vmin, vmax, cmap)
+    spacer = np.full((a.shape[0], gap, 3), 255, np.uint8)
+    return with_colorbar(Image.fromarray(np.concatenate([a, spacer, b], axis=1)), vmin, vmax, caption, cmap)
+
+
+# -- ViLD and GLIP (tabs "ViLD", "GLIP") -----------------------------------------------------------
+def box_annotations(boxes, labels: Sequence[str]) -> list[tuple[tuple[int, int, int, int], str]]:
+    """What gr.AnnotatedImage takes for boxes: ((x0, y0, x1, y1) whole pixels, label) pairs."""
+    return [(tuple(int(round(float(v))) for v in box), str(label)) for box, label in zip(boxes, labels)]
+
+
+def matrix_heatmap(
+    matrix: np.ndarray,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    title: str = "",
+    zmin: float = 0.0,
+    zmax: float = 1.0,
+    colorbar: str = "score",
+) -> go.Figure:
+    """Plotly heat map of a (R, C) matrix, rows top to bottom as given, values printed when small."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    small = matrix.size <= 120
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=list(columns),
+            y=list(rows),
+            zmin=zmin,
+            zmax=zmax,
+            colorscale="Viridis",
+            colorbar=dict(title=colorbar),
+            text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if small and matrix.size else None,
+            texttemplate="%{text}" if small else None,
+            hovertemplate="%{y} × %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=max(240, 80 + 30 * len(rows)),
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        yaxis=dict(autorange="reversed"),
+        xaxis=dict(type="category"),
+    )
+    return fig
+
+
+# -- ViLT tab ---------------------------------------------------------------------------------------
+def measured_vs_quoted_bars(
+    categories: Sequence[str],
+    measured: dict[str, float | None],
+    quoted: dict[str, float | None],
+    measured_name: str = "measured here",
+    quoted_name: str = "quoted in the paper",
+    unit: str = "ms",
+    title: str = "",
+) -> go.Figure:
+    """Grouped bars on a log axis: one measured and one quoted value per category (either may be
+    missing), each bar labelled with its number, the two series in clearly different styles."""
+    fig = go.Figure()
+    for name, values, style in (
+        (quoted_name, quoted, dict(color="#bbbbbb", pattern=dict(shape="/"))),
+        (measured_name, measured, dict(color="#4662d7")),
+    ):
+        cats = [c for c in categories if values.get(c) is not None]
+        fig.add_bar(
+            name=name,
+            x=cats,
+            y=[values[c] for c in cats],
+            text=[f"{values[c]:.3g} {unit}" for c in cats],
+            textposition="outside",
+            cliponaxis=False,
+            marker=style,
+        )
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        yaxis=dict(type="log", title=unit),
+        height=400,
+        margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+        legend=dict(orientation="h", y=-0.2),
+    )
+    return fig
+
+
+# -- CLIPasso tab ------------------------------------------------------------------------------------
+def loss_curves(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "",
+    x_title: str = "iteration",
+    y_title: str = "loss",
+    log_y: bool = True,
+) -> go.Figure:
+    """Line chart of named (x, y) series, e.g. a training loss per seed; log y by default."""
+    fig = go.Figure()
+    for name, (x, y) in series.items():
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines", name=name))
+    fig.update_layout(
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        yaxis_type="log" if log_y else "linear",
+        height=260,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    return fig
+
+
+def mark_points(image: Image.Image, points, colour=(230, 25, 75), radius: int = 3) -> Image.Image:
+    """Copy of an image with (x, y) pixel points drawn as filled dots."""
+    out = image.convert("RGB").copy()
+    draw = ImageDraw.Draw(out)
+    for x, y in np.asarray(points, dtype=float).reshape(-1, 2):
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour, outline="white")
+    return out
+
+
+# -- LSeg and GroupViT (tabs "LSeg", "GroupViT") ----------------------------------------------------
+def palette_hex(index: int) -> str:
+    """The index-th legend colour as "#rrggbb" (cycles through PALETTE)."""
+    r, g, b = PALETTE[index % len(PALETTE)]
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def segment_annotations(label_map: np.ndarray, names: Sequence[str]) -> list[tuple[np.ndarray, str]]:
+    """What gr.AnnotatedImage takes for a (H, W) int map of indices into `names` (negative = none):
+    one (0/1 float mask, name) pair per name that covers at least one pixel, in the order of names."""
+    present = set(np.unique(label_map).tolist())
+    return [((label_map == i).astype(np.float32), str(name)) for i, name in enumerate(names) if i in present]
+
+
+def palette_image(label_map: np.ndarray, image: Image.Image | None = None, alpha: float = 0.6, max_side: int = 768) -> Image.Image:
+    """A (H, W) int map of region indices in PALETTE colours (negative indices grey), blended over
+    `image` when given, downscaled to `max_side` on its long side."""
+    colours = np.array(PALETTE, np.uint8)[np.mod(label_map, len(PALETTE))]
+    colours[label_map < 0] = (128, 128, 128)
+    out = Image.fromarray(colours)
+    if image is not None:
+        out = Image.blend(image.convert("RGB").resize(out.size), out, alpha)
+    scale = max_side / max(out.size)
+    if scale < 1:
+        out = out.resize((max(1, round(out.size[0] * scale)), max(1, round(out.size[1] * scale))), Image.NEAREST)
+    return out
+
+
+def resize_label_map(label_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A (H, W) int map resized (nearest) to size = (width, height), as PIL sizes go."""
+    if (label_map.shape[1], label_map.shape[0]) == tuple(size):
+        return label_map
+    resized = Image.fromarray(label_map.astype(np.int32), mode="I").resize(tuple(size), Image.NEAREST)
+    return np.asarray(resized, dtype=np.int32)
+
+
+def thumbnail(image: Image.Image, max_side: int = 384) -> Image.Image:
+    """A copy no larger than `max_side` on its long side."""
+    out = image.copy()
+    out.thumbnail((max_side, max_side))
+    return out
+
+
+# -- PointCLIP tab ---------------------------------------------------------------------------------
+def point_cloud_figure(points: np.ndarray, title: str = "", height: int = 420, max_points: int = 20_000) -> go.Figure:
+    """Interactive 3-D scatter of an (N, 3) cloud, y up, coloured by height; at most `max_points`
+    are drawn (evenly strided) so the browser stays quick."""
+    points = np.asarray(points, dtype=np.float32)
+    if len(points) > max_points:
+        points = points[:: int(np.ceil(len(points) / max_points))]
+    fig = go.Figure(
+        go.Scatter3d(
+            x=points[:, 0],
+            y=points[:, 2],
+            z=points[:, 1],
+            mode="markers",
+            marker=dict(size=2, color=points[:, 1], colorscale="Viridis"),
+            hovertemplate="x %{x:.2f}, y %{z:.2f}, z %{y:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        scene=dict(xaxis_title="x", yaxis_title="z", zaxis_title="y (up)", aspectmode="data"),
+    )
+    return fig
+
+
+def grey_image(values: np.ndarray, vmin: float, vmax: float, size: int | None = None) -> Image.Image:
+    """A (H, W) map as a grey image, vmin black and vmax white; bilinearly resized to size² if given."""
+    values = np.asarray(values, dtype=np.float64)
+    scaled = np.clip((values - vmin) / ((vmax - vmin) or 1.0), 0, 1)
+    image = Image.fromarray((scaled * 255).round().astype(np.uint8))
+    return image.resize((size, size), Image.BILINEAR) if size else image
+
+
+# -- ActionCLIP and CLIP4Clip tabs -----------------------------------------------------------------
+def video_heatmap(
+    matrix: np.ndarray,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    title: str = "",
+    colorbar: str = "",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    xaxis: str = "",
+    yaxis: str = "",
+) -> go.Figure:
+    """Plotly heat map of an (R, C) matrix (rows top to bottom as given), values printed when the
+    matrix is small; used for frame × label probabilities and caption × video similarities."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    small = 0 < matrix.size <= 300
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=[str(c) for c in columns],
+            y=[str(r) for r in rows],
+            zmin=zmin,
+            zmax=zmax,
+            colorscale="Viridis",
+            colorbar=dict(title=colorbar),
+            text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if small else None,
+            texttemplate="%{text}" if small else None,
+            hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=max(260, 80 + 26 * len(rows)),
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        xaxis=dict(title=xaxis, type="category"),
+        yaxis=dict(title=yaxis, autorange="reversed", type="category"),
+    )
+    return fig
