@@ -274,3 +274,20 @@ def test_skipping_groups_that_cannot_win_changes_no_pixel():
             assignment.T.reshape(1, 40, 6, 5), size=(37, 29), mode="bilinear", align_corners=False
         )[0].argmax(0)
         np.testing.assert_array_equal(groupvit.assignment_argmax(assignment, (6, 5), (37, 29)).numpy(), full.numpy())
+
+
+def test_gumbel_noise_is_seeded_and_off_by_default():
+    tokens = torch.nn.functional.normalize(torch.randn(50, 6, generator=torch.Generator().manual_seed(0)), dim=-1)
+    seeds = tokens[:5]
+
+    def run(gumbel, seed):
+        generator = torch.Generator().manual_seed(seed)
+        # a high temperature lets the noise decide most hard assignments while refining
+        return groupvit.group_tokens(tokens, seeds, gumbel=gumbel, generator=generator, assign_temperature=10.0)
+
+    plain_a, plain_b = run(False, 0), run(False, 1)
+    torch.testing.assert_close(plain_a[1], plain_b[1])  # no noise: the seed does not matter
+    noisy_a, noisy_a2, noisy_b = run(True, 0), run(True, 0), run(True, 1)
+    torch.testing.assert_close(noisy_a[1], noisy_a2[1])
+    assert not torch.allclose(noisy_a[1], noisy_b[1])
+    assert not torch.allclose(noisy_a[1], plain_a[1])
