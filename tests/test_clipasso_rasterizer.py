@@ -102,7 +102,7 @@ def test_optimising_points_to_a_target_line_converges():
         first = first if first is not None else float(loss.detach())
         loss.backward()
         optimiser.step()
-    final = float((render(control, 48) - target).square().mean())
+    final = float((render(control.detach(), 48) - target).square().mean())
     assert final < 0.05 * first
     # the stroke now lies on the target line y = 20
     on_curve = bezier_points(control.detach(), 16)[0]
