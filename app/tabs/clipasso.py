@@ -114,7 +114,9 @@ def build(ctx) -> None:
         if which == SHARED:
             shared = ctx.backbone(model_choice)
             saliency_backbone = shared if shared.is_vit else load_backbone("ViT-B-32", "openai", device)
-            loss_backbone, weights = shared, None
+            # a shared ResNet gives layer maps as RN101 does; a ViT uses its block tokens (defaults)
+            loss_backbone = shared
+            weights = None if shared.is_vit else {"layer2": l2, "layer3": l3}
         else:
             loss_backbone = load_backbone("RN101", "openai", device)
             saliency_backbone = load_backbone("ViT-B-32", "openai", device)
