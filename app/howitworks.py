@@ -108,3 +108,65 @@ def grid_picture(values: np.ndarray, cmap: str = "viridis") -> Image.Image:
     colours = colormap(cmap)[(np.nan_to_num(scaled) * 255).round().astype(int)]
     scale = max(1, STEP_SIZE // max(values.shape))
     return Image.fromarray(colours.astype(np.uint8)).resize((values.shape[1] * scale, values.shape[0] * scale), Image.NEAREST)
+
+
+# -- helpers added for the ViLD, GLIP, ViLT and PointCLIP strips -------------------------------------
+STEP_PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
+                (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40))
+
+
+def boxes_picture(image: Image.Image, boxes, labels: Sequence[str] = (), colours: Sequence[int] = (), width: int = 3) -> Image.Image:
+    """`image` with (x0, y0, x1, y1) pixel boxes outlined (colour index per box from STEP_PALETTE) and
+    an optional label written just inside each box's top-left corner."""
+    picture = image.convert("RGB").copy()
+    draw = ImageDraw.Draw(picture)
+    font = _font(max(12, picture.width // 40))
+    labels, colours = list(labels), list(colours)
+    for i, box in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
+        colour = STEP_PALETTE[(colours[i] if i < len(colours) else i) % len(STEP_PALETTE)]
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=width)
+        if i < len(labels) and labels[i]:
+            draw.text((x0 + width + 1, y0 + width), _plain_text(labels[i]), fill=colour, font=font)
+    return picture
+
+
+def text_picture(title: str, lines: Sequence[str], highlight: Sequence[bool] = ()) -> Image.Image:
+    """Short lines of text as a picture (e.g. the prompts or phrases a step produced); highlighted
+    lines are drawn in blue."""
+    font, small = _font(15), _font(14)
+    lines = [_plain_text(str(line)) for line in list(lines)[:10]]
+    width = STEP_SIZE
+    picture = Image.new("RGB", (width, 34 + 22 * max(1, len(lines))), "white")
+    draw = ImageDraw.Draw(picture)
+    draw.text((8, 6), _plain_text(title), fill="black", font=font)
+    highlight = list(highlight)
+    for n, line in enumerate(lines):
+        if small.getlength(line) > width - 16:
+            while line and small.getlength(line + "...") > width - 16:
+                line = line[:-1]
+            line += "..."
+        colour = (40, 70, 200) if n < len(highlight) and highlight[n] else (40, 40, 40)
+        draw.text((12, 32 + 22 * n), line, fill=colour, font=small)
+    return picture
+
+
+def mosaic_picture(images: Sequence[Image.Image], columns: int = 5, gap: int = 4) -> Image.Image:
+    """Equal-size tiles (each fitted into a square) in a grid on white, in order."""
+    images = [image.convert("RGB") for image in images]
+    if not images:
+        return Image.new("RGB", (STEP_SIZE, STEP_SIZE // 4), "white")
+    columns = max(1, min(columns, len(images)))
+    rows = -(-len(images) // columns)
+    tile = max(16, (STEP_SIZE * 2 - gap * (columns - 1)) // columns)
+    picture = Image.new("RGB", (columns * tile + gap * (columns - 1), rows * tile + gap * (rows - 1)), "white")
+    for n, image in enumerate(images):
+        fitted = image.copy()
+        if max(fitted.size) > tile:
+            fitted.thumbnail((tile, tile), Image.LANCZOS)
+        elif max(fitted.size) < tile:
+            scale = tile / max(fitted.size)
+            fitted = fitted.resize((max(1, round(fitted.width * scale)), max(1, round(fitted.height * scale))), Image.NEAREST)
+        r, c = divmod(n, columns)
+        picture.paste(fitted, (c * (tile + gap) + (tile - fitted.width) // 2, r * (tile + gap) + (tile - fitted.height) // 2))
+    return picture
