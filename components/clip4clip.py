@@ -20,9 +20,10 @@ weighted mean renormalised, then cosine with the text.
 weights, so nothing is encoded twice and the index survives a restart. Search runs through faiss:
 exact inner product (`IndexFlatIP`) up to `EXACT_UP_TO` videos; beyond that an IVF index. Why 20 000:
 a flat scan reads N·D floats per query — 20 000 × 512 × 4 B = 41 MB, a few ms on two CPU cores —
-while at 100 000 it reaches ~12 ms and grows linearly; IVF-Flat with √N lists and 16 probed lists
-scans ~5 % of the vectors (< 1 ms at 100 000), needs only a k-means of ~2 s to build, and keeps
-exact scores for the vectors it visits.
+while at 100 000 it takes 12–30 ms (benchmarks/bench_video.py; two shared cores) and grows linearly —
+past the 20 ms budget. IVF-Flat with √N lists and 16 probed lists scans ~5 % of the vectors
+(< 1 ms at 100 000), needs only a k-means of a few seconds to build, keeps exact scores for the
+vectors it visits, and takes new videos without retraining until the set doubles.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import math
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -331,6 +333,7 @@ class VideoIndex:
         self.dir = self.root / _slug(f"{backbone.model_name}__{backbone.weights}")
         self.entries: list[IndexedVideo] = []
         self._by_key: dict[str, int] = {}
+        self._names: dict[str, int] = {}
         self._pooled = np.zeros((0, backbone.embed_dim), np.float32)
         self._faiss = None
         self._faiss_size = 0
@@ -359,9 +362,8 @@ class VideoIndex:
         with self._lock:
             if name_or_key in self._by_key:
                 return self.entries[self._by_key[name_or_key]]
-            for e in self.entries:
-                if e.name == name_or_key:
-                    return e
+            if name_or_key in self._names:
+                return self.entries[self._names[name_or_key]]
         raise InputError(f"“{name_or_key}” is not in the index; add it first (indexed: {len(self)} videos).")
 
     # -- cache -------------------------------------------------------------------------------------
@@ -494,13 +496,13 @@ class VideoIndex:
         with self._lock:
             if entry.key in self._by_key:
                 return self.entries[self._by_key[entry.key]]
-            taken = {e.name for e in self.entries}
             name, n = entry.name, 2
-            while name in taken:
+            while name in self._names:
                 name, n = f"{entry.name} ({n})", n + 1
             if name != entry.name:
                 entry = IndexedVideo(entry.key, name, entry.frames, entry.mask, entry.times, entry.thumbnail, entry.duration, entry.source)
             self._by_key[entry.key] = len(self.entries)
+            self._names[name] = len(self.entries)
             self.entries.append(entry)
             return entry
 
@@ -509,6 +511,7 @@ class VideoIndex:
         with self._lock:
             self.entries.clear()
             self._by_key.clear()
+            self._names.clear()
             self._faiss = None
             self._pooled = np.zeros((0, self.backbone.embed_dim), np.float32)
             self._save_manifest()
@@ -656,7 +659,7 @@ class VideoIndex:
         pairs = list(pairs)
         if len(pairs) < 2:
             raise InputError("Evaluation needs at least two (video, caption) pairs.")
-        missing = sorted({v for v, _ in pairs if v not in self._by_key and v not in self.names()})
+        missing = sorted({v for v, _ in pairs if v not in self._by_key and v not in self._names})
         if missing:
             shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
             raise InputError(
@@ -669,7 +672,8 @@ class VideoIndex:
         mask = np.stack([e.padded()[1] for e in entries])
         sim = similarity_matrix(text, frames, mask, similarity)
         notes = list(notes)
-        repeated = {e.name for e in entries if sum(x.key == e.key for x in entries) > 1}
+        counts = Counter(e.key for e in entries)
+        repeated = {e.name for e in entries if counts[e.key] > 1}
         if repeated:
             notes.append(
                 f"{len(repeated)} video(s) appear in several rows; their columns tie, and CLIP4Clip's "

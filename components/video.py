@@ -433,7 +433,11 @@ class _AvSource(_Source):
 
     def _to_image(self, frame) -> Image.Image:
         width, height = _fit((frame.width, frame.height), self.max_side)
-        return frame.to_image(width=width, height=height)
+        image = frame.to_image(width=width, height=height)
+        # phone videos store portrait frames sideways plus a display matrix; `rotation` is the
+        # counter-clockwise angle it applies (FFmpeg's autorotate does the same turn)
+        angle = int(round(getattr(frame, "rotation", 0) or 0))
+        return image.rotate(angle, expand=True) if angle % 360 else image
 
     def close(self):
         self.container.close()
