@@ -8,5 +8,6 @@ from app.tabs import clipasso
 from app.tabs import lseg, groupvit
 from app.tabs import pointclip
 from app.tabs import actionclip, clip4clip
+from app.tabs import compare
 
-TABS = [zeroshot, depthclip, vild, glip, vilt, clipasso, lseg, groupvit, pointclip, actionclip, clip4clip]
+TABS = [zeroshot, depthclip, vild, glip, vilt, clipasso, lseg, groupvit, pointclip, actionclip, clip4clip, compare]
