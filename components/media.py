@@ -216,9 +216,17 @@ def parse_labels(
     return LabelList(tuple(labels), tuple(notes))
 
 
+_ZERO_WIDTH_JOINER = "\u200d"  # kept: it binds multi-part emoji
+
+
 def _clean(item: str) -> str:
-    item = "".join(ch for ch in item if unicodedata.category(ch) != "Cc")
-    return " ".join(item.split())
+    """Control and invisible format characters (zero-width spaces, direction marks) removed,
+    whitespace collapsed."""
+    item = "".join(
+        ch for ch in item if unicodedata.category(ch) not in ("Cc", "Cf") or ch == _ZERO_WIDTH_JOINER
+    )
+    item = " ".join(item.split())
+    return item if item.strip(_ZERO_WIDTH_JOINER) else ""
 
 
 def _truncate(label: str, count_tokens: Callable[[str], int], max_tokens: int) -> str:

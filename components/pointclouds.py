@@ -249,6 +249,12 @@ def _finite(points: np.ndarray, name: str, notes: list[str]) -> np.ndarray:
         raise InputError(f"{name} has no points with finite coordinates (all are NaN or infinite).")
     if not good.all():
         notes.append(f"{name}: {int((~good).sum()):,} points with NaN or infinite coordinates were dropped.")
+    distinct = len(np.unique(points[good], axis=0)) if good.sum() < 10 * MIN_POINTS else MIN_POINTS
+    if distinct < MIN_POINTS:
+        raise InputError(
+            f"{name} has only {distinct} distinct point{'s' if distinct != 1 else ''}; a shape needs at "
+            f"least {MIN_POINTS}. A mesh saved without its faces loses its surface: export it with faces."
+        )
     return points[good]
 
 

@@ -73,7 +73,7 @@ def check_question(question) -> str:
     if question is None or not isinstance(question, str):
         raise InputError("Type a question about the image, e.g. “What colour is the cat?”.")
     text = " ".join("".join(ch for ch in question if ch.isprintable() or ch.isspace()).split())
-    if not text:
+    if not any(ch.isalnum() for ch in text):  # empty, or only punctuation and symbols
         raise InputError("Type a question about the image, e.g. “What colour is the cat?”.")
     if len(text) > MAX_QUESTION_CHARS:
         raise InputError(

@@ -157,3 +157,9 @@ def test_long_labels_are_cut_to_the_text_context(tiny_vit):
     assert parsed.labels[0] == "cat"
     assert tiny_vit.count_tokens(parsed.labels[1]) <= 20
     assert "was cut" in parsed.notes[0]
+
+
+def test_invisible_characters_do_not_make_a_label():
+    with pytest.raises(InputError, match="at least one label"):
+        media.parse_labels("\u200b, \u200e\u200f, \u200d")
+    assert media.parse_labels("ca\u200bt, 👨\u200d👩\u200d👧").labels == ("cat", "👨\u200d👩\u200d👧")

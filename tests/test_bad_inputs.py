@@ -1,0 +1,238 @@
+"""The bad-input corpus: every tab's every input kind, malformed, through the API as a script or the
+browser sends it. Each case must come back as a clear message (a gr.Error carrying our text, never
+Gradio's bare "Error" or a hidden traceback) or, where the input is odd but fine, as a result; and
+the server must keep serving after each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+import badfiles as bad
+from appserver import running_demo
+
+HIDDEN_ERROR = "has not enabled verbose error reporting"
+
+# endpoint → (its file parameter, settings that keep a valid call quick on the tiny model)
+IMAGE_ENDPOINTS = {
+    "/zeroshot_classify": ("image_path", {}),
+    "/depthclip_estimate": ("image_path", {}),
+    "/vild_detect": ("image_path", {}),
+    "/glip_ground": ("image_path", {}),
+    "/vilt_answer": ("image_path", {}),
+    "/lseg_segment": ("image_path", {}),
+    "/groupvit_segment": ("image_path", {}),
+    "/clipasso_sketch": ("path", {"iters": 10, "strokes_n": 4}),
+}
+BAD_IMAGES = {
+    "zero-byte": (bad.zero_bytes, "empty"),
+    "text as .png": (bad.text_file, "not an image"),
+    "html as .png": (bad.html_file, "not an image"),
+    "truncated png": (bad.truncated_png, "damaged or truncated"),
+    "truncated jpeg": (bad.truncated_jpeg, "damaged or truncated"),
+    "16000² png": (bad.huge_png, "megapixels"),
+    "1×1 image": (bad.one_pixel, "at least 16 pixels"),
+    "audio as image": (lambda folder: bad.wav_file(folder, "tone.png"), "not an image"),
+}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with running_demo() as (_demo, url):
+        yield Client(url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("bad")
+
+
+def _call(client, endpoint, **kwargs):
+    job = client.submit(api_name=endpoint, **kwargs)
+    return job.result(timeout=300)
+
+
+def _expect_message(client, endpoint, expected: str | None, **kwargs) -> str:
+    with pytest.raises(Exception) as info:
+        _call(client, endpoint, **kwargs)
+    message = str(info.value)
+    assert HIDDEN_ERROR not in message, f"{endpoint} hid an exception: {message}"
+    assert "Traceback" not in message
+    if expected:
+        assert expected.lower() in message.lower(), message
+    assert len(message) > 20
+    _still_serving(client)
+    return message
+
+
+def _still_serving(client):
+    status, *_ = client.predict("clip-lab-tiny-vit · random", api_name="/model_status")
+    assert status.startswith("Ready")
+
+
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+@pytest.mark.parametrize("endpoint", list(IMAGE_ENDPOINTS))
+def test_bad_image_files(client, folder, endpoint, case):
+    make, expected = BAD_IMAGES[case]
+    param, settings = IMAGE_ENDPOINTS[endpoint]
+    path = make(folder)
+    _expect_message(client, endpoint, expected, **{param: handle_file(str(path))}, **settings)
+
+
+@pytest.mark.parametrize("endpoint", list(IMAGE_ENDPOINTS))
+def test_missing_image(client, endpoint):
+    param, settings = IMAGE_ENDPOINTS[endpoint]
+    _expect_message(client, endpoint, None, **{param: None}, **settings)
+
+
+# -- labels, captions, questions ------------------------------------------------------------------
+IMAGE = None
+
+
+def _photo():
+    from app.examples import skimage_photo
+
+    return handle_file(skimage_photo("chelsea"))
+
+
+TEXT_ENDPOINTS = {
+    "/zeroshot_classify": ("image_path", "labels_text", {}),
+    "/lseg_segment": ("image_path", "labels_text", {}),
+    "/vild_detect": ("image_path", "categories_text", {}),
+    "/glip_ground": ("image_path", "caption_text", {}),
+    "/vilt_answer": ("image_path", "question_text", {}),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(TEXT_ENDPOINTS))
+@pytest.mark.parametrize("text", ["", " , ;\n ", "\u200b\u200b"])
+def test_empty_text(client, endpoint, text):
+    image_param, text_param, settings = TEXT_ENDPOINTS[endpoint]
+    _expect_message(client, endpoint, None, **{image_param: _photo(), text_param: text}, **settings)
+
+
+@pytest.mark.parametrize("endpoint", ["/zeroshot_classify", "/lseg_segment"])
+def test_a_thousand_labels(client, endpoint):
+    image_param, text_param, settings = TEXT_ENDPOINTS[endpoint]
+    labels = ", ".join(f"thing number {i}" for i in range(1000))
+    _expect_message(client, endpoint, "limit", **{image_param: _photo(), text_param: labels}, **settings)
+
+
+def test_a_thousand_categories_are_capped_with_a_note(client):
+    categories = "; ".join(f"thing {i}" for i in range(1000))
+    try:
+        _call(client, "/vild_detect", image_path=_photo(), categories_text=categories)
+    except Exception as error:  # a refusal is fine too, if it says why
+        assert HIDDEN_ERROR not in str(error) and "100" in str(error)
+    _still_serving(client)
+
+
+@pytest.mark.parametrize("endpoint", list(TEXT_ENDPOINTS))
+def test_unicode_and_emoji_text_works(client, endpoint):
+    image_param, text_param, settings = TEXT_ENDPOINTS[endpoint]
+    text = "What is 🐱 doing?" if endpoint == "/vilt_answer" else "🐱, café, 東京, кошка"
+    _call(client, endpoint, **{image_param: _photo(), text_param: text}, **settings)
+    _still_serving(client)
+
+
+@pytest.mark.parametrize("endpoint", list(TEXT_ENDPOINTS))
+def test_huge_text(client, endpoint):
+    image_param, text_param, settings = TEXT_ENDPOINTS[endpoint]
+    text = "a very long caption about a cat " * 700  # ~22 000 characters
+    try:
+        _call(client, endpoint, **{image_param: _photo(), text_param: text}, **settings)
+    except Exception as error:
+        assert HIDDEN_ERROR not in str(error) and len(str(error)) > 20
+    _still_serving(client)
+
+
+# -- videos ---------------------------------------------------------------------------------------
+BAD_VIDEOS = {
+    "zero-byte": (lambda f: bad.zero_bytes(f, "empty.mp4"), "empty"),
+    "text as .mp4": (lambda f: bad.text_file(f, "notes.mp4"), None),
+    "corrupt mp4": (bad.corrupt_video, None),
+    "audio only": (bad.audio_only_video, "no video"),
+    "wav": (bad.wav_file, None),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_VIDEOS))
+def test_bad_videos_actionclip(client, folder, case):
+    make, expected = BAD_VIDEOS[case]
+    _expect_message(
+        client, "/actionclip_recognise", expected, video_path=handle_file(str(make(folder))), image_files=None
+    )
+
+
+@pytest.mark.parametrize("case", list(BAD_VIDEOS))
+def test_bad_videos_clip4clip_index(client, folder, case):
+    make, expected = BAD_VIDEOS[case]
+    try:
+        result = _call(client, "/clip4clip_add", files=[handle_file(str(make(folder)))])
+    except Exception as error:
+        message = str(error)
+        assert HIDDEN_ERROR not in message and len(message) > 20
+        if expected:
+            assert expected in message.lower()
+    else:  # the index adds nothing and reports, per file, why
+        assert str(result[0]).startswith("**Index:** 0 videos")
+        assert "⚠️" in str(result[1]) and (expected or "") in str(result[1]).lower()
+    _still_serving(client)
+
+
+def test_hour_long_video_is_sampled_from_its_start_with_a_note(client, folder):
+    path = bad.long_video(folder)
+    result = _call(
+        client, "/actionclip_recognise", video_path=handle_file(str(path)), image_files=None, labels_text="dark, bright"
+    )
+    assert "minutes" in str(result)
+    _still_serving(client)
+
+
+def test_no_video_at_all(client):
+    _expect_message(client, "/actionclip_recognise", None, video_path=None, image_files=None)
+
+
+# -- 3-D files ------------------------------------------------------------------------------------
+BAD_CLOUDS = {
+    "zero-byte": (lambda f: bad.zero_bytes(f, "empty.ply"), "empty"),
+    "garbage ply": (bad.garbage_ply, None),
+    "text as .stl": (lambda f: bad.text_file(f, "notes.stl"), None),
+    "mesh without faces": (bad.mesh_without_faces, None),
+    "NaN points": (bad.nan_points, None),
+    "all points equal": (bad.equal_points, None),
+    "10 M points": (bad.ten_million_points_npy, "limit"),
+    "pickled npy": (bad.pickled_npy, None),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CLOUDS))
+def test_bad_point_clouds(client, folder, case):
+    make, expected = BAD_CLOUDS[case]
+    _expect_message(client, "/pointclip_recognise", expected, path=handle_file(str(make(folder))))
+
+
+def test_no_point_cloud(client):
+    _expect_message(client, "/pointclip_recognise", None, path=None)
+
+
+# -- CSV for CLIP4Clip's evaluation ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    ["", "video,caption\n", "just one column\nno commas here\n", "video,caption\nnowhere.mp4,a red video\n"],
+)
+def test_bad_evaluation_csv(client, folder, text):
+    path = bad.csv_file(folder, text, name=f"pairs-{abs(hash(text))}.csv")
+    _expect_message(client, "/clip4clip_evaluate", None, csv_file=handle_file(str(path)))
+
+
+def test_record_files_that_are_not_records(client, folder):
+    _expect_message(
+        client,
+        "/zeroshot_replay",
+        "not a clip lab run record",
+        record_path=handle_file(str(bad.text_file(folder, "record.json"))),
+        image_path=_photo(),
+    )
