@@ -1,13 +1,17 @@
 """The DepthCLIP tab through gradio_client: its endpoint on the motorcycle example (ground truth and
-comparison), on another photo, with the dense extension, and bad input answered with a message while
-the server keeps serving. The paper's RN50 is swapped for a tiny ResNet with the same channel ratio
+comparison), on another photo, with the dense extension, the "How it works" strip drawn from the same
+run, a run record that replays to the same depth, and bad input answered with a message while the
+server keeps serving. The paper's RN50 is swapped for a tiny ResNet with the same channel ratio
 (CLIP_LAB_DEPTHCLIP_MODEL), except in one call that checks the real default."""
 
 from __future__ import annotations
 
+import json
 import os
 
+import numpy as np
 import pytest
+from PIL import Image
 from gradio_client import Client, handle_file
 
 from app.examples import skimage_photo
@@ -44,11 +48,12 @@ def estimate(client, image, *, source="layer4", words=WORDS, bins=BINS, temperat
 
 
 def test_endpoint_is_named(client):
-    assert "/depthclip_estimate" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/depthclip_estimate", "/depthclip_replay"} <= set(endpoints)
 
 
 def test_motorcycle_with_ground_truth(client):
-    depth, status, truth, comparison, gallery, relief, notes = estimate(client, skimage_photo("motorcycle_left"))
+    depth, status, truth, comparison, gallery, relief, notes, record, strip = estimate(client, skimage_photo("motorcycle_left"))
     assert depth.endswith(".png")
     assert "clip-lab-tiny-rn-depth" in status and "random" in status and "meaningless" in status
     assert "4×6 map" in status  # 128 px high → 128×192 input → 4×6 layer4 cells
@@ -57,17 +62,43 @@ def test_motorcycle_with_ground_truth(client):
     assert "flat map at the median" in comparison
     assert len(gallery) == 7 and "giant → 1.00 m" in gallery[0]["caption"]
     assert relief["type"] == "plotly" and "994.978" in relief["plot"]
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    assert "Per-word maps" in strip[1]["caption"] and "4×6 grid" in strip[0]["caption"]
+    # The last step is this run's depth picture (the same image, not a re-run), caption band below.
+    main = Image.open(depth).convert("RGB")
+    shown = strip[-1]["image"]
+    step = Image.open(shown["path"] if isinstance(shown, dict) else shown).convert("RGB")
+    top = step.crop((0, 0, step.width, round(main.height * step.width / main.width))).resize((64, 64))
+    assert np.abs(np.asarray(main.resize((64, 64)), float) - np.asarray(top, float)).mean() < 4
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "depthclip" and saved["settings"]["height"] == 128
+    assert "clip-lab-tiny-rn-depth" in saved["weights"] and len(saved["scores"]["word_mean_probability"]) == 7
+
+
+def test_a_run_record_replays_to_the_same_depth(client, tmp_path):
+    photo = skimage_photo("coffee")
+    depth, *_, record, _ = estimate(client, photo, bins="0.5, 1, 1.5, 2, 3, 4, 5", flip=False, height=96)
+    replayed, status, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/depthclip_replay")
+    assert "computed" in status  # ran the network again rather than re-scoring kept features
+    assert np.array_equal(np.asarray(Image.open(replayed)), np.asarray(Image.open(depth)))
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/depthclip_replay")
+    saved = json.loads(open(record).read())
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "lseg"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), handle_file(photo), api_name="/depthclip_replay")
 
 
 def test_new_bins_on_the_same_image_reuse_the_features(client):
     estimate(client, skimage_photo("astronaut"))
-    depth, status, *_, notes = estimate(client, skimage_photo("astronaut"), bins="0.5, 1, 2, 3, 4, 5, 6")
+    depth, status, _, _, _, _, notes, *_ = estimate(client, skimage_photo("astronaut"), bins="0.5, 1, 2, 3, 4, 5, 6")
     assert "re-scored" in status and "did not run again" in notes
     assert "bins 0.5–6 m" in status
 
 
 def test_other_photo_has_no_ground_truth_and_dense_extension(client):
-    _, status, truth, comparison, gallery, relief, _ = estimate(
+    _, status, truth, comparison, gallery, relief, *_ = estimate(
         client, skimage_photo("coffee"), source="dense", words="close, far", bins="1, 3", flip=False
     )
     assert truth is None and "motorcycle example" in comparison

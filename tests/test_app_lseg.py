@@ -1,15 +1,32 @@
-"""The LSeg and GroupViT tabs through gradio_client: every endpoint, and bad input answered with a
-message while the server keeps serving."""
+"""The LSeg and GroupViT tabs through gradio_client: every endpoint, the "How it works" strip drawn
+from the same run, run records that replay to the same result, and bad input answered with a message
+while the server keeps serving."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
+from PIL import Image
 from gradio_client import Client, handle_file
 
 from app.examples import skimage_photo
 from appserver import running_demo
 
 MODEL = "clip-lab-tiny-vit · random"
+
+
+def picture(value) -> Image.Image:
+    return Image.open(value["path"] if isinstance(value, dict) else value).convert("RGB")
+
+
+def looks_like(main, step) -> bool:
+    """The step picture of the strip (caption band below it) shows the same pixels as a main output."""
+    main, step = picture(main), picture(step)
+    fitted_height = round(main.height * step.width / main.width)
+    top = step.crop((0, 0, step.width, fitted_height)).resize((64, 64))
+    return float(np.abs(np.asarray(main.resize((64, 64)), float) - np.asarray(top, float)).mean()) < 4
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +52,13 @@ def groupvit_segment(client, image, engine="clip", preset="pascal_voc_20", extra
 def test_endpoints_are_named(client):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {
-        "/lseg_segment", "/lseg_rescore", "/groupvit_segment", "/groupvit_relabel", "/groupvit_preset_threshold",
+        "/lseg_segment", "/lseg_rescore", "/lseg_replay", "/groupvit_segment", "/groupvit_relabel",
+        "/groupvit_preset_threshold", "/groupvit_replay",
     } <= endpoints
 
 
 def test_lseg_segment_and_rescore(client):
-    overlay, shares, heatmaps, notes = lseg_segment(client, skimage_photo("chelsea"), threshold=0.4)
+    overlay, shares, heatmaps, notes, record, strip = lseg_segment(client, skimage_photo("chelsea"), threshold=0.4)
     assert overlay["value"]["image"].endswith((".png", ".jpeg", ".jpg"))
     names = {a["label"] for a in overlay["value"]["annotations"]}
     assert set(overlay["color_map"]) == names
@@ -51,24 +69,69 @@ def test_lseg_segment_and_rescore(client):
     assert 1 <= len(heatmaps) <= 3 and heatmaps[0]["image"].endswith((".png", ".jpeg", ".jpg"))
     assert "% of pixels" in heatmaps[0]["caption"]
     assert "random" in notes
-    overlay2, shares2, _, notes2 = client.predict(50.0, 0.0, "bottleneck", 2, api_name="/lseg_rescore")
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    assert "softmax(14.3 × cosine)" in strip[2]["caption"]
+    # Step 3 is the first heat map of this run (the same picture, not a re-run).
+    assert looks_like(heatmaps[0]["image"], strip[2]["image"])
+    assert record.endswith(".json")
+    overlay2, shares2, _, notes2, strip2 = client.predict(50.0, 0.0, "bottleneck", 2, api_name="/lseg_rescore")
     assert [r[0] for r in shares2["data"]] == ["dog", "grass", "other"]  # threshold off: no background row
     assert "bottleneck × 2" in notes2
+    assert "softmax(50.0 × cosine)" in strip2[2]["caption"] and "bottleneck" in strip2[2]["caption"]
+
+
+def test_lseg_record_replays_to_the_same_result(client, tmp_path):
+    photo = skimage_photo("coffee")
+    *_, shares, _, _, record, _ = lseg_segment(client, photo, "cup, table, other", threshold=0.3)
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "lseg" and saved["settings"]["threshold"] == 0.3
+    assert len(saved["inputs"]["image"]["sha256"]) == 64 and "random" in saved["weights"]
+    assert set(saved["scores"]["shares"]) == {"cup", "table", "other", "background"}
+    _, replayed, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/lseg_replay")
+    assert replayed["data"] == shares["data"]
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/lseg_replay")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "groupvit"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), handle_file(photo), api_name="/lseg_replay")
 
 
 def test_groupvit_segment_relabel_and_presets(client):
-    segmentation, groups, stage1, table, notes = groupvit_segment(client, skimage_photo("astronaut"))
+    segmentation, groups, stage1, table, notes, record, strip = groupvit_segment(client, skimage_photo("astronaut"))
     assert segmentation["value"]["image"].endswith((".png", ".jpeg", ".jpg"))
     assert groups.endswith((".png", ".jpeg", ".jpg")) and stage1.endswith((".png", ".jpeg", ".jpg"))
     rows = table["data"]
     assert 1 <= len(rows) <= 8
     assert sum(r[1] for r in rows) == pytest.approx(100, abs=0.1)
     assert "Top-5" in notes and "CLIP-backed" in notes
-    _, _, _, table2, notes2 = client.predict(0.0, 1, api_name="/groupvit_relabel")
+    assert len(strip) == 5 and all(step["caption"] for step in strip)
+    # Steps 2 and 3 are the stage-1 and final group pictures of this run.
+    assert looks_like(stage1, strip[1]["image"]) and looks_like(groups, strip[2]["image"])
+    assert "Stage 1" in strip[1]["caption"] and "top-5" in strip[3]["caption"]
+    assert record.endswith(".json")
+    _, _, _, table2, notes2, strip2 = client.predict(0.0, 1, api_name="/groupvit_relabel")
     assert "Top-1" in notes2 and "min(0.00" in notes2
+    assert "top-1" in strip2[3]["caption"]
     assert all(r[4] == "yes" for r in table2["data"])
     assert client.predict("pascal_context_59", api_name="/groupvit_preset_threshold") == 0.35
     assert client.predict("coco_80", api_name="/groupvit_preset_threshold") == 0.95
+
+
+def test_groupvit_record_replays_to_the_same_result(client, tmp_path):
+    photo = skimage_photo("chelsea")
+    *_, table, _, record, _ = groupvit_segment(client, photo, extra="cat")
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "groupvit" and saved["settings"]["extra"] == "cat" and saved["settings"]["stage1"] == 64
+    assert "random" in saved["weights"] and saved["scores"]["groups"]
+    *_, replayed, _, _, _ = client.predict(handle_file(record), handle_file(photo), api_name="/groupvit_replay")
+    assert replayed["data"] == table["data"]
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(skimage_photo("coffee")), api_name="/groupvit_replay")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "lseg"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), handle_file(photo), api_name="/groupvit_replay")
 
 
 def test_groupvit_official_engine_says_weights_are_missing(client):

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from app import render
+from app import render, runs
 from app.examples import skimage_photo
+from app.howitworks import how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import dense
 from components import depthclip as dc
@@ -118,6 +119,13 @@ def build(ctx) -> None:
             words_gallery = gr.Gallery(label="Probability of each word (0–1)", columns=4, height="auto")
             relief = gr.Plot(label="3-D relief: pixels lifted with a pinhole camera")
             notes = gr.Markdown()
+            record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            image_in = ImageUpload("The image the record was made with")
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     def backbone_for(choice_source, model_choice):
@@ -173,22 +181,53 @@ def build(ctx) -> None:
         note_lines = list(loaded.notes)
         if reused:
             note_lines.append("Same image and settings: the kept features were re-scored; the network did not run again.")
+        gallery = word_gallery(loaded.image, result)
+        settings = dict(
+            source=source_name, words=words_text, bins=bins_text, temperature=temp, flip=use_flip,
+            height=short_side, normalization=norm, method=dense_method,
+        )
+        record_path = runs.write_record(
+            "depthclip",
+            settings=settings,
+            files={"image": image_path},
+            model_choice=model_choice,
+            weights=backbone.describe(),
+            scores=run_scores(result),
+        )
         return (
             depth_png,
             status_text(backbone, result, seconds, reused),
             truth_png,
             comparison_md,
-            word_gallery(loaded.image, result),
+            gallery,
             figure,
             "\n".join(f"- {n}" for n in note_lines),
+            record_path,
+            pipeline_steps(loaded.image, result, depth_png),
             (key, result),
         )
+
+    @user_errors
+    def replay(record_path, image_path, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "depthclip")
+        order = ["image", "source", "words", "bins", "temperature", "flip", "height", "normalization", "method"]
+
+        def fresh(*args):  # a replay runs the network again: no kept features
+            return estimate(*args[:-1], None, args[-1], progress=progress)
+
+        return runs.replay(saved, {"image": image_path}, fresh, order)
 
     run.click(
         estimate,
         [image, source, words, bins, temperature, flip, height, normalization, method, state, ctx.model_picker],
-        [depth, status, truth, comparison, words_gallery, relief, notes, state],
+        [depth, status, truth, comparison, words_gallery, relief, notes, record, strip, state],
         api_name="depthclip_estimate",
+    )
+    replay_button.click(
+        replay,
+        [record_in, image_in],
+        [depth, status, truth, comparison, words_gallery, relief, notes, record, strip, state],
+        api_name="depthclip_replay",
     )
 
 
@@ -223,6 +262,65 @@ def word_gallery(image: Image.Image, result) -> list[tuple[Image.Image, str]]:
         picture.thumbnail((GALLERY_SIDE, GALLERY_SIDE))
         items.append((picture, f"{word} → {bin_m:.2f} m · mean p {share:.0%}"))
     return items
+
+
+def word_grids(result, columns: int = 3) -> Image.Image:
+    """Every word's probability on the network's cell grid (0–1, one shared scale), tiled with the
+    word and its bin under each."""
+    tiles = []
+    font = render._font(20)
+    for i, (word, bin_m) in enumerate(zip(result.words, result.bins)):
+        cells = _cells(result.probs[i], 0.0, 1.0, "magma", 200)
+        tile = Image.new("RGB", (max(cells.width, 180), cells.height + 48), "white")
+        tile.paste(cells, (0, 0))
+        draw = ImageDraw.Draw(tile)
+        draw.text((3, cells.height + 2), word, fill="black", font=font)
+        draw.text((3, cells.height + 24), f"{bin_m:g} m", fill="black", font=font)
+        tiles.append(tile)
+    cols = min(columns, len(tiles))
+    rows = -(-len(tiles) // cols)
+    tw, th = tiles[0].size
+    out = Image.new("RGB", (cols * (tw + 4), rows * (th + 4)), "white")
+    for n, tile in enumerate(tiles):
+        out.paste(tile, ((n % cols) * (tw + 4), (n // cols) * (th + 4)))
+    return out
+
+
+def _cells(values: np.ndarray, vmin: float, vmax: float, cmap: str, side: int) -> Image.Image:
+    """A (h, w) grid on a fixed colour scale, cell by cell (nearest neighbour)."""
+    colours = render.colorize(values, vmin=vmin, vmax=vmax, cmap=cmap)
+    scale = max(1, side // max(values.shape))
+    return Image.fromarray(colours.astype(np.uint8)).resize((values.shape[1] * scale, values.shape[0] * scale), Image.NEAREST)
+
+
+def pipeline_steps(image, result, depth_png):
+    """The "How it works" steps, from this run's own arrays and pictures: the image, each word's
+    probability per cell, the cell depth Σ p·bin, and the depth picture shown above."""
+    h, w = result.grid_size
+    lo, hi = float(result.bins.min()), float(result.bins.max())
+    mirror = ", averaged with its mirror" if result.flip else ""
+    return steps(
+        (render.thumbnail(image, 768), f"The image at {result.input_size[1]}×{result.input_size[0]} px "
+         f"gives a {h}×{w} grid of features{mirror}"),
+        (word_grids(result), f"Per-word maps: each cell's softmax over the {len(result.words)} "
+         "prompts “This object is {word}”"),
+        (_cells(result.depth_grid, lo, hi, "viridis", 320),
+         f"Expected depth per cell: the sum of probability × bin (bins {lo:g} to {hi:g} m)"),
+        (depth_png, "Cell depths upsampled smoothly to every pixel of the image"),
+    )
+
+
+def run_scores(result) -> dict:
+    """The main numbers of a run for its record: depth range and each word's mean probability."""
+    return {
+        "depth_m": {
+            "min": round(float(result.depth.min()), 6),
+            "median": round(float(np.median(result.depth)), 6),
+            "max": round(float(result.depth.max()), 6),
+        },
+        "grid": list(result.grid_size),
+        "word_mean_probability": {w: round(s, 6) for w, _, s in result.word_shares()},
+    }
 
 
 @functools.lru_cache(maxsize=1)

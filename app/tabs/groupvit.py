@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import gradio as gr
+import functools
 
-from app import render
+import gradio as gr
+import numpy as np
+
+from app import render, runs
 from app.examples import skimage_photo
+from app.howitworks import bars_picture, how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import dense, groupvit
 from components.errors import InputError, WeightsError
@@ -89,6 +93,13 @@ def build(ctx) -> None:
                 interactive=False,
             )
             notes = gr.Markdown()
+            record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            image_in = ImageUpload("The image the record was made with")
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     gr.Examples(
@@ -119,6 +130,7 @@ def build(ctx) -> None:
                 raise InputError(str(error)) from None
             result = model(loaded.image, classes, background_threshold=thresh, top_k=int(k))
             described = f"Engine: official GroupViT ({model.weights})."
+            weights = f"official GroupViT · {model.weights}"
         else:
             backbone = ctx.backbone(model_choice)
             model = groupvit.GroupViT(
@@ -133,8 +145,29 @@ def build(ctx) -> None:
             )
             result = model(loaded.image, classes)
             described = f"Engine: CLIP-backed grouping on {backbone.describe()}; dense method {result.settings['dense_method']}."
+            weights = backbone.describe()
         extra_notes = [*loaded.notes, described]
-        return (*outputs(loaded.image, result, extra_notes), (loaded.image, result, extra_notes))
+        *shown, strip_steps = outputs(loaded.image, result, extra_notes)
+        settings = dict(
+            engine=engine_name, preset=preset_name, extra=extra_text, stage1=k1, stage2=k2, iterations=iters,
+            gumbel=use_gumbel, seed=seed_value, threshold=thresh, top_k=k, method=method_name,
+        )
+        record_path = runs.write_record(
+            "groupvit",
+            settings=settings,
+            files={"image": image_path},
+            model_choice=model_choice,
+            weights=weights,
+            scores=run_scores(result),
+        )
+        return (*shown, record_path, strip_steps, (loaded.image, result, extra_notes))
+
+    @user_errors
+    def replay(record_path, image_path, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "groupvit")
+        order = ["image", "engine", "preset", "extra", "stage1", "stage2", "iterations", "gumbel", "seed",
+                 "threshold", "top_k", "method"]
+        return runs.replay(saved, {"image": image_path}, functools.partial(segment, progress=progress), order)
 
     @user_errors
     def relabel(thresh, k, saved):
@@ -150,11 +183,17 @@ def build(ctx) -> None:
     run.click(
         segment,
         [image, engine, preset, extra, stage1, stage2, iterations, gumbel, seed, threshold, top_k, method, ctx.model_picker],
-        [segmentation, groups_image, stage1_image, table, notes, state],
+        [segmentation, groups_image, stage1_image, table, notes, record, strip, state],
         api_name="groupvit_segment",
     )
+    replay_button.click(
+        replay,
+        [record_in, image_in],
+        [segmentation, groups_image, stage1_image, table, notes, record, strip, state],
+        api_name="groupvit_replay",
+    )
     preset.change(preset_threshold, preset, threshold, api_name="groupvit_preset_threshold")
-    relabel_io = ([threshold, top_k, state], [segmentation, groups_image, stage1_image, table, notes, state])
+    relabel_io = ([threshold, top_k, state], [segmentation, groups_image, stage1_image, table, notes, strip, state])
     threshold.release(relabel, *relabel_io, api_name="groupvit_relabel")
     top_k.release(relabel, *relabel_io, api_name=False)
 
@@ -182,10 +221,55 @@ def outputs(image, result, extra_notes):
         f"Background where a pixel's score < min({result.background_threshold:.2f}, best group score) "
         f"= {result.applied_threshold:.3f}.",
     ]
+    groups_picture = render.palette_image(result.group_map, image)
+    stage1_picture = render.palette_image(result.stage1_map, image)
     return (
         gr.update(value=(shown, annotations), color_map=colours),
-        render.palette_image(result.group_map, image),
-        render.palette_image(result.stage1_map, image),
+        groups_picture,
+        stage1_picture,
         rows,
         "\n".join(f"- {line}" for line in lines),
+        pipeline_steps(image, result, stage1_picture, groups_picture, annotations),
     )
+
+
+def pipeline_steps(image, result, stage1_picture, groups_picture, annotations):
+    """The "How it works" steps, from this run's own pictures and arrays: the image, the stage-1 and
+    final group pictures shown above, the image-level classes kept, and the labelled groups in the
+    segmentation's legend colours."""
+    names = list(result.classes)
+    k1, k2 = result.num_groups
+    h, w = result.grid_size
+    encoder = (
+        "GroupViT's own encoder" if result.engine == "official"
+        else f"CLIP's image tower ({result.settings.get('dense_method')})"
+    )
+    stage1_used = len(set(result.stage1_map.ravel().tolist()))
+    top = [int(i) for i in result.top_classes]
+    legend = {names.index(name): i for i, (_, name) in enumerate(annotations)}
+    lookup = np.array([legend.get(i, -1) for i in range(len(names))] + [-1])
+    small = render.thumbnail(image, 768)
+    labelled = render.palette_image(lookup[render.resize_label_map(result.label_map, small.size)], small)
+    return steps(
+        (small, f"{encoder} turns the image into a {h}×{w} grid of patch embeddings"),
+        (stage1_picture, f"Stage 1: the patches are gathered into {stage1_used} of {k1} groups"),
+        (groups_picture, f"Stage 2: those segments merge into {len(result.visible_groups())} of {k2} final groups"),
+        (bars_picture([names[i] for i in top], [float(result.image_probs[i]) for i in top],
+                      "whole image vs classes (softmax)", 1.25 * max(float(result.image_probs[i]) for i in top)),
+         f"The whole image picks its top-{result.top_k} classes; only they can name a group"),
+        (labelled, "Each group takes its best class; grey = background (score below the threshold)"),
+    )
+
+
+def run_scores(result) -> dict:
+    """The main numbers of a run for its record: the image's top classes and each visible group."""
+    names = list(result.classes)
+    shares = result.group_shares()
+    return {
+        "top_classes": {names[int(i)]: round(float(result.image_probs[int(i)]), 6) for i in result.top_classes},
+        "groups": [
+            {"group": int(g), "share": round(float(shares[g]), 6), "class": names[int(result.group_classes[g])],
+             "score": round(float(result.group_scores[g]), 6)}
+            for g in result.visible_groups()
+        ],
+    }

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import gradio as gr
+import functools
 
-from app import render
+import gradio as gr
+import numpy as np
+
+from app import render, runs
 from app.examples import skimage_photo
+from app.howitworks import grid_picture, how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import dense, lseg
 from components.errors import InputError
@@ -87,6 +91,13 @@ def build(ctx) -> None:
             )
             heatmaps = gr.Gallery(label="Probability of each label", columns=3, height="auto", format="jpeg")
             notes = gr.Markdown()
+            record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            image_in = ImageUpload("The image the record was made with")
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     gr.Examples(
@@ -120,7 +131,26 @@ def build(ctx) -> None:
         result = model(loaded.image, label_list.labels)
         progress(0.9, desc="Drawing")
         extra = [*loaded.notes, *label_list.notes, f"Backbone: {backbone.describe()}; dense method: {result.dense_method}."]
-        return (*outputs(loaded.image, result, extra), (loaded.image, result, extra))
+        *shown, strip_steps = outputs(loaded.image, result, extra)
+        settings = dict(
+            labels=labels_text, temperature=temp, threshold=thresh, regulariser=reg, blocks=blocks,
+            templates=template_name, method=method_name, resolution=resolution_name,
+        )
+        record_path = runs.write_record(
+            "lseg",
+            settings=settings,
+            files={"image": image_path},
+            model_choice=model_choice,
+            weights=backbone.describe(),
+            scores=run_scores(result),
+        )
+        return (*shown, record_path, strip_steps, (loaded.image, result, extra))
+
+    @user_errors
+    def replay(record_path, image_path, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "lseg")
+        order = ["image", "labels", "temperature", "threshold", "regulariser", "blocks", "templates", "method", "resolution"]
+        return runs.replay(saved, {"image": image_path}, functools.partial(segment, progress=progress), order)
 
     @user_errors
     def rescore(temp, thresh, reg, blocks, saved):
@@ -133,11 +163,17 @@ def build(ctx) -> None:
     run.click(
         segment,
         [image, labels, temperature, threshold, regulariser, depth, templates, method, resolution, ctx.model_picker],
-        [overlay, shares, heatmaps, notes, state],
+        [overlay, shares, heatmaps, notes, record, strip, state],
         api_name="lseg_segment",
     )
+    replay_button.click(
+        replay,
+        [record_in, image_in],
+        [overlay, shares, heatmaps, notes, record, strip, state],
+        api_name="lseg_replay",
+    )
     rescore_inputs = [temperature, threshold, regulariser, depth, state]
-    rescore_outputs = [overlay, shares, heatmaps, notes, state]
+    rescore_outputs = [overlay, shares, heatmaps, notes, strip, state]
     temperature.release(rescore, rescore_inputs, rescore_outputs, api_name="lseg_rescore")
     for control in (threshold, depth):
         control.release(rescore, rescore_inputs, rescore_outputs, api_name=False)
@@ -172,4 +208,34 @@ def outputs(image, result, extra):
         table,
         gallery,
         "\n".join(f"- {line}" for line in lines),
+        pipeline_steps(small, result, names, order, gallery, annotations),
     )
+
+
+def pipeline_steps(small, result, names, order, gallery, annotations):
+    """The "How it works" steps, drawn from this run's own arrays and pictures: the patch grid, one
+    label's cosines, that label's probability (the heat-map gallery's first picture) and the label map
+    in the overlay's legend colours."""
+    top = order[0]
+    h, w = result.cosine.shape[1:]
+    # Legend colours follow the labels present (as the overlay's color_map does); background grey.
+    legend = {names.index(name): i for i, (_, name) in enumerate(annotations)}
+    lookup = np.array([legend.get(i, -1) for i in range(len(names))] + [-1])
+    present = lookup[render.resize_label_map(result.label_map, small.size)]
+    regulariser = "" if result.regulariser == "none" else f", smoothed by the {result.regulariser} regulariser"
+    background = (
+        f"; grey = no label reaches {result.background_threshold:.2f}" if result.background_threshold > 0 else ""
+    )
+    return steps(
+        (small, f"CLIP's image tower embeds every patch ({result.dense_method}): a {h}×{w} grid of embeddings"),
+        (grid_picture(result.cosine[top]), f"Cosine of each patch with the text embedding of “{names[top]}”"),
+        (gallery[0][0], f"softmax({result.logit_scale:.1f} × cosine) over the labels{regulariser}: "
+         f"probability of “{names[top]}”, upsampled"),
+        (render.palette_image(present, small), f"Each pixel takes its most probable label{background}"),
+    )
+
+
+def run_scores(result) -> dict:
+    """The main numbers of a run for its record: each label's share of the pixels."""
+    shares = {label: round(share, 6) for label, share in result.table()}
+    return {"shares": shares, "grid": list(result.cosine.shape[1:])}
