@@ -3,11 +3,16 @@ while the server keeps serving."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from appserver import running_demo
-from app.examples import ASSETS
+from app.examples import ASSETS, skimage_photo
+from app.howitworks import STEP_SIZE
 
 MODEL = "clip-lab-tiny-vit · random"
 SHAPES = str(ASSETS / "detection_shapes.png")
@@ -22,18 +27,57 @@ def client():
 
 def vild_detect(client, image=SHAPES, categories="red square; blue circle", score=0.0, proposals_shown=False, **kw):
     return client.predict(
-        handle_file(image), categories, score, 0.6, 220, 25, 0.9, kw.get("sources", SOURCES), 20, "1",
+        handle_file(image), categories, score, 0.6, 220, kw.get("max_boxes", 25), 0.9, kw.get("sources", SOURCES), 20, "1",
         proposals_shown, MODEL, api_name="/vild_detect",
     )
 
 
+def path_of(file) -> str:
+    return file["path"] if isinstance(file, dict) else file
+
+
+def step_top(step, size) -> Image.Image:
+    """The picture part of a strip step (above its caption) for a source image of `size` = (W, H)."""
+    picture = Image.open(path_of(step["image"])).convert("RGB")
+    w, h = size
+    scale = min(1.0, STEP_SIZE / max(w, h))
+    fw, fh = max(1, round(w * scale)), max(1, round(h * scale))
+    x = (picture.width - fw) // 2
+    return picture.crop((x, 0, x + fw, fh))
+
+
+def assert_boxes_drawn_on(step, main_image_path, boxes):
+    """The step picture is the main output's image with exactly `boxes` drawn on it: away from their
+    outlines and label bands it equals the image (after the strip's resize), on the outlines it differs."""
+    main = Image.open(main_image_path).convert("RGB")
+    top = step_top(step, main.size)
+    scale = top.width / main.width
+    diff = np.abs(np.asarray(main.resize(top.size, Image.LANCZOS), float) - np.asarray(top, float)).max(2)
+    drawn = np.zeros(diff.shape, bool)
+    outline = np.zeros(diff.shape, bool)
+    pad = 3
+    for x0, y0, x1, y1 in (np.asarray(b, float) * scale for b in boxes):
+        x0, y0, x1, y1 = (int(round(v)) for v in (x0, y0, x1, y1))
+        band = drawn[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
+        band[...] = True
+        drawn[max(0, y0 - pad) : y0 + int(max(12, main.width // 40) * scale) + 10, max(0, x0 - pad) :] = True  # label
+        outline[max(0, y0) : y0 + 2, max(0, x0) : x1] = True
+    assert diff[~drawn].mean() < 3 and (diff[~drawn] > 40).mean() < 0.01
+    if boxes:
+        assert diff[outline].max() > 40
+
+
 def test_endpoints_are_named(client):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/vild_detect", "/vild_filter", "/vild_box", "/glip_ground", "/glip_filter"} <= endpoints
+    assert {"/vild_detect", "/vild_filter", "/vild_box", "/vild_replay", "/glip_ground", "/glip_filter", "/glip_replay"} <= endpoints
+
+
+def boxes_of(rows, column):
+    return [[float(v) for v in row[column].split(",")] for row in rows]
 
 
 def test_vild_detect_filter_and_box(client):
-    picture, table, box_choice, bars, notes = vild_detect(client)
+    picture, table, box_choice, bars, notes, record, strip = vild_detect(client)
     assert picture["image"] and isinstance(picture["annotations"], list)
     assert "proposals" in notes
     rows = table["data"]
@@ -43,25 +87,64 @@ def test_vild_detect_filter_and_box(client):
         assert box_choice["value"] is not None and bars is not None
         again = client.predict(box_choice["value"], api_name="/vild_box")
         assert again is not None
-    # the proposals view and stricter filters, from the saved result
-    shown, table2, _, _, notes2 = client.predict(0.0, 0.6, 220, 25, 0.9, True, api_name="/vild_filter")
+    # the strip: proposals → crops → scores → kept boxes, the last drawn from this run's detections
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    proposals = int(notes.split(" proposals.")[0].split()[-1])
+    assert strip[0]["caption"].startswith(f"1. {proposals} class-agnostic proposals")
+    assert strip[3]["caption"].startswith(f"4. {len(rows)} kept")
+    assert_boxes_drawn_on(strip[3], path_of(picture["image"]), boxes_of(rows, 3))
+    # the proposals view and stricter filters, from the saved result (the strip follows the filters)
+    shown, table2, _, _, notes2, strip2 = client.predict(0.0, 0.6, 220, 25, 0.9, True, api_name="/vild_filter")
     assert len(shown["annotations"]) >= len(rows)
     assert all(a["label"].startswith("proposal") for a in shown["annotations"])
-    _, table3, _, _, notes3 = client.predict(1.0, 0.6, 220, 25, 0.9, False, api_name="/vild_filter")
+    assert strip2[0]["caption"].startswith(f"1. {len(shown['annotations'])} class-agnostic proposals")
+    _, table3, _, _, notes3, strip3 = client.predict(1.0, 0.6, 220, 25, 0.9, False, api_name="/vild_filter")
     assert table3["data"] == [] and "Nothing detected" in notes3
+    assert strip3[3]["caption"].startswith("4. 0 kept")
 
 
 def test_glip_ground_and_filter(client):
-    picture, phrases, heatmap, table, notes = client.predict(
+    picture, phrases, heatmap, table, notes, record, strip = client.predict(
         handle_file(SHAPES), "A red square. A blue circle.", 0.0, 0.6, 2, 0.9, SOURCES, 20, "1", MODEL,
         api_name="/glip_ground",
     )
+    # the strip: phrases → proposals → phrase × region scores → grounded boxes of this run
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    assert "2 phrase(s)" in strip[0]["caption"]
+    assert strip[3]["caption"].startswith(f"4. {len(table['data'])} box(es)")
+    assert_boxes_drawn_on(strip[3], path_of(picture["image"]), boxes_of(table["data"], 2))
     assert "red square" in phrases and "blue circle" in phrases
     assert heatmap is not None
     assert len(table["data"]) == len(picture["annotations"]) <= 4
     assert all(":" in a["label"] for a in picture["annotations"])  # "phrase:score"
-    picture2, _, _, table2, notes2 = client.predict(1.0, 0.6, 2, 0.9, api_name="/glip_filter")
+    picture2, _, _, table2, notes2, strip2 = client.predict(1.0, 0.6, 2, 0.9, api_name="/glip_filter")
     assert picture2["annotations"] == [] and "Nothing grounded" in notes2
+    assert strip2[3]["caption"].startswith("4. 0 box(es)")
+
+
+@pytest.mark.parametrize("tab", ["vild", "glip"])
+def test_a_run_record_replays_to_the_same_result(client, tmp_path, tab):
+    if tab == "vild":
+        picture, table, *_, record, _strip = vild_detect(client, categories="red square; green triangle", max_boxes=5)
+    else:
+        picture, _, _, table, _, record, _strip = client.predict(
+            handle_file(SHAPES), "red square . green triangle .", 0.0, 0.6, 2, 0.9, SOURCES, 20, "1", MODEL,
+            api_name="/glip_ground",
+        )
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == tab and saved["model"] == MODEL and "random" in saved["weights"]
+    assert len(saved["inputs"]["image"]["sha256"]) == 64 and saved["settings"]["sources"] == SOURCES
+    assert len(saved["scores"]["detections" if tab == "vild" else "grounded"]) == len(table["data"])
+    outputs = client.predict(handle_file(record), handle_file(SHAPES), api_name=f"/{tab}_replay")
+    replayed, table2 = outputs[0], outputs[1 if tab == "vild" else 3]
+    assert table2["data"] == table["data"]
+    assert replayed["annotations"] == picture["annotations"]
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name=f"/{tab}_replay")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "zeroshot"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), handle_file(SHAPES), api_name=f"/{tab}_replay")
 
 
 @pytest.mark.parametrize(
@@ -94,5 +177,5 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, cal
 
 def test_a_thousand_categories_get_a_note(client):
     categories = ";".join(f"thing {i}" for i in range(1000))
-    *_, notes = vild_detect(client, categories=categories, sources=["selective_search"])
+    *_, notes, _record, _strip = vild_detect(client, categories=categories, sources=["selective_search"])
     assert "1000 categories" in notes

@@ -3,8 +3,12 @@ while the server keeps serving."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from app.examples import ASSETS
 from appserver import running_demo
@@ -13,6 +17,7 @@ from components.pointclip_labels import MODELNET10
 MODEL = "clip-lab-tiny-vit · random"
 SHAPES = ASSETS / "shapes"
 V2_WEIGHTS = [0.75, 0.75, 0.75, 0.25, 0.75, 1.0, 0.25, 1.0, 0.75, 0.25]
+GRID = "".join(f"{x} {y} {z}\n" for x in range(3) for y in range(3) for z in range(3)).encode()  # a valid small cloud
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +37,61 @@ def test_endpoints_are_named(client):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {
         "/pointclip_recognise", "/pointclip_reweight", "/pointclip_projection", "/pointclip_reset_weights",
-        "/pointclip_preset",
+        "/pointclip_preset", "/pointclip_replay",
     } <= endpoints
 
 
 @pytest.mark.parametrize("projection, views", [("v2", 10), ("v1", 6)])
 def test_recognise_then_reweight(client, projection, views):
-    ranked, cloud, gallery, heat, notes = recognise(client, SHAPES / "chair.obj", projection)
+    ranked, cloud, gallery, heat, notes, record, strip = recognise(client, SHAPES / "chair.obj", projection)
     assert {c["label"] for c in ranked["confidences"]} == {"table", "chair", "lamp"}
     assert "Scatter3d" in str(cloud) or "scatter3d" in str(cloud)
     assert len(gallery) == views and gallery[0]["image"].endswith(".png")
     assert any(label in gallery[0]["caption"] for label in ("table", "chair", "lamp"))
     assert "heatmap" in str(heat).lower()
     assert "chair.obj" in notes and "512 points" in notes and "random" in notes
+    # the strip: cloud → projected views (the gallery's own pictures) → per-view scores → fused prediction
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    assert "512 points" in strip[0]["caption"] and f"{views} depth views" in strip[1]["caption"]
+    assert strip[3]["caption"].endswith(f"→ “{ranked['label']}”")
+    assert_views_step_is_the_gallery(strip[1], gallery, columns=5 if views == 10 else 3)
     weights = [0.0] * 10
     weights[1] = 1.0
     ranked2, note = client.predict(*weights, api_name="/pointclip_reweight")
     assert {c["label"] for c in ranked2["confidences"]} == {"table", "chair", "lamp"}
     assert "no new CLIP pass" in note and note.count(",") == views - 1
+
+
+def assert_views_step_is_the_gallery(step, gallery, columns):
+    """The views step is the gallery's pictures laid out in the strip's mosaic (compared after the
+    strip's resize; both went through lossy image encodings)."""
+    from app.howitworks import _fit, mosaic_picture
+
+    def opened(item):
+        return Image.open(item["path"] if isinstance(item, dict) else item).convert("RGB")
+
+    expected = _fit(mosaic_picture([opened(item["image"]) for item in gallery], columns))
+    picture = opened(step["image"])
+    x = (picture.width - expected.width) // 2
+    top = picture.crop((x, 0, x + expected.width, expected.height))
+    assert np.abs(np.asarray(expected, float) - np.asarray(top, float)).mean() < 4
+
+
+def test_a_run_record_replays_to_the_same_result(client, tmp_path):
+    weights = [1.0, 0.5, 0.0, 0.25, 1.0, 1.0, 0, 0, 0, 0]
+    ranked, *_, record, _strip = recognise(client, SHAPES / "mug.ply", "v1", weights=weights, labels="mug, lamp, chair")
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "pointclip" and saved["settings"]["view_weights"] == weights
+    assert saved["inputs"]["3-D file"]["name"] == "mug.ply" and len(saved["inputs"]["3-D file"]["sha256"]) == 64
+    assert set(saved["scores"]["ranking"]) == {"mug", "lamp", "chair"} and "random" in saved["weights"]
+    replayed, *_ = client.predict(handle_file(record), handle_file(str(SHAPES / "mug.ply")), api_name="/pointclip_replay")
+    assert replayed == ranked
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(str(SHAPES / "chair.obj")), api_name="/pointclip_replay")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "vild"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), handle_file(str(SHAPES / "mug.ply")), api_name="/pointclip_replay")
 
 
 def test_projection_switch_and_reset_set_the_sliders(client):
@@ -74,8 +116,8 @@ def test_label_preset(client):
         (b"not a mesh at all", "noise.ply", {}, "could not be read"),
         (b"OFF\n3 0 0\n0 0 0\n1 0 0\n0 1 0\n", "vertices.off", {}, "no faces"),
         (b"nan nan nan\n", "nan.xyz", {}, "finite"),
-        (b"0 0 0\n1 0 0\n0 1 0\n", "ok.xyz", {"labels": " , ;"}, "at least one label"),
-        (b"0 0 0\n1 0 0\n0 1 0\n", "ok.xyz", {"prompt": "no slot"}, "exactly once"),
+        (GRID, "ok.xyz", {"labels": " , ;"}, "at least one label"),
+        (GRID, "ok.xyz", {"prompt": "no slot"}, "exactly once"),
     ],
 )
 def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, content, name, kwargs, message):

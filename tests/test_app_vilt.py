@@ -3,8 +3,12 @@ and bad input answered with a message while the server keeps serving."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from app.examples import skimage_photo
 from appserver import running_demo
@@ -27,11 +31,21 @@ def ask(client, question="What animal is this?", engine="clip", mode="shipped", 
 
 def test_endpoints_are_named(client):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/vilt_answer", "/vilt_heatmap", "/vilt_timing"} <= endpoints
+    assert {"/vilt_answer", "/vilt_heatmap", "/vilt_timing", "/vilt_replay"} <= endpoints
+
+
+def assert_step_is(step, main_path):
+    """The step's picture (above its caption) is the main output picture, resized into the strip."""
+    main = Image.open(main_path).convert("RGB")
+    picture = step["image"]
+    picture = Image.open(picture["path"] if isinstance(picture, dict) else picture).convert("RGB")
+    fitted_height = round(main.height * picture.width / main.width)
+    top = picture.crop((0, 0, picture.width, fitted_height)).resize((64, 64))
+    assert np.abs(np.asarray(main.resize((64, 64)), float) - np.asarray(top, float)).mean() < 4
 
 
 def test_clip_engine_answers_and_heatmap(client):
-    answers, heat_key, heat, notes, evidence = ask(client)
+    answers, heat_key, heat, notes, evidence, record, strip = ask(client)
     labels = [c["label"] for c in answers["confidences"]]
     assert len(labels) == 5
     assert heat_key["value"] == answers["label"] == labels[0]
@@ -41,6 +55,27 @@ def test_clip_engine_answers_and_heatmap(client):
     assert evidence["data"][0][2] == f"a photo of {'an' if labels[0][0] in 'aeiou' else 'a'} {labels[0]}."
     again = client.predict(labels[1], api_name="/vilt_heatmap")
     assert again.endswith(".png")
+    # the strip: image embedding → statement prompts → scores → where the answer is (the main heat map)
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    assert strip[3]["caption"].endswith(f"where “{labels[0]}” is")
+    assert_step_is(strip[3], heat)
+
+
+def test_a_run_record_replays_to_the_same_result(client, tmp_path):
+    answers, *_, record, _strip = ask(client, "What colour is the cat?", mode="own", candidates="orange; grey; black", photo="coffee")
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "vilt" and saved["settings"]["candidates"] == "orange; grey; black"
+    assert saved["scores"]["engine"] == "clip" and set(saved["scores"]["answers"]) == {"orange", "grey", "black"}
+    assert len(saved["inputs"]["image"]["sha256"]) == 64 and "random" in saved["weights"]
+    photo = handle_file(skimage_photo("coffee"))
+    replayed, *_ = client.predict(handle_file(record), photo, api_name="/vilt_replay")
+    assert replayed == answers
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/vilt_replay")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "glip"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), photo, api_name="/vilt_replay")
 
 
 def test_own_candidates(client):
@@ -49,7 +84,7 @@ def test_own_candidates(client):
 
 
 def test_vilt_engine_without_weights_falls_back_and_says_so(client):
-    answers, heat_key, heat, notes, evidence = ask(client, engine="vilt")
+    answers, heat_key, heat, notes, evidence, record, strip = ask(client, engine="vilt")
     assert "ViLT could not run" in notes and "Hugging Face cache" in notes
     assert "CLIP engine" in notes
     assert len(answers["confidences"]) == 5
@@ -63,12 +98,18 @@ def test_vilt_engine_with_weights_answers_from_its_label_map(client, tmp_path, m
 
     model, processor = build_tiny_vilt(tmp_path)
     monkeypatch.setattr(vilt, "load_vilt", lambda **_: vilt.ViltVQA(model, processor, source="tiny random ViLT"))
-    answers, heat_key, heat, notes, evidence = ask(client, "What colour is the ball?", engine="vilt")
+    answers, heat_key, heat, notes, evidence, record, strip = ask(client, "What colour is the ball?", engine="vilt")
     assert {c["label"] for c in answers["confidences"]} <= set(LABELS)
     assert len(answers["confidences"]) == 5
     assert heat_key["choices"] and [c[0] for c in heat_key["choices"]] == ["What", "colour", "is", "the", "ball"]
     assert "tiny random ViLT" in notes and "could not run" not in notes
     assert client.predict("ball", api_name="/vilt_heatmap").endswith(".png")
+    # the strip: patches → question words → word–patch alignment (the main heat map) → answers
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    assert "patches of 32x32" in strip[0]["caption"] and "5 words" in strip[1]["caption"]
+    assert "“What”" in strip[2]["caption"]
+    assert_step_is(strip[2], heat)
+    assert "tiny random ViLT" in json.loads(open(record).read())["weights"]
 
 
 def test_timing_panel(client):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 import numpy as np
+from PIL import Image
 
-from app import render
+from app import render, runs
 from app.examples import ASSETS, skimage_photo
+from app.howitworks import boxes_picture, grid_picture, how_it_works, steps, text_picture
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import glip, regions
 from components.media import load_image
@@ -66,6 +70,13 @@ def build(ctx) -> None:
             heatmap = gr.Plot(label="Phrase × region scores")
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Grounded boxes", interactive=False)
             notes = gr.Markdown()
+            record = gr.File(label="Run record (JSON) of the last Ground: settings, image hash, weights, grounded boxes")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            image_in = ImageUpload("The image the record was made with")
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     gr.Examples(
@@ -97,30 +108,59 @@ def build(ctx) -> None:
             prompt_engineering=prompt_value != "1",
         )
         result = grounder(loaded.image, caption_text)
-        return show(loaded.image, result, loaded.notes)
+        *shown, strip_steps, saved = show(loaded.image, result, loaded.notes)
+        settings = dict(
+            caption=caption_text, threshold=threshold_value, nms=nms_value, per_phrase=per_phrase_value,
+            containment=containment_value, sources=list(source_names or ()), max_proposals=proposals_value,
+            prompts=prompt_value,
+        )
+        record_path = runs.write_record(
+            "glip",
+            settings=settings,
+            files={"image": image_path},
+            model_choice=model_choice,
+            weights=backbone.describe(),
+            scores=dict(
+                phrases=[ph.text for ph in result.phrases],
+                proposals=len(result.boxes),
+                grounded=[
+                    dict(phrase=result.phrases[ph].text, score=round(sc, 6), box=[round(float(v), 2) for v in result.boxes[r]])
+                    for ph, r, sc in result.grounded
+                ],
+            ),
+        )
+        return (*shown, record_path, strip_steps, saved)
+
+    @user_errors
+    def replay(record_path, image_path, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "glip")
+        order = ["image", "caption", "threshold", "nms", "per_phrase", "containment", "sources", "max_proposals", "prompts"]
+        return runs.replay(saved, {"image": image_path}, functools.partial(ground, progress=progress), order)
 
     @user_errors
     def regrounded(saved, threshold_value, nms_value, per_phrase_value, containment_value):
         if not saved:
-            return None, "", None, None, "Run **Ground** first.", saved
+            return None, "", None, None, "Run **Ground** first.", gr.skip(), saved
         image, result, notes = saved
         result = result.select(
             threshold=threshold_value, nms_iou=nms_value, max_per_phrase=int(per_phrase_value), containment=containment_value
         )
         return show(image, result, notes)
 
-    outputs = [annotated, phrases, heatmap, table, notes, state]
+    outputs = [annotated, phrases, heatmap, table, notes, strip, state]
+    run_outputs = [annotated, phrases, heatmap, table, notes, record, strip, state]
     run.click(
         ground,
         [image, caption, *filters, sources, max_proposals, prompt_set, ctx.model_picker],
-        outputs,
+        run_outputs,
         api_name="glip_ground",
     )
+    replay_button.click(replay, [record_in, image_in], run_outputs, api_name="glip_replay")
     gr.on([slider.release for slider in filters], regrounded, [state, *filters], outputs, api_name="glip_filter")
 
 
 def show(image, result: glip.GroundingResult, notes=()):
-    """Outputs for a result: picture, phrases, heat map, table, notes, state."""
+    """Outputs for a result: picture, phrases, heat map, table, notes, how-it-works strip, state."""
     labelled = result.labelled_boxes()
     picture = (image, render.box_annotations([b for b, _ in labelled], [l for _, l in labelled]))
     how = "split at “ . ” exactly as written" if result.explicit else "split by the phrase rules"
@@ -129,8 +169,8 @@ def show(image, result: glip.GroundingResult, notes=()):
     phrase_md = f"Phrases ({how}; grounded in bold): {phrase_line}"
     scores = result.scores  # (P, N)
     figure = None
+    columns = np.argsort(-scores.max(0), kind="stable")[:HEATMAP_COLUMNS] if scores.size else np.zeros(0, int)
     if scores.size:
-        columns = np.argsort(-scores.max(0), kind="stable")[:HEATMAP_COLUMNS]
         figure = render.matrix_heatmap(
             scores[:, columns],
             [p.text for p in result.phrases],
@@ -148,4 +188,31 @@ def show(image, result: glip.GroundingResult, notes=()):
         f"Proposing took {result.proposal_seconds:.2f} s, embedding and scoring {result.scoring_seconds:.2f} s.",
         *(f"- {n}" for n in (*notes, *result.notes)),
     ]
-    return picture, phrase_md, figure, rows, "\n\n".join(lines), (image, result, tuple(notes))
+    strip = strip_steps(image, result, labelled, columns, grounded, how)
+    return picture, phrase_md, figure, rows, "\n\n".join(lines), strip, (image, result, tuple(notes))
+
+
+def strip_steps(image, result: glip.GroundingResult, labelled, columns, grounded, how):
+    """The strip from this result's own arrays: phrases → proposals → phrase × region scores → grounded boxes."""
+    phrase_lines = [p.text if p.prompt == p.text else f"{p.text}  (CLIP reads: {p.prompt})" for p in result.phrases]
+    if len(columns):
+        matrix = grid_picture(result.scores[:, columns])
+        if matrix.height < 160:  # few phrases: taller rows, so each reads as a band
+            matrix = matrix.resize((matrix.width, 160), Image.NEAREST)
+        matrix_caption = (
+            f"Score of each phrase (rows) for the {len(columns)} best regions (columns): "
+            "softmax of 100 x cos over background + phrases"
+        )
+    else:
+        matrix = text_picture("No region to score", [])
+        matrix_caption = "No region to score"
+    colours = [p for p, _, _ in result.grounded]
+    return steps(
+        (text_picture("Phrases (grounded ones in blue)", phrase_lines, [p.text in grounded for p in result.phrases]),
+         f"The caption, {how}, gives {len(result.phrases)} phrase(s); each becomes a CLIP text embedding"),
+        (boxes_picture(image, result.boxes, colours=result.sources),
+         f"{len(result.boxes)} class-agnostic proposals (selective search red, dense CLIP green), each embedded by CLIP"),
+        (matrix, matrix_caption),
+        (boxes_picture(image, [b for b, _ in labelled], [l for _, l in labelled], colours),
+         f"{len(labelled)} box(es) at score >= {result.settings['threshold']:g}, per phrase after NMS, drawn as phrase:score"),
+    )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gradio as gr
 import numpy as np
+from PIL import Image, ImageDraw
 
-from app import render
+from app import render, runs
 from app.examples import ASSETS
+from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps
 from app.widgets import method_header, user_errors
 from components import pointclip as pc
 from components import pointclouds
@@ -80,6 +82,15 @@ def build(ctx) -> None:
             )
             heat = gr.Plot(label="Cosine similarity, views × labels (labels by fused score)")
             notes = gr.Markdown()
+            record = gr.File(label="Run record (JSON) of the last Recognise: settings, file hash, weights, scores")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            file_in = gr.File(
+                label="The 3-D file the record was made with", file_types=list(pointclouds.SUFFIXES), type="filepath"
+            )
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     gr.Examples(
@@ -111,6 +122,7 @@ def build(ctx) -> None:
         )
         progress(0.3, desc=f"Projecting {preset_.num_views} views and running CLIP on them in one batch")
         result = model(loaded.points, label_list.labels)
+        gallery_items = view_gallery(result)
         lines = [
             f"{loaded.kind.capitalize()} **{loaded.name}** → {len(loaded.points):,} points, centred and "
             f"scaled into the unit sphere (radius was {loaded.radius:.3g} in the file's units).",
@@ -118,14 +130,42 @@ def build(ctx) -> None:
             *loaded.notes,
             *label_list.notes,
         ]
+        settings = dict(
+            labels=labels_text, projection=projection_name, points=points, prompt=prompt_text, up=up,
+            view_weights=[float(w) for w in weights],
+        )
+        record_path = runs.write_record(
+            "pointclip",
+            settings=settings,
+            files={"3-D file": path},
+            model_choice=model_choice,
+            weights=backbone.describe(),
+            scores=dict(
+                ranking=dict(result.ranking()[:10]),
+                view_weights=result.view_weights,
+                view_top_labels=[[label, round(cosine, 6)] for label, cosine in result.view_top_labels()],
+            ),
+        )
         return (
             render.label_dict(result.ranking()),
             render.point_cloud_figure(loaded.points),
-            view_gallery(result),
+            gallery_items,
             view_heatmap(result),
             "\n".join(f"- {line}" for line in lines),
+            record_path,
+            strip_steps(loaded.points, result, gallery_items),
             result,
         )
+
+    @user_errors
+    def replay(record_path, file_path, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "pointclip")
+        order = ["3-D file", "labels", "projection", "points", "prompt", "up", "view_weights"]
+
+        def handler(path, labels_text, projection_name, points, prompt_text, up, weights, model_choice):
+            return recognise(path, labels_text, projection_name, points, prompt_text, up, *weights, model_choice, progress=progress)
+
+        return runs.replay(saved, {"3-D file": file_path}, handler, order)
 
     @user_errors
     def reweight(*args):
@@ -142,12 +182,14 @@ def build(ctx) -> None:
     def fill_preset(name):
         return preset_text(name) if name in PRESETS else gr.update()
 
+    run_outputs = [ranked, cloud, gallery, heat, notes, record, strip, state]
     run.click(
         recognise,
         [upload, labels, projection, num_points, prompt, up_axis, *sliders, ctx.model_picker],
-        [ranked, cloud, gallery, heat, notes, state],
+        run_outputs,
         api_name="pointclip_recognise",
     )
+    replay_button.click(replay, [record_in, file_in], run_outputs, api_name="pointclip_replay")
     gr.on(
         [slider.input for slider in sliders],
         reweight,
@@ -194,4 +236,50 @@ def view_heatmap(result: pc.PointCLIPResult):
     return render.matrix_heatmap(
         matrix, rows, [result.labels[i] for i in order], title=title,
         zmin=float(matrix.min()), zmax=float(matrix.max()), colorbar="cosine",
+    )
+
+
+STRIP_COLUMNS = {"v1": 3, "v2": 5}  # views per row in the strip's mosaic
+
+
+def cloud_picture(points: np.ndarray, side: int = 320, max_points: int = 4096) -> Image.Image:
+    """The normalised cloud drawn as dots from a three-quarter view (y up), nearer dots on top and
+    coloured by height, for the strip (the interactive 3-D plot cannot go into a picture)."""
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) > max_points:
+        points = points[:: int(np.ceil(len(points) / max_points))]
+    yaw, pitch = np.radians(35.0), np.radians(20.0)
+    turn = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    tilt = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    view = points @ (tilt @ turn).T
+    half = side / 2 - 8
+    xs, ys = side / 2 + view[:, 0] * half, side / 2 - view[:, 1] * half
+    colours = render.colormap("viridis")[np.clip((points[:, 1] + 1) / 2 * 255, 0, 255).round().astype(int)]
+    picture = Image.new("RGB", (side, side), "white")
+    draw = ImageDraw.Draw(picture)
+    for i in np.argsort(view[:, 2], kind="stable"):  # far first
+        draw.ellipse([xs[i] - 1.5, ys[i] - 1.5, xs[i] + 1.5, ys[i] + 1.5], fill=tuple(int(c) for c in colours[i]))
+    return picture
+
+
+def similarity_picture(matrix: np.ndarray) -> Image.Image:
+    """The (views, labels) cosines cell by cell, widened when there are few labels."""
+    picture = grid_picture(matrix)
+    return picture.resize((240, picture.height), Image.NEAREST) if picture.width < 240 else picture
+
+
+def strip_steps(points, result: pc.PointCLIPResult, gallery_items):
+    """The strip from this run's own arrays: cloud → projected views (the gallery's pictures) →
+    per-view scores → fused prediction."""
+    order = np.argsort(-result.logits, kind="stable")[:HEATMAP_COLUMNS]
+    ranking = result.ranking()
+    views = len(result.view_names)
+    return steps(
+        (cloud_picture(points), f"The cloud: {result.num_points:,} points centred and scaled into the unit sphere"),
+        (mosaic_picture([image for image, _ in gallery_items], STRIP_COLUMNS.get(result.projection, 5)),
+         f"{views} depth views projected from fixed viewpoints ({'V1' if result.projection == 'v1' else 'V2'}), one CLIP batch"),
+        (similarity_picture(result.view_similarity[:, order]),
+         "Cosine of each view (rows) with each label's prompt (columns, best fused label first)"),
+        (bars_picture([l for l, _ in ranking], [p for _, p in ranking], "softmax of weighted sum", 1.0),
+         f"Views' cosines added with one weight per view → “{result.top_label}”"),
     )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import gradio as gr
+import functools
 
-from app import render
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from app import render, runs
 from app.examples import ASSETS, skimage_photo
+from app.howitworks import bars_picture, boxes_picture, how_it_works, mosaic_picture, steps
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import regions, vild
 from components.media import load_image
@@ -73,6 +78,13 @@ def build(ctx) -> None:
             box_choice = gr.Dropdown([], label="Category scores of box", interactive=True)
             bars = gr.Plot(label="Category probabilities of the chosen box")
             notes = gr.Markdown()
+            record = gr.File(label="Run record (JSON) of the last Detect: settings, image hash, weights, detections")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            image_in = ImageUpload("The image the record was made with")
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     gr.Examples(
@@ -105,12 +117,36 @@ def build(ctx) -> None:
             prompt_engineering=prompt_value != "1",
         )
         result = detector(loaded.image, categories_text)
-        return show(loaded.image, result, proposals_shown, loaded.notes)
+        *shown, strip_steps, saved = show(loaded.image, result, proposals_shown, loaded.notes)
+        settings = dict(
+            categories=categories_text, score=score_value, nms=nms_value, min_area=area_value, max_boxes=boxes_value,
+            containment=containment_value, sources=list(source_names), max_proposals=proposals_value,
+            prompts=prompt_value, show_proposals=proposals_shown,
+        )
+        record_path = runs.write_record(
+            "vild",
+            settings=settings,
+            files={"image": image_path},
+            model_choice=model_choice,
+            weights=backbone.describe(),
+            scores=dict(
+                proposals=len(result.boxes),
+                detections=[dict(label=d.label, score=round(d.score, 6), box=[round(v, 2) for v in d.box]) for d in result.detections()],
+            ),
+        )
+        return (*shown, record_path, strip_steps, saved)
+
+    @user_errors
+    def replay(record_path, image_path, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "vild")
+        order = ["image", "categories", "score", "nms", "min_area", "max_boxes", "containment", "sources",
+                 "max_proposals", "prompts", "show_proposals"]
+        return runs.replay(saved, {"image": image_path}, functools.partial(detect, progress=progress), order)
 
     @user_errors
     def refilter(saved, score_value, nms_value, area_value, boxes_value, containment_value, proposals_shown):
         if not saved:
-            return (None, None, gr.Dropdown(choices=[], value=None), None, "Run **Detect** first.", saved)
+            return (None, None, gr.Dropdown(choices=[], value=None), None, "Run **Detect** first.", gr.skip(), saved)
         image, result, notes = saved
         result = result.select(
             score_threshold=score_value, nms_iou=nms_value, min_area=area_value, max_boxes=int(boxes_value),
@@ -129,13 +165,15 @@ def build(ctx) -> None:
         ranking = sorted(zip(result.classes, result.probs[region].tolist()), key=lambda item: -item[1])
         return render.probability_bars(ranking, title=f"Region {region}")
 
-    outputs = [annotated, table, box_choice, bars, notes, state]
+    outputs = [annotated, table, box_choice, bars, notes, strip, state]
+    run_outputs = [annotated, table, box_choice, bars, notes, record, strip, state]
     run.click(
         detect,
         [image, categories, *filters, sources, max_proposals, prompt_set, show_proposals, ctx.model_picker],
-        outputs,
+        run_outputs,
         api_name="vild_detect",
     )
+    replay_button.click(replay, [record_in, image_in], run_outputs, api_name="vild_replay")
     gr.on(
         [*(slider.release for slider in filters), show_proposals.input],
         refilter,
@@ -147,7 +185,7 @@ def build(ctx) -> None:
 
 
 def show(image, result: vild.ViLDResult, proposals_shown: bool, notes=()):
-    """Outputs for a result: picture, table, box picker, bars, notes, state."""
+    """Outputs for a result: picture, table, box picker, bars, notes, how-it-works strip, state."""
     detections = result.detections()
     if proposals_shown:
         labels = [f"proposal · {regions.SOURCE_LABELS[regions.SOURCES[int(s)]]}" for s in result.sources]
@@ -178,5 +216,49 @@ def show(image, result: vild.ViLDResult, proposals_shown: bool, notes=()):
         gr.Dropdown(choices=choices, value=first),
         bars,
         "\n\n".join(lines),
+        strip_steps(image, result, detections),
         (image, result, tuple(notes)),
+    )
+
+
+STRIP_CROPS = 4  # regions whose crops the strip shows
+
+
+def strip_steps(image, result: vild.ViLDResult, detections):
+    """The strip from this result's own arrays: proposals → crops → scores → kept boxes."""
+    sources = ", ".join(
+        f"{regions.SOURCE_LABELS[s]} ({'red' if i == 0 else 'green'})" for i, s in enumerate(regions.SOURCES)
+        if int((result.sources == i).sum())
+    )
+    foreground = np.flatnonzero(result.probs.argmax(1) != 0) if len(result.boxes) else np.zeros(0, int)
+    best_fg = foreground[np.argsort(-result.probs[foreground, 1:].max(1), kind="stable")] if len(foreground) else foreground
+    shown = [int(i) for i in dict.fromkeys([*result.keep.tolist(), *best_fg.tolist(), *range(len(result.boxes))])][:STRIP_CROPS]
+    crops = []
+    for i in shown:
+        for scale in regions.CROP_SCALES:
+            box = regions.scale_boxes(result.boxes[i : i + 1], scale, result.image_size)[0]
+            crops.append(image.crop(tuple(int(round(v)) for v in box)).resize((96, 96), Image.BILINEAR))
+    if shown:
+        region = shown[0]
+        order = np.argsort(-result.probs[region], kind="stable")
+        scores = bars_picture(
+            [result.classes[c] for c in order], result.probs[region][order], f"region {region}: softmax(100 x cos)", 1.0
+        )
+        scores_caption = "Each region's embedding vs the text embeddings of background + categories → probabilities"
+    else:
+        scores = bars_picture([], [], "no region to score")
+        scores_caption = "No region to score"
+    classes = {c: n for n, c in enumerate(result.categories)}
+    kept = boxes_picture(
+        image,
+        [d.box for d in detections],
+        [f"{d.label} {d.score:.2f}" for d in detections],
+        [classes.get(d.label, 0) for d in detections],
+    )
+    s = result.settings
+    return steps(
+        (boxes_picture(image, result.boxes, colours=result.sources), f"{len(result.boxes)} class-agnostic proposals: {sources or 'none'}"),
+        (mosaic_picture(crops, columns=4), "Each region cropped at 1x and 1.5x (pairs, as CLIP sees them); the two CLIP embeddings are summed"),
+        (scores, scores_caption),
+        (kept, f"{len(detections)} kept: not background, score >= {s['score_threshold']:g}, area > {s['min_area']:g} px, NMS at IoU {s['nms_iou']:g}"),
     )

@@ -4,9 +4,12 @@ a measured "why ViLT is fast" panel (linear patches vs a CNN grid vs CLIP's imag
 from __future__ import annotations
 
 import gradio as gr
+from PIL import Image, ImageDraw
 
 from app import render
+from app import runs as run_records
 from app.examples import skimage_photo
+from app.howitworks import bars_picture, how_it_works, steps, text_picture
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import vilt
 from components.errors import WeightsError
@@ -98,8 +101,15 @@ def build(ctx) -> None:
             heat = gr.Image(label="Where it looks", type="pil", format="png")
             notes = gr.Markdown()
             evidence = gr.Dataframe(headers=["answer", "score", "prompt"], label="Evidence", wrap=True)
+            record = gr.File(label="Run record (JSON): settings, image hash, weights, answers")
             timing_plot = gr.Plot(label="Visual embedding: measured here vs quoted in the paper (log scale)")
             timing_notes = gr.Markdown()
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            image_in = ImageUpload("The image the record was made with")
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     gr.Examples(
@@ -119,6 +129,18 @@ def build(ctx) -> None:
         loaded = load_image(image_path)
         vilt.check_question(question_text)
         note_lines = list(loaded.notes)
+        settings = dict(
+            question=question_text, engine=engine_name, mode=mode_name, candidates=candidates_text, style=style_name,
+            k=k, alignment=alignment_name, layers=layers_name,
+        )
+        record_of = lambda result: run_records.write_record(  # noqa: E731
+            "vilt",
+            settings=settings,
+            files={"image": image_path},
+            model_choice=model_choice,
+            weights=result.model,
+            scores=dict(engine=result.engine, answers=dict(result.ranking())),
+        )
         if engine_name == "vilt":
             try:
                 official = vilt.load_vilt(device=ctx.settings.device)
@@ -128,7 +150,7 @@ def build(ctx) -> None:
                 progress(0.1, desc="ViLT: one forward of question and patches")
                 engine = official.with_settings(top_k=int(k), alignment=alignment_name, attention_layers=layers_name)
                 result = engine(loaded.image, question_text)
-                return _show(result, loaded.image, note_lines, saved)
+                return _show(result, loaded.image, note_lines, saved, record_of(result))
         progress(0.1, desc="CLIP: embedding the image and the prompts")
         backbone = ctx.backbone(model_choice)
         own = None
@@ -142,9 +164,17 @@ def build(ctx) -> None:
         if features is None:
             features = engine.embed(loaded.image)
         result = engine(loaded.image, question_text, own, features=features)
-        return _show(result, loaded.image, note_lines, {"key": key, "features": features})
+        return _show(result, loaded.image, note_lines, {"key": key, "features": features}, record_of(result))
 
-    def _show(result, image, note_lines, cache):
+    @user_errors
+    def replay(record_path, image_path, progress=gr.Progress()):
+        saved = run_records.read_record(record_path, "vilt")
+        order = ["image", "question", "engine", "mode", "candidates", "style", "k", "alignment", "layers"]
+        return run_records.replay(
+            saved, {"image": image_path}, lambda *args: answer(*args[:-1], None, args[-1], progress=progress), order
+        )
+
+    def _show(result, image, note_lines, cache, record_path):
         if result.engine == "clip":
             note_lines.append(
                 f"CLIP engine on **{result.model}**; question form: *{result.question_type}*; "
@@ -158,12 +188,15 @@ def build(ctx) -> None:
         note_lines += result.notes
         saved = {**(cache or {}), "image": image, "result": result}
         first = result.heat_keys[0]
+        heat_picture = heatmap_image(image, result, first)
         return (
             render.label_dict(result.ranking()),
             gr.Dropdown(choices=list(result.heat_keys), value=first, label=f"Heat map for ({result.heat_kind})"),
-            heatmap_image(image, result, first),
+            heat_picture,
             "\n".join(f"- {n}" for n in note_lines),
             rows,
+            record_path,
+            strip_steps(image, result, heat_picture),
             saved,
         )
 
@@ -183,12 +216,14 @@ def build(ctx) -> None:
         )
         return timing_figure(measured), timing_text(measured, backbone)
 
+    answer_outputs = [answers, heat_key, heat, notes, evidence, record, strip, state]
     ask.click(
         answer,
         [image, question, engine, mode, candidates, style, top_k, alignment, layers, state, ctx.model_picker],
-        [answers, heat_key, heat, notes, evidence, state],
+        answer_outputs,
         api_name="vilt_answer",
     )
+    replay_button.click(replay, [record_in, image_in], answer_outputs, api_name="vilt_replay")
     heat_key.input(show_heatmap, [heat_key, state], heat, api_name="vilt_heatmap")
     time_it.click(
         timing,
@@ -196,6 +231,48 @@ def build(ctx) -> None:
         [timing_plot, timing_notes],
         api_name="vilt_timing",
         concurrency_limit=1,  # timings are only meaningful one at a time
+    )
+
+
+def grid_lines(image: Image.Image, rows: int, columns: int, size: tuple[int, int] | None = None) -> Image.Image:
+    """`image` (resized to `size` = (W, H) if given) with a rows × columns grid drawn over it."""
+    picture = image.convert("RGB").resize(size, Image.BICUBIC) if size else image.convert("RGB").copy()
+    draw = ImageDraw.Draw(picture)
+    width = max(1, picture.width // 300)
+    for r in range(1, rows):
+        y = round(r * picture.height / rows)
+        draw.line([(0, y), (picture.width, y)], fill=(255, 255, 0), width=width)
+    for c in range(1, columns):
+        x = round(c * picture.width / columns)
+        draw.line([(x, 0), (x, picture.height)], fill=(255, 255, 0), width=width)
+    return picture
+
+
+def strip_steps(image, result: vilt.VQAResult, heat_picture):
+    """The strip from this result's own arrays. ViLT: patches → question words → word–patch alignment →
+    answers; CLIP: image embedding → statement prompts → scores → where the answer is."""
+    grid_h, grid_w = result.heat_maps.shape[-2:]
+    answers = bars_picture([a for a, _ in result.ranking()], [s for _, s in result.ranking()],
+                           "softmax(scale x cos)" if result.engine == "clip" else "sigmoid per answer", 1.0)
+    if result.engine == "vilt":
+        width, height = vilt.vilt_size(*image.size)
+        return steps(
+            (grid_lines(image, grid_h, grid_w, (width, height)),
+             f"Resized to {width}x{height} and cut into {grid_h}x{grid_w} patches of 32x32; one linear map makes each a token"),
+            (text_picture("Question words (BERT word pieces)", result.heat_keys),
+             f"The question's {len(result.heat_keys)} words become tokens; words and patches share one transformer"),
+            (heat_picture, f"Word-patch alignment of “{result.heat_keys[0]}” ({result.heat_kind})"),
+            (answers, f"ViLT's VQA head scores its {len(result.candidates)} answers; best: “{result.top_answer}”"),
+        )
+    index = {c: i for i, c in enumerate(result.candidates)}
+    prompts = [result.prompts[index[a]] for a in result.answers]
+    return steps(
+        (grid_lines(image, grid_h, grid_w),
+         f"CLIP's image tower runs once: one image embedding and a {grid_h}x{grid_w} grid of patch embeddings"),
+        (text_picture(f"Prompts of the top answers ({result.question_type})", prompts, [True]),
+         f"Each of the {len(result.candidates)} candidate answers is written into a statement and embedded"),
+        (answers, "Image embedding vs every statement's embedding → probabilities over the candidates"),
+        (heat_picture, f"Patch embeddings vs the best statement: where “{result.top_answer}” is"),
     )
 
 
