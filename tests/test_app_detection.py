@@ -62,6 +62,7 @@ def assert_boxes_drawn_on(step, main_image_path, boxes):
         band[...] = True
         drawn[max(0, y0 - pad) : y0 + int(max(12, main.width // 40) * scale) + 10, max(0, x0 - pad) :] = True  # label
         outline[max(0, y0) : y0 + 2, max(0, x0) : x1] = True
+    assert (~drawn).mean() > 0.2  # enough of the picture is compared
     assert diff[~drawn].mean() < 3 and (diff[~drawn] > 40).mean() < 0.01
     if boxes:
         assert diff[outline].max() > 40
