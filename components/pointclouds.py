@@ -27,6 +27,7 @@ MAX_CLOUD_MB = MAX_UPLOAD_MB  # the app's upload limit applies to 3-D files too
 MAX_FILE_POINTS = 5_000_000  # points or vertices read from a file or array; above this → refused
 MAX_POINTS = 100_000  # most points one cloud may keep for projection
 MIN_POINTS = 16
+MIN_DISTINCT_POINTS = 4  # fewer cannot span a 3-D shape (e.g. a triangle's corners without its face)
 DEFAULT_POINTS = 1024  # PointCLIP's ModelNet40 clouds have 1024 points
 MESH_SUFFIXES = (".ply", ".obj", ".off", ".stl", ".glb")
 TEXT_SUFFIXES = (".xyz", ".txt")
@@ -249,11 +250,11 @@ def _finite(points: np.ndarray, name: str, notes: list[str]) -> np.ndarray:
         raise InputError(f"{name} has no points with finite coordinates (all are NaN or infinite).")
     if not good.all():
         notes.append(f"{name}: {int((~good).sum()):,} points with NaN or infinite coordinates were dropped.")
-    distinct = len(np.unique(points[good], axis=0)) if good.sum() < 10 * MIN_POINTS else MIN_POINTS
-    if distinct < MIN_POINTS:
+    distinct = len(np.unique(points[good], axis=0)) if good.sum() < MIN_DISTINCT_POINTS else MIN_DISTINCT_POINTS
+    if 1 < distinct < MIN_DISTINCT_POINTS:  # one place is "degenerate", said later
         raise InputError(
-            f"{name} has only {distinct} distinct point{'s' if distinct != 1 else ''}; a shape needs at "
-            f"least {MIN_POINTS}. A mesh saved without its faces loses its surface: export it with faces."
+            f"{name} has only {distinct} distinct points; a 3-D shape needs at least {MIN_DISTINCT_POINTS}. "
+            "A mesh saved without its faces keeps only its corners: export it with its faces."
         )
     return points[good]
 

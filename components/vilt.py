@@ -73,8 +73,10 @@ def check_question(question) -> str:
     if question is None or not isinstance(question, str):
         raise InputError("Type a question about the image, e.g. “What colour is the cat?”.")
     text = " ".join("".join(ch for ch in question if ch.isprintable() or ch.isspace()).split())
-    if not any(ch.isalnum() for ch in text):  # empty, or only punctuation and symbols
+    if not text:
         raise InputError("Type a question about the image, e.g. “What colour is the cat?”.")
+    if not any(ch.isalnum() for ch in text):  # only punctuation and symbols
+        raise InputError("The question has no words; type a question about the image, e.g. “What colour is the cat?”.")
     if len(text) > MAX_QUESTION_CHARS:
         raise InputError(
             f"The question is {len(text)} characters long; the limit is {MAX_QUESTION_CHARS}. "

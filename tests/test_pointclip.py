@@ -418,7 +418,7 @@ def test_text_and_numpy_clouds(tmp_path):
 
 
 def test_up_axis_z_turns_z_up_files_to_y_up():
-    cloud = np.array([[0, 0, 0], [0, 0, 1.0], [0.1, 0, 0]])
+    cloud = np.array([[0, 0, 0], [0, 0, 1.0], [0.1, 0, 0], [0, 0.1, 0]])
     loaded = load_point_cloud(cloud, num_points=16, up_axis="z")
     top = loaded.points[1] - loaded.points[0]
     assert top[1] > 0.9 and abs(top[2]) < 1e-6
