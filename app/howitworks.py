@@ -93,7 +93,7 @@ def bars_picture(labels: Sequence[str], values: Sequence[float], title: str = ""
     low = min(0.0, min(values, default=0.0))
     for i, (label, value) in enumerate(zip(labels, values)):
         y = 32 + i * row
-        length = int((width - 130) * (value - low) / ((top - low) or 1.0))
+        length = int((width - 170) * (value - low) / ((top - low) or 1.0))  # room for the number
         draw.rectangle([120, y + 4, 120 + max(1, length), y + row - 6], fill=(70, 98, 215))
         draw.text((8, y + 5), _plain_text(label)[:16], fill="black", font=font)
         draw.text((124 + length, y + 5), f"{value:.2f}", fill="black", font=font)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import os
 
 import gradio as gr
 
@@ -12,10 +13,32 @@ from components.errors import InputError
 from components.media import limits_text
 
 
-def user_errors(handler):
-    """Turn `InputError` into a message in the browser (HTML-escaped: it may quote a file name).
-    Other exceptions are bugs and propagate. Works for plain functions and generators."""
+GPU_SECONDS = 60  # ZeroGPU's default budget per call; long jobs ask for more via user_errors(gpu_seconds=)
 
+
+def on_gpu(handler, seconds: int = GPU_SECONDS):
+    """On a ZeroGPU Space, hold a GPU while `handler` runs (spaces.GPU); elsewhere, `handler` itself.
+    ZeroGPU Spaces set SPACES_ZERO_GPU; the `spaces` package is installed there, so it is imported
+    only there."""
+    if "SPACES_ZERO_GPU" not in os.environ:
+        return handler
+    import spaces
+
+    return spaces.GPU(duration=seconds)(handler)
+
+
+def user_errors(handler=None, *, gpu_seconds: int = GPU_SECONDS):
+    """Turn `InputError` into a message in the browser (HTML-escaped: it may quote a file name).
+    Other exceptions are bugs and propagate. Works for plain functions and generators. On a ZeroGPU
+    Space the handler also holds a GPU while it runs (`on_gpu`).
+
+    Use as `@user_errors` or, for long jobs, `@user_errors(gpu_seconds=300)`."""
+    if handler is None:
+        return functools.partial(user_errors, gpu_seconds=gpu_seconds)
+    return on_gpu(_with_messages(handler), gpu_seconds)
+
+
+def _with_messages(handler):
     def as_gr_error(error: InputError) -> gr.Error:
         return gr.Error(html.escape(str(error)), print_exception=False)
 

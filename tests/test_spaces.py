@@ -1,0 +1,78 @@
+"""Spaces readiness: ZeroGPU hooks that are harmless elsewhere, front matter, nothing fetched at start."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from app.widgets import user_errors
+from components.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_handlers_are_unchanged_without_zero_gpu(monkeypatch):
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+
+    @user_errors
+    def handler(x):
+        return x * 2
+
+    assert handler(3) == 6 and handler.__wrapped__.__name__ == "handler"
+
+
+def test_on_zero_gpu_every_handler_holds_a_gpu(monkeypatch):
+    calls = []
+    fake = types.ModuleType("spaces")
+
+    def gpu(duration=60):
+        def decorate(fn):
+            def run(*args, **kwargs):
+                calls.append(duration)
+                return fn(*args, **kwargs)
+
+            return run
+
+        return decorate
+
+    fake.GPU = gpu
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+
+    @user_errors
+    def quick(x):
+        return x + 1
+
+    @user_errors(gpu_seconds=300)
+    def long_job(x):
+        if x < 0:
+            raise InputError("negative")
+        yield x
+
+    assert quick(1) == 2 and list(long_job(5)) == [5]
+    assert calls == [60, 300]
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="negative"):
+        list(long_job(-1))
+
+
+def test_front_matter_names_the_pinned_gradio_and_the_entry_point():
+    readme = (ROOT / "README.md").read_text()
+    front = readme.split("---")[1]
+    pinned = next(l.split("==")[1] for l in (ROOT / "requirements.txt").read_text().splitlines() if l.startswith("gradio=="))
+    assert "sdk: gradio" in front and f"sdk_version: {pinned}" in front and "app_file: app.py" in front
+    assert 'python_version: "3.11"' in front and "preload_from_hub:" in front
+
+
+def test_nothing_heavy_happens_at_import():
+    """Importing the app builds the UI only: no model is loaded until the app starts or a tab asks."""
+    from components import backbone
+
+    import app
+
+    app.entry_module()
+    assert all(b.model_name.startswith(("clip-lab-", "oracle")) for b in backbone.cached_backbones())
