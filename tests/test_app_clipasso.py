@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 
+import numpy as np
 import pytest
+from PIL import Image
 from gradio_client import Client, handle_file
 
 from appserver import running_demo
+from app.examples import skimage_photo
 from app.tabs.clipasso import HORSE, SHARED
 from components.clipasso.svg import from_svg
 
@@ -22,21 +26,87 @@ def client():
         yield Client(url, verbose=False)
 
 
+@pytest.fixture(scope="module")
+def sketched(client):
+    """One streamed sketch run (4 strokes, 20 iterations, 2 seeds) shared by the tests that read it."""
+    settings = list(SETTINGS)
+    settings[1:3] = [20, 2]
+    job = client.submit(handle_file(HORSE), *settings, MODEL, api_name="/clipasso_sketch")
+    return job.result(timeout=300), job
+
+
+def picture(item) -> Image.Image:
+    image = item["image"] if isinstance(item, dict) and "image" in item else item
+    return Image.open(image["path"] if isinstance(image, dict) else image).convert("RGB")
+
+
 def test_endpoints_are_named(client):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/clipasso_sketch", "/clipasso_ladder", "/clipasso_stop"} <= endpoints
+    assert {"/clipasso_sketch", "/clipasso_ladder", "/clipasso_stop", "/clipasso_replay"} <= endpoints
 
 
-def test_sketch_streams_previews_and_ends_with_svg_png_gif_and_saliency(client):
-    job = client.submit(handle_file(HORSE), *SETTINGS, MODEL, api_name="/clipasso_sketch")
-    outputs = job.result(timeout=300)
-    preview, curve, status, png, gif, salient, svg = outputs
+def test_sketch_streams_previews_and_ends_with_svg_png_gif_and_saliency(sketched):
+    outputs, job = sketched
+    preview, curve, status, png, gif, salient, svg, record, strip = outputs
     assert preview.endswith(".png") and png.endswith(".png") and salient.endswith(".png")
     assert gif.endswith(".gif")
-    assert "after 10 iterations" in status and "random weights" in status
+    assert "after 20 iterations" in status and "random weights" in status
     with open(svg) as f:
         assert from_svg(f.read()).shape == (4, 4, 2)
     assert len(job.outputs()) >= 1
+
+
+def test_the_strip_is_made_from_the_same_run(sketched):
+    (preview, _, _, _, gif, salient, _, record, strip), _job = sketched
+    assert len(strip) == 5 and all(step["caption"] for step in strip)
+    assert [step["caption"][:2] for step in strip] == ["1.", "2.", "3.", "4.", "5."]
+    assert "Saliency" in strip[0]["caption"] and "Final sketch" in strip[-1]["caption"]
+    saved = json.loads(open(record).read())
+    assert f"seed {saved['scores']['best_seed']}" in strip[-1]["caption"]
+
+    def top(step: Image.Image, size) -> np.ndarray:  # the step's picture, without its caption band
+        return np.asarray(step.crop(((step.width - size[0]) // 2, 0, (step.width + size[0]) // 2, size[1])), float)
+
+    # step 5 is the run's final sketch and step 1 its saliency picture, at full size (224 px fit in a
+    # step); the gallery sends its pictures as WebP, so compare near-exactly
+    final = Image.open(preview).convert("RGB")
+    assert np.abs(top(picture(strip[-1]), final.size) - np.asarray(final, float)).mean() < 1
+    shown = Image.open(salient).convert("RGB")
+    assert np.abs(top(picture(strip[0]), shown.size) - np.asarray(shown, float)).mean() < 4
+    # step 2 is the first frame of the run's own GIF: the best seed's strokes before optimisation,
+    # and step 3 a frame half-way (an evaluation snapshot at iteration 10 of 20)
+    with Image.open(gif) as animation:
+        animation.seek(0)
+        first = animation.convert("RGB")
+    assert np.abs(top(picture(strip[1]), first.size) - np.asarray(first, float)).mean() < 1
+    assert np.abs(np.asarray(first, float) - np.asarray(final, float)).mean() > 0.1  # the strokes moved
+    assert "iteration 10 of 20" in strip[2]["caption"]
+
+
+def test_a_run_record_replays_to_the_same_sketch(client, sketched, tmp_path):
+    (preview, _, status, _, _, _, svg, record, _), _job = sketched
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "clipasso" and saved["model"] == MODEL
+    assert saved["settings"]["strokes"] == 4 and saved["settings"]["seeds"] == 2
+    assert len(saved["inputs"]["image"]["sha256"]) == 64 and "random" in saved["weights"]
+    scores = saved["scores"]
+    assert set(scores["seed_losses"]) == {"0", "1"} and scores["strokes"] == 4 and scores["iterations"] == 20
+    assert scores["best_seed"] in (0, 1)
+    again = client.predict(handle_file(record), handle_file(HORSE), api_name="/clipasso_replay")
+    replayed, *_, svg_again, record_again, strip_again = again
+    # the sketcher is deterministic for a seed on the CPU: the same strokes, pixel for pixel
+    assert np.array_equal(np.asarray(Image.open(replayed)), np.asarray(Image.open(preview)))
+    assert open(svg_again).read() == open(svg).read()
+    assert json.loads(open(record_again).read())["scores"] == scores
+    assert len(strip_again) == 5
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/clipasso_replay")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "zeroshot"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), handle_file(HORSE), api_name="/clipasso_replay")
+    status_now, _, _ = client.predict(MODEL, api_name="/model_status")
+    assert "Ready" in status_now
 
 
 def test_abstraction_ladder_gives_four_levels(client):

@@ -223,6 +223,14 @@ def test_short_run_streams_progress_and_yields_an_svg(tiny_rn, tiny_vit):
     assert result.frames().shape[1:] == (64, 64) and result.png().shape == (128, 128)
     # the strokes moved from where they started
     assert not np.allclose(result.initial_strokes, result.snapshots[-1])
+    # the snapshots (the GIF) start at the best seed's initial strokes and are kept, not aliased to the
+    # points being optimised (a CPU tensor's .numpy() shares its memory)
+    lead = list(result.seeds).index(result.best_seed)
+    np.testing.assert_array_equal(result.snapshots[0], result.initial_strokes[lead])
+    assert len({result.snapshots[i].tobytes() for i in range(len(result.snapshots) - 1)}) > 1
+    assert result.snapshot_iterations.tolist() == [0, 2, 4, 6, 6]
+    assert result.frame_picks().tolist() == [0, 1, 2, 3, 4] and result.frame_picks(2).tolist() == [0, 4]
+    assert len(result.frames(2)) == 2
 
 
 def test_same_inputs_and_seed_give_the_same_sketch(tiny_rn, tiny_vit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import threading
 import time
@@ -11,10 +12,11 @@ import gradio as gr
 import numpy as np
 import skimage.data
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from app import render
+from app import render, runs
 from app.examples import skimage_photo
+from app.howitworks import STEP_SIZE, how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import clipasso
 from components.backbone import load_backbone, resolve_device
@@ -30,6 +32,9 @@ OWN = "CLIPasso's own: RN101 loss + ViT-B/32 saliency (OpenAI weights)"
 SHARED = "The shared model picked above (quick, not the paper's)"
 HORSE = str(Path(skimage.data.__file__).resolve().parent / "horse.png")  # openclipart, CC0
 PREVIEW_EVERY_S = 0.5  # stream at most two previews a second
+# the order of the main handler's inputs (before the model choice), as a run record names them
+REPLAY_ORDER = ["image", "strokes", "iterations", "seeds", "backbones", "layer2", "layer3", "semantic", "width",
+                "lr", "temperature", "augmentations"]
 
 
 def default_iterations(device: str) -> int:
@@ -91,6 +96,18 @@ def build(ctx) -> None:
                 salient = gr.Image(label="Saliency × edges, with the start points", type="pil", format="png")
                 svg = gr.File(label="SVG")
             gallery = gr.Gallery(label="Abstraction ladder", columns=4, height=220)
+            record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        gr.Markdown(
+            "<small>Replays the recorded settings on the same image; on the same machine and model the "
+            "sketch is the same (the run is deterministic for a given seed). A run that was stopped by "
+            "hand replays to its full length.</small>"
+        )
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            image_in = ImageUpload("The image the record was made with")
+        replay_button = gr.Button("Replay")
 
     gr.Examples(
         [
@@ -121,12 +138,13 @@ def build(ctx) -> None:
             loss_backbone = load_backbone("RN101", "openai", device)
             saliency_backbone = load_backbone("ViT-B-32", "openai", device)
             weights = {"layer2": l2, "layer3": l3}
+        names = backbone_names(loss_backbone, saliency_backbone)
         sketcher = clipasso.CLIPasso(
             loss_backbone, saliency_backbone, num_strokes=int(strokes_n), num_iter=int(iters),
             seeds=tuple(range(int(seed_count))), width=float(w), lr=float(rate), softmax_temp=float(temp),
             conv_weights=weights, fc_weight=sem, num_aug=int(augs),
         )
-        return sketcher, backbone_note(loss_backbone, saliency_backbone)
+        return sketcher, backbone_note(loss_backbone, saliency_backbone), names
 
     def stop_event(request: gr.Request | None) -> threading.Event:
         """A fresh stop flag for this browser session's run (the Stop button sets it)."""
@@ -141,7 +159,10 @@ def build(ctx) -> None:
     def sketch(path, strokes_n, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice,
                request: gr.Request = None):
         loaded = load_image(path)
-        sketcher, note = pipeline(strokes_n, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice)
+        settings = dict(strokes=strokes_n, iterations=iters, seeds=seed_count, backbones=which, layer2=l2, layer3=l3,
+                        semantic=sem, width=w, lr=rate, temperature=temp, augmentations=augs)
+        sketcher, note, names = pipeline(strokes_n, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs,
+                                         model_choice)
         stop_flag = stop_event(request)
         losses, last = [], 0.0
         started = time.perf_counter()
@@ -150,9 +171,15 @@ def build(ctx) -> None:
             if step.done:
                 stops.pop(session_key(request), None)
                 result = step.result
+                final = to_uint8(result.raster)
+                frames = result.frames()  # rendered once: the GIF and the strip's stroke pictures
+                salient_picture = saliency_picture(result)
                 yield (
-                    to_uint8(result.raster), curve_figure(result.train_losses, result), summary(result, note, started),
-                    result.png(2), write_gif(result), saliency_picture(result), write_svg(result),
+                    final, curve_figure(result.train_losses, result), summary(result, note, started),
+                    result.png(2), write_gif(frames), salient_picture, write_svg(result),
+                    runs.write_record("clipasso", settings=settings, files={"image": path}, model_choice=model_choice,
+                                      weights=names, scores=record_scores(result)),
+                    strip_steps(result, salient_picture, frames, final),
                 )
                 return
             now = time.perf_counter()
@@ -161,8 +188,13 @@ def build(ctx) -> None:
                 yield (
                     to_uint8(step.raster), curve_figure(torch.stack(losses).float().cpu().numpy()),
                     f"Iteration {step.iteration} / {step.total} · best clean-view loss {step.best_loss:.4g} · {note}",
-                    gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                    gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                 )
+
+    @user_errors
+    def replay(record_path, path, request: gr.Request = None):
+        saved = runs.read_record(record_path, "clipasso")
+        yield from runs.replay(saved, {"image": path}, functools.partial(sketch, request=request), REPLAY_ORDER)
 
     @user_errors
     def abstraction_ladder(path, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice,
@@ -171,7 +203,7 @@ def build(ctx) -> None:
         stop_flag = stop_event(request)
         pictures, last = [], 0.0
         for level in clipasso.ABSTRACTION_LEVELS:
-            sketcher, note = pipeline(level, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice)
+            sketcher, note, _ = pipeline(level, iters, seed_count, which, l2, l3, sem, w, rate, temp, augs, model_choice)
             for step in sketcher.sketch(loaded.image, stop_flag):
                 now = time.perf_counter()
                 if step.done:
@@ -192,12 +224,15 @@ def build(ctx) -> None:
 
     inputs = [image, strokes, iterations, seeds, backbones, layer2, layer3, semantic, width, lr, temperature,
               augmentations, ctx.model_picker]
-    run_event = run.click(sketch, inputs, [preview, curve, status, png, gif, salient, svg],
+    outputs = [preview, curve, status, png, gif, salient, svg, record, strip]
+    run_event = run.click(sketch, inputs, outputs,
                           api_name="clipasso_sketch", concurrency_limit=1, concurrency_id="clipasso")
+    replay_event = replay_button.click(replay, [record_in, image_in], outputs,
+                                       api_name="clipasso_replay", concurrency_limit=1, concurrency_id="clipasso")
     ladder_inputs = [i for i in inputs if i is not strokes]
     ladder_event = ladder.click(abstraction_ladder, ladder_inputs, [gallery, preview, status],
                                 api_name="clipasso_ladder", concurrency_limit=1, concurrency_id="clipasso")
-    stop.click(request_stop, None, status, api_name="clipasso_stop", cancels=[run_event, ladder_event], queue=False)
+    stop.click(request_stop, None, status, api_name="clipasso_stop", cancels=[run_event, ladder_event, replay_event], queue=False)
 
 
 def number(value, name: str) -> float:
@@ -211,8 +246,12 @@ def number(value, name: str) -> float:
     return out
 
 
+def backbone_names(loss_backbone, saliency_backbone) -> str:
+    return f"loss: {loss_backbone.describe()}; saliency: {saliency_backbone.describe()}"
+
+
 def backbone_note(loss_backbone, saliency_backbone) -> str:
-    names = f"loss: {loss_backbone.describe()}; saliency: {saliency_backbone.describe()}"
+    names = backbone_names(loss_backbone, saliency_backbone)
     if loss_backbone.is_random or saliency_backbone.is_random:
         return f"⚠️ random weights — the sketch is meaningless ({names})"
     return names
@@ -256,8 +295,79 @@ def write_svg(result) -> str:
     return str(path)
 
 
-def write_gif(result) -> str:
-    frames = [Image.fromarray(f).convert("P") for f in result.frames()]
+def write_gif(rasters: np.ndarray) -> str:
+    """The (F, H, W) uint8 frames of `SketchResult.frames()` as a looping GIF."""
+    frames = [Image.fromarray(f).convert("P") for f in rasters]
     path = _out_dir() / "strokes_settling.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=120, loop=0)
     return str(path)
+
+
+def record_scores(result) -> dict:
+    """The run record's scores: small, the numbers a replay should give again."""
+    return {
+        "seed_losses": {str(seed): float(loss) for seed, loss in zip(result.seeds, result.seed_losses)},
+        "best_seed": int(result.best_seed),
+        "strokes": int(len(result.strokes)),
+        "iterations": int(result.iterations),
+        "stopped": bool(result.stopped),
+    }
+
+
+def strip_steps(result, salient_picture: Image.Image, frames: np.ndarray, final: np.ndarray):
+    """The "How it works" strip from this run's own arrays: the saliency picture shown above, the best
+    seed's strokes at the start and mid-run (frames of the GIF), the loss curves, the final sketch."""
+    picks = result.frame_picks()
+    at = result.snapshot_iterations[picks]
+    # the frame nearest half-way through the run, between the first and the last when there are more
+    inner = range(1, len(frames) - 1) if len(frames) > 2 else range(len(frames))
+    mid = min(inner, key=lambda i: abs(int(at[i]) - result.iterations / 2))
+    seed, n = result.best_seed, len(result.strokes)
+    loss = float(result.seed_losses[list(result.seeds).index(seed)])
+    return steps(
+        (salient_picture, f"Saliency: where CLIP's ViT attends × the photo's edges; the dots are the {n} start "
+                          f"points drawn from it (seed {seed})"),
+        (Image.fromarray(frames[0]), f"{n} short random strokes start at those points, before any optimisation"),
+        (Image.fromarray(frames[mid]), f"Optimisation, iteration {int(at[mid])} of {result.iterations}: Adam moves "
+                                       "the control points so CLIP sees the sketch as it sees the photo"),
+        (loss_picture(result.train_losses, result.seeds), "The loss per iteration and seed: CLIP layer-map distance "
+                                                          "+ (1 - cosine) of the embeddings, on augmented views"),
+        (Image.fromarray(final), f"Final sketch: the seed with the lowest clean-view loss (seed {seed}, {loss:.4g})"),
+    )
+
+
+def loss_picture(train_losses: np.ndarray, seeds) -> Image.Image:
+    """The (T, S) training losses as a small line chart picture (log scale when all are positive)."""
+    width, height, left, top, bottom = STEP_SIZE, 216, 56, 28, 40
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    font = render._font(13)
+    values = np.asarray(train_losses, dtype=np.float64)
+    log = bool(values.size) and bool(np.all(values > 0))
+    draw.text((8, 6), "loss per iteration" + (" (log scale)" if log else ""), fill="black", font=font)
+    box = (left, top, width - 10, height - bottom)
+    draw.rectangle(box, outline=(160, 160, 160))
+    if values.size == 0:
+        return picture
+    shown = np.log10(values) if log else values
+    lo, hi = float(shown.min()), float(shown.max())
+    span = (hi - lo) or 1.0
+    draw.text((4, top - 2), f"{values.max():.3g}", fill="black", font=font)
+    draw.text((4, box[3] - 14), f"{values.min():.3g}", fill="black", font=font)
+    draw.text((left, box[3] + 4), "1", fill="black", font=font)
+    draw.text((box[2] - 30, box[3] + 4), str(len(values)), fill="black", font=font)
+    colours = ((0, 130, 200), (230, 25, 75), (60, 180, 75), (245, 130, 48), (145, 30, 180), (0, 128, 128),
+               (240, 50, 230), (170, 110, 40))
+    steps_n = len(values)
+    for s in range(values.shape[1]):
+        xs = box[0] + (box[2] - box[0]) * (np.arange(steps_n) / max(1, steps_n - 1))
+        ys = box[3] - (box[3] - box[1]) * (shown[:, s] - lo) / span
+        points = list(zip(xs.tolist(), ys.tolist()))
+        colour = colours[s % len(colours)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        else:
+            draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colour)
+        if s < 5:  # the legend, under the axis
+            draw.text((left + 52 * s, box[3] + 20), f"seed {seeds[s]}", fill=colour, font=font)
+    return picture

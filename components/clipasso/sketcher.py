@@ -74,9 +74,20 @@ class SketchResult:
         """(canvas·scale)² uint8 greyscale raster of the best sketch."""
         return to_png_array(self.strokes, self.canvas, scale, self.width)
 
+    def frame_picks(self, max_frames: int = 40) -> np.ndarray:
+        """Indices into `snapshots` of the frames that `frames(max_frames)` renders, in order."""
+        return np.unique(np.linspace(0, len(self.snapshots) - 1, min(max_frames, len(self.snapshots))).round().astype(int))
+
+    @property
+    def snapshot_iterations(self) -> np.ndarray:
+        """The iteration each snapshot was taken at; the last snapshot (the kept best strokes) gets
+        `iterations`, the number of optimisation steps run."""
+        return np.append(self.eval_iterations, self.iterations)[: len(self.snapshots)]
+
     def frames(self, max_frames: int = 40) -> np.ndarray:
-        """(F, H, W) uint8 rasters of the best seed's strokes settling, at most `max_frames`."""
-        picks = np.unique(np.linspace(0, len(self.snapshots) - 1, min(max_frames, len(self.snapshots))).round().astype(int))
+        """(F, H, W) uint8 rasters of the best seed's strokes settling, at most `max_frames`
+        (snapshots `frame_picks(max_frames)`); the first is the initial strokes."""
+        picks = self.frame_picks(max_frames)
         control = torch.as_tensor(self.snapshots[picks], dtype=torch.float32)
         with torch.no_grad():
             paper = rasterizer.render(control, self.canvas, width=self.width)
@@ -243,7 +254,7 @@ class CLIPasso:
                 lead = int(np.argmin(best_loss))
                 eval_iterations.append(iteration)
                 eval_losses.append(clean)
-                snapshots.append(points.detach().cpu().numpy())
+                snapshots.append(points.detach().cpu().numpy().copy())  # .cpu() on a CPU tensor aliases it
                 change = np.abs(clean - previous)
                 stalls = np.where(active & (change <= self.min_delta), stalls + 1, 0)
                 active &= stalls < 2
@@ -274,7 +285,7 @@ class CLIPasso:
         best_loss = self._keep_best(clean, best_loss, best_points, points)
         eval_iterations.append(iterations)
         eval_losses.append(clean)
-        snapshots.append(points.detach().cpu().numpy())
+        snapshots.append(points.detach().cpu().numpy().copy())  # .cpu() on a CPU tensor aliases it
         lead = int(np.argmin(best_loss))
         strokes = best_points[lead].cpu().numpy()
         snaps = np.stack(snapshots)[:, lead]
