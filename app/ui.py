@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app import presentation
+from app import gradio_fixes, presentation
 from app.context import AppContext, Settings
 from app.tabs import TABS
 
@@ -18,6 +18,7 @@ DEFAULT_CONCURRENCY = 2
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
+    gradio_fixes.apply()
     ctx = AppContext(settings or Settings.from_env())
     with gr.Blocks(title="CLIP Lab") as demo:
         gr.Markdown(INTRO)

@@ -1,0 +1,170 @@
+"""Load: many concurrent gradio_client clients across the image tabs while one CLIPasso job runs.
+
+Reports per-endpoint p50/p95 latency, failures, whether the quick requests finished while the long
+job was still running (it must not starve them), and the server's resident memory before and after.
+`tests/test_load.py` runs the same driver on the tiny model and asserts the pass conditions.
+
+    python benchmarks/bench_load.py [--clients 20] [--rounds 3]     (tiny model, in-process server)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+CHOICE = "clip-lab-tiny-vit · random"
+
+
+def quick_requests(photo: str, handle_file) -> list[tuple[str, dict]]:
+    """One call per image tab, with settings a person would use."""
+    image = handle_file(photo)
+    return [
+        ("/zeroshot_classify", dict(image_path=image, labels_text="cat, dog, tiger")),
+        ("/lseg_segment", dict(image_path=image, labels_text="cat, grass, other")),
+        ("/groupvit_segment", dict(image_path=image)),
+        ("/vild_detect", dict(image_path=image, categories_text="cat; dog")),
+        ("/glip_ground", dict(image_path=image, caption_text="a cat . a dog .")),
+        ("/vilt_answer", dict(image_path=image, question_text="What animal is this?")),
+        ("/depthclip_estimate", dict(image_path=image)),
+    ]
+
+
+def resident_mb() -> float:
+    """This process's resident memory, after handing freed heap back to the OS (glibc's malloc_trim),
+    so that it measures live memory rather than the allocator's slack."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    index = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
+    return values[index]
+
+
+def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: int = 400) -> dict:
+    from gradio_client import Client, handle_file
+
+    from app.examples import skimage_photo
+    from app.tabs.clipasso import SHARED
+
+    photo = skimage_photo("chelsea")
+    # One session per client, made up front (making them is not what is measured).
+    sessions = [Client(url, verbose=False) for _ in range(clients)]
+    latencies: dict[str, list[float]] = {}
+    failures: list[str] = []
+    finished_during_sketch = []
+    lock = threading.Lock()
+    sketch = None
+
+    def one_client(index: int, record: bool) -> None:
+        client = sessions[index]
+        calls = quick_requests(photo, handle_file)
+        for r in range(rounds if record else 1):
+            endpoint, kwargs = calls[(index + r) % len(calls)]
+            start = time.perf_counter()
+            try:
+                client.predict(api_name=endpoint, **kwargs)
+            except Exception as error:  # every failure is reported, none hidden
+                with lock:
+                    failures.append(f"{endpoint}: {error}")
+                continue
+            if record:
+                with lock:
+                    latencies.setdefault(endpoint, []).append(time.perf_counter() - start)
+                    finished_during_sketch.append(not sketch.done())
+
+    # Warm-up burst: models, caches, every session's state and the allocator's per-thread arenas
+    # exist before memory is first read, so a difference afterwards is growth, not start-up.
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(lambda i: one_client(i, False), range(clients)))
+    memory_before = resident_mb()
+
+    sketch_client = Client(url, verbose=False)
+    sketch = sketch_client.submit(
+        api_name="/clipasso_sketch",
+        path=handle_file(skimage_photo("coffee")),
+        strokes_n=8,
+        iters=sketch_iterations,
+        which=SHARED,
+    )
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(lambda i: one_client(i, True), range(clients)))
+    quick_wall = time.perf_counter() - started
+    sketch_done_before_quick = sketch.done()
+    try:
+        sketch.result(timeout=600)
+        sketch_ok = True
+    except Exception as error:
+        sketch_ok = False
+        failures.append(f"/clipasso_sketch: {error}")
+    memory_after = resident_mb()
+    every = [t for values in latencies.values() for t in values]
+    return {
+        "clients": clients,
+        "requests": clients * rounds,
+        "failures": failures,
+        "quick_wall_s": quick_wall,
+        "p50_s": percentile(every, 50),
+        "p95_s": percentile(every, 95),
+        "per_endpoint": {
+            name: {"n": len(v), "p50_s": percentile(v, 50), "p95_s": percentile(v, 95), "mean_s": statistics.mean(v)}
+            for name, v in sorted(latencies.items())
+        },
+        "finished_while_sketch_ran": sum(finished_during_sketch),
+        "sketch_finished_before_quick_requests": sketch_done_before_quick,
+        "sketch_ok": sketch_ok,
+        "memory_before_mb": memory_before,
+        "memory_after_mb": memory_after,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sketch-iterations", type=int, default=400)
+    args = parser.parse_args()
+    import conftest  # noqa: F401  (registers the tiny model configs)
+    from appserver import running_demo
+    from common import report
+
+    with running_demo() as (_demo, url):
+        stats = run_load(url, args.clients, args.rounds, args.sketch_iterations)
+    for failure in stats["failures"]:
+        print("FAILED", failure[:500])
+    rows = [
+        dict(endpoint=name, n=v["n"], p50_s=v["p50_s"], p95_s=v["p95_s"])
+        for name, v in stats["per_endpoint"].items()
+    ]
+    rows.append(dict(endpoint="all", n=stats["requests"], p50_s=stats["p50_s"], p95_s=stats["p95_s"]))
+    print(
+        f"failures: {len(stats['failures'])}; {stats['finished_while_sketch_ran']} requests finished while the "
+        f"CLIPasso job ran; memory {stats['memory_before_mb']:.0f} → {stats['memory_after_mb']:.0f} MB"
+    )
+    report("load", rows)
+
+
+if __name__ == "__main__":
+    main()
