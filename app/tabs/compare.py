@@ -31,11 +31,11 @@ TEMPLATE_LABELS = {"single": "one prompt “a photo of a {}.” (shared with Gro
 DIFFERENCES = """
 | | **GroupViT** (Xu et al., CVPR 2022) | **LSeg** (Li et al., ICLR 2022) |
 |---|---|---|
-| what is trained | a grouping ViT *and* its text encoder, from scratch, with its own image–caption contrastive loss | a dense image encoder (DPT on ViT-L/16) against CLIP's **frozen** text encoder |
-| supervision | image–caption pairs only: **no segmentation labels**; segments emerge from grouping | **segmentation labels** (7 datasets mixed) |
+| what is trained | a grouping ViT *and* its text encoder, from scratch, with its own image–caption contrastive loss | a dense image encoder (a DPT decoder on ViT-L/16) against CLIP's **frozen** text encoder (ViT-B/32's) |
+| supervision | image–caption pairs only: **no segmentation labels**; segments emerge from grouping | pixel-level **segmentation labels** (annotated datasets such as ADE20K) |
 | level of the text | **sentence**: a class is scored as “a photo of a {}.”, as the captions it learned from | **word**: each pixel is scored against the raw label |
 | how a pixel gets its label | pixels → 64 segments → 8 groups; each *group* is named, only the image's top-5 classes may name it; weak groups are background | each *pixel* takes the label with the highest cosine (× 1/0.07) |
-| typical failure | both segment objects well but can mislabel background stuff such as **ground or road** | same: background regions (ground, road, wall) are often given a nearby object's label |
+| where they slip | segments objects well; can mislabel background stuff such as **ground or road** | segments objects well; can likewise mislabel background such as **ground or road** |
 
 **What this app runs for each — honestly:** neither paper's trained network. Both are **CLIP-backed
 versions** on the CLIP picked above, sharing one set of training-free dense patch embeddings (NACLIP by
