@@ -41,11 +41,12 @@ def test_endpoints_are_named(client):
         "/actionclip_recognise", "/actionclip_rescore", "/actionclip_preset",
         "/clip4clip_search", "/clip4clip_search_submit", "/clip4clip_captions", "/clip4clip_evaluate",
         "/clip4clip_add", "/clip4clip_add_examples", "/clip4clip_status",
+        "/actionclip_replay", "/clip4clip_replay",
     } <= endpoints
 
 
 def test_actionclip_recognise_and_rescore(client):
-    top, film, heat, agreement, votes, notes = client.predict(
+    top, film, heat, agreement, votes, notes, record, strip = client.predict(
         handle_file(str(VIDEOS / "red_then_blue.mp4")), None, "red, blue, green",
         list(ACTIONCLIP16.templates), 8, 3, MODEL, api_name="/actionclip_recognise",
     )
@@ -55,10 +56,11 @@ def test_actionclip_recognise_and_rescore(client):
     assert len(votes["data"]) == 16
     assert "8.0 s" in notes and "64 frames" in notes
     # switching templates off re-scores the stored features
-    top2, film2, _, agreement2, votes2 = client.predict(
+    top2, film2, _, agreement2, votes2, strip2 = client.predict(
         list(ACTIONCLIP16.templates[:4]), 3, MODEL, api_name="/actionclip_rescore",
     )
     assert len(votes2["data"]) == 4 and "of 4 templates" in agreement2 and len(film2) == 8
+    assert len(strip2) == 4 and "of 4 prompts" in strip2[2]["caption"]  # the strip follows the re-scoring
 
 
 def test_actionclip_list_of_images(client, tmp_path):
@@ -81,7 +83,9 @@ def test_actionclip_preset(client):
 
 
 def test_clip4clip_search_captions_evaluate(client):
-    gallery, ranking, notes, status = client.predict("a red video", 3, "meanP", MODEL, api_name="/clip4clip_search")
+    gallery, ranking, notes, status, record, strip = client.predict(
+        "a red video", 3, "meanP", MODEL, api_name="/clip4clip_search",
+    )
     assert len(gallery) == 3 and len(ranking["data"]) == 3  # the bundled clips were indexed on demand
     assert "videos" in status and "exact" in status
     gallery, *_ = client.predict("a blue video", 2, "softmax", MODEL, api_name="/clip4clip_search_submit")
@@ -110,6 +114,109 @@ def test_clip4clip_index_endpoints(client, tmp_path):
     assert "broken.mp4" in log and "not a video" in log
     status, pick, gallery = client.predict(MODEL, api_name="/clip4clip_status")
     assert "videos" in status and len(gallery) >= 5
+
+
+def _picture(item):
+    from PIL import Image
+
+    image = item["image"] if isinstance(item, dict) and "image" in item else item
+    return Image.open(image["path"] if isinstance(image, dict) else image).convert("RGB")
+
+
+def _top_part_matches(main, step, tolerance=6.0):
+    """`step` (a strip picture: the fitted picture above its caption) shows `main` near-exactly."""
+    import numpy as np
+
+    width = min(step.width, main.width)  # _fit only shrinks; a narrow picture is centred
+    height = round(main.height * width / main.width)
+    left = (step.width - width) // 2
+    top = step.crop((left, 0, left + width, height)).resize((64, 64))
+    return np.abs(np.asarray(main.resize((64, 64)), float) - np.asarray(top, float)).mean() < tolerance
+
+
+def test_actionclip_strip_comes_from_the_run_and_the_record_replays(client, tmp_path):
+    import json
+
+    from app.howitworks import mosaic_picture
+
+    video = str(VIDEOS / "red_then_blue.mp4")
+    args = ("red, blue, green", list(ACTIONCLIP16.templates[:6]), 4, 2, MODEL)
+    top, film, heat, agreement, votes, notes, record, strip = client.predict(
+        handle_file(video), None, *args, api_name="/actionclip_recognise",
+    )
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    assert [s["caption"][:2] for s in strip] == ["1.", "2.", "3.", "4."]
+    # step 1 is this run's filmstrip (the same thumbnails the gallery shows), not a re-sampling
+    assert _top_part_matches(mosaic_picture([_picture(f) for f in film], columns=4), _picture(strip[0]))
+    assert "of 6 prompts" in strip[2]["caption"] and "of 6 templates" in agreement
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "actionclip" and saved["settings"]["T"] == 4
+    assert len(saved["inputs"]["video"]["sha256"]) == 64 and "random" in saved["weights"]
+    assert list(saved["scores"]["top"])[:2] == [c["label"] for c in top["confidences"]]
+    replayed, film2, *_ = client.predict(handle_file(record), handle_file(video), None, api_name="/actionclip_replay")
+    assert replayed == top and [f["caption"] for f in film2] == [f["caption"] for f in film]
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(str(VIDEOS / "blue_square.mp4")), None,
+                       api_name="/actionclip_replay")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**saved, "tab": "clip4clip"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(other)), handle_file(video), None, api_name="/actionclip_replay")
+
+
+def test_actionclip_record_of_images_replays_with_the_images(client, tmp_path):
+    import json
+
+    from PIL import Image
+
+    paths = []
+    for i, colour in enumerate([(200, 0, 0), (0, 0, 200)]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 30), colour).save(paths[-1])
+    files = [handle_file(str(p)) for p in paths]
+    top, *_, record, strip = client.predict(
+        None, files, "red, blue", list(ACTIONCLIP16.templates[:2]), 8, 2, MODEL, api_name="/actionclip_recognise",
+    )
+    assert len(strip) == 4
+    assert set(json.loads(open(record).read())["inputs"]) == {"image 1", "image 2"}
+    replayed, *_ = client.predict(handle_file(record), None, files, api_name="/actionclip_replay")
+    assert replayed == top
+    with pytest.raises(Exception, match="made with 2 images"):
+        client.predict(handle_file(record), None, files[:1], api_name="/actionclip_replay")
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), None, files[::-1], api_name="/actionclip_replay")
+
+
+def test_clip4clip_strip_and_replay_with_the_index_state(client, tmp_path):
+    import json
+
+    from app.howitworks import mosaic_picture
+
+    gallery, ranking, notes, status, record, strip = client.predict(
+        "a blue video", 2, "max", MODEL, api_name="/clip4clip_search",
+    )
+    assert len(strip) == 4 and all(step["caption"] for step in strip)
+    assert "a blue video" in strip[0]["caption"]
+    # step 2 shows the ranked videos exactly as the gallery does, in the same order
+    assert _top_part_matches(mosaic_picture([_picture(g) for g in gallery], columns=2), _picture(strip[1]))
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "clip4clip" and saved["settings"] == {"query": "a blue video", "k": 2, "similarity": "max"}
+    assert saved["inputs"] == {} and saved["index"]["videos"] >= 2
+    assert all(len(key) == 64 for key in saved["index"]["keys"])
+    assert [r[1] for r in ranking["data"]] == [name for name, _ in saved["scores"]["ranking"]]
+    replayed, ranking2, notes2, *_ = client.predict(handle_file(record), api_name="/clip4clip_replay")
+    assert ranking2["data"] == ranking["data"] and "Same index" in notes2
+    # an index that held other videos is named in the replay's notes
+    changed = dict(saved["index"], digest="0" * 64, videos=saved["index"]["videos"] + 1,
+                   keys={**saved["index"]["keys"], "f" * 64: "gone.mp4"})
+    other = tmp_path / "changed.json"
+    other.write_text(json.dumps({**saved, "index": changed}))
+    _, ranking3, notes3, *_ = client.predict(handle_file(str(other)), api_name="/clip4clip_replay")
+    assert "index differs" in notes3 and "gone.mp4" in notes3
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**saved, "tab": "actionclip"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(wrong)), api_name="/clip4clip_replay")
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from app import render
+from app import render, runs
 from app.examples import ASSETS
+from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps, text_picture
 from app.widgets import method_header, user_errors
 from components import actionclip as ac
 from components.errors import InputError
@@ -113,6 +114,16 @@ def build(ctx) -> None:
                 interactive=False, wrap=True,
             )
             notes = gr.Markdown()
+            record = gr.File(label="Run record (JSON): settings, input hashes, weights, scores")
+    strip = how_it_works()
+    with gr.Accordion("Reproduce a run", open=False):
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            video_in = VideoUpload("The video the record was made with")
+            images_in = gr.File(
+                file_count="multiple", file_types=["image"], label="…or the images it was made with (same order)",
+            )
+        replay_button = gr.Button("Replay")
     state = gr.State()
 
     gr.Examples(
@@ -145,12 +156,34 @@ def build(ctx) -> None:
             [t, label, round(p, 4), "✓" if label == result.top_label else ""]
             for t, label, p in result.template_votes()
         ]
-        return render.label_dict(ranking[: int(k)]), film, figure, summary, table
+        return render.label_dict(ranking[: int(k)]), film, figure, summary, table, strip_for(result, film, order, k)
+
+    def strip_for(result, film, order, k):
+        """The run's own intermediates: the filmstrip thumbnails, the frame × label probabilities
+        drawn in the heat map, each template's vote and the fused probabilities shown on the left."""
+        ranking = result.ranking()[: int(k)]
+        votes = result.template_votes()
+        shown = [int(i) for i in order]
+        return steps(
+            (mosaic_picture([image for image, _ in film], columns=4),
+             f"{len(film)} frames sampled, one from the middle of each of T segments"),
+            (grid_picture(result.frame_probs[:, shown].T),
+             f"Each frame scored alone (rows: top {len(shown)} labels, columns: frames in time; bright = likely)"),
+            (text_picture(
+                "Each prompt's vote (its top label)",
+                [f"{t.replace('{}', '…')} → {label} {p:.0%}" for t, label, p in votes],
+                [label == result.top_label for _, label, _ in votes],
+            ), f"Mean frame feature vs every prompt, softmax(100·cos) per template: "
+               f"{len(result.agreeing_templates())} of {len(votes)} prompts put “{result.top_label}” first"),
+            (bars_picture([l for l, _ in ranking], [p for _, p in ranking], "mean over templates", 1.0),
+             "Fused: the templates' probabilities averaged → top-k actions"),
+        )
 
     @user_errors
     def recognise(video_path, image_files, labels_text, chosen, t, k, model_choice, progress=gr.Progress()):
         backbone = ctx.backbone(model_choice)
         source = pick_source(video_path, image_files)
+        files = {"video": video_path} if video_path else {f"image {i}": p for i, p in enumerate(source, 1)}
         label_list = parse_labels(labels_text, max_labels=ac.MAX_ACTION_LABELS, count_tokens=backbone.count_tokens)
         action = ac.ActionCLIP(backbone, T=int(t), templates=chosen or [])
         progress(0.1, desc="decoding the sampled frames")
@@ -162,13 +195,48 @@ def build(ctx) -> None:
             frames=sampled.frames, features=result.frame_features, times=result.times,
             indices=result.indices, mask=result.mask, labels=result.labels, model=model_choice,
         )
-        return (*outputs_for(result, sampled.frames, k), "\n".join(f"- {n}" for n in note_lines), saved)
+        *shown, strip_steps = outputs_for(result, sampled.frames, k)
+        ranking = result.ranking()
+        record_path = runs.write_record(
+            "actionclip",
+            settings=dict(labels=labels_text, templates=list(chosen or []), T=t, top_k=k),
+            files=files,
+            model_choice=model_choice,
+            weights=backbone.describe(),
+            scores=dict(
+                top=dict(ranking[: max(int(k), 5)]),
+                frame_top_labels=[[label, p] for label, p in result.frame_top_labels()],
+                agreeing_templates=len(result.agreeing_templates()),
+            ),
+        )
+        return (*shown, "\n".join(f"- {n}" for n in note_lines), record_path, strip_steps, saved)
+
+    @user_errors
+    def replay(record_path, video_path, image_files, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "actionclip")
+        recorded = [name for name in saved.get("inputs", {}) if name.startswith("image ")]
+        if "video" in saved.get("inputs", {}):
+            files = {"video": video_path}
+        else:
+            images = [getattr(f, "name", f) for f in (image_files or [])]
+            if len(images) != len(recorded):
+                raise InputError(
+                    f"This record was made with {len(recorded)} images; upload those {len(recorded)} images "
+                    "(in the same order) to replay it."
+                )
+            files = {f"image {i}": p for i, p in enumerate(images, 1)}
+        video = files.get("video")
+        images = None if video else list(files.values())
+        return runs.replay(
+            saved, files, lambda *args: recognise(video, images, *args, progress=progress),
+            ["labels", "templates", "T", "top_k"],
+        )
 
     @user_errors
     def rescore(chosen, k, saved, model_choice):
         """Template toggles re-score the stored frame features: no image forward."""
         if not saved:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         backbone = ctx.backbone(saved["model"] if saved.get("model") else model_choice)
         action = ac.ActionCLIP(backbone, templates=chosen or [])
         result = action.score(
@@ -185,11 +253,17 @@ def build(ctx) -> None:
     run.click(
         recognise,
         [video, images, labels, templates, segments, top_k, ctx.model_picker],
-        [top, filmstrip, heat, agreement, votes, notes, state],
+        [top, filmstrip, heat, agreement, votes, notes, record, strip, state],
         api_name="actionclip_recognise",
     )
+    replay_button.click(
+        replay,
+        [record_in, video_in, images_in],
+        [top, filmstrip, heat, agreement, votes, notes, record, strip, state],
+        api_name="actionclip_replay",
+    )
     templates.input(
-        rescore, [templates, top_k, state, ctx.model_picker], [top, filmstrip, heat, agreement, votes],
+        rescore, [templates, top_k, state, ctx.model_picker], [top, filmstrip, heat, agreement, votes, strip],
         api_name="actionclip_rescore",
     )
     preset.input(fill_preset, preset, labels, api_name="actionclip_preset")

@@ -3,14 +3,18 @@ video → text ranking, and CLIP4Clip's retrieval metrics on an uploaded CSV of 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
-from app import render
+from app import render, runs
 from app.examples import ASSETS
+from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps, text_picture
 from app.tabs.actionclip import VideoUpload, video_limits
 from app.widgets import method_header, user_errors
 from components import clip4clip as c4c
@@ -50,6 +54,35 @@ def index_status(index: c4c.VideoIndex) -> str:
     return f"**Index:** {index.describe()}"
 
 
+RECORD_INDEX_KEYS = 500  # a record lists the indexed videos' hashes up to this many (else only a digest)
+
+
+def index_state(index: c4c.VideoIndex) -> dict:
+    """Which videos the index held, by content hash: part of a search's result."""
+    entries = [(e.key, e.name) for e in list(index.entries)]
+    keys = sorted(key for key, _ in entries)
+    state = {"videos": len(keys), "digest": hashlib.sha256("\n".join(keys).encode()).hexdigest()}
+    if len(keys) <= RECORD_INDEX_KEYS:
+        state["keys"] = {key: name for key, name in entries}
+    return state
+
+
+def index_difference(recorded: dict, now: dict) -> str:
+    """A plain sentence when the index differs from the recorded one, else ""."""
+    if recorded.get("digest") == now["digest"]:
+        return ""
+    text = f"The index differs from the recorded run ({recorded.get('videos', '?')} videos then, {now['videos']} now)"
+    then_keys, now_keys = recorded.get("keys"), now.get("keys")
+    if isinstance(then_keys, dict) and isinstance(now_keys, dict):
+        missing = [then_keys[k] for k in then_keys if k not in now_keys]
+        added = [now_keys[k] for k in now_keys if k not in then_keys]
+        if missing:
+            text += f"; missing now: {', '.join(missing[:5])}{'…' if len(missing) > 5 else ''}"
+        if added:
+            text += f"; added since: {', '.join(added[:5])}{'…' if len(added) > 5 else ''}"
+    return text + ", so the ranking may differ."
+
+
 def build(ctx) -> None:
     method_header(
         "CLIP4Clip — text–video retrieval",
@@ -84,6 +117,15 @@ def build(ctx) -> None:
                     label="Ranking", interactive=False,
                 )
                 search_notes = gr.Markdown()
+                search_record = gr.File(label="Run record (JSON): query, settings, index hashes, weights, ranking")
+        search_strip = how_it_works()
+        with gr.Accordion("Reproduce a search", open=False):
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            gr.Markdown(
+                "<small>The query is text, so the record alone replays it, against the index as it is "
+                "now; the notes say if the index holds other videos than when the record was made.</small>"
+            )
+            replay_button = gr.Button("Replay")
 
     with gr.Tab("Video → text"):
         with gr.Row():
@@ -181,6 +223,7 @@ def build(ctx) -> None:
         index = index_for(ctx.backbone(model_choice))
         ensure_examples(index, progress)
         result = index.search(text, int(top), method)
+        state = index_state(index)
         items, rows = [], []
         for rank, (name, key, score) in enumerate(zip(result.names, result.keys, result.scores), 1):
             entry = index.entry(key)
@@ -190,7 +233,48 @@ def build(ctx) -> None:
             items.append((entry.thumbnail, f"#{rank} {name} · {score:.3f}"))
             rows.append([rank, name, round(float(score), 4), round(float(c4c.LOGIT_SCALE * score), 2), round(best_time, 1)])
         notes = "\n".join(f"- {n}" for n in result.notes)
-        return items, rows, notes, index_status(index)
+        record_path = runs.write_record(
+            "clip4clip",
+            settings=dict(query=text, k=top, similarity=method),
+            files={},
+            model_choice=model_choice,
+            weights=index.backbone.describe(),
+            scores=dict(ranking=[[name, float(score)] for name, score in zip(result.names, result.scores)]),
+        )
+        saved = json.loads(Path(record_path).read_text(encoding="utf-8"))
+        saved["index"] = state
+        Path(record_path).write_text(json.dumps(saved, indent=2, ensure_ascii=False), encoding="utf-8")
+        return items, rows, notes, index_status(index), record_path, search_strip_for(result, items)
+
+    def search_strip_for(result, items):
+        """The search's own arrays: the capped query, the ranked videos' thumbnails (as in the
+        gallery), each frame's cosine with the query, and the scores of the chosen calculator."""
+        per_frame = np.asarray(result.frame_scores, np.float64)
+        shown = len(result.names)
+        return steps(
+            (text_picture("Query (capped at 32 tokens)", [result.query]),
+             f"The text tower embeds the query “{result.query}” once"),
+            (mosaic_picture([Image.fromarray(np.asarray(image)) for image, _ in items], columns=min(shown, 4) or 1),
+             f"The top {shown} video{'s' if shown != 1 else ''} in the index (middle frame; frames were embedded at 1 per second when indexed)"),
+            (grid_picture(per_frame if per_frame.size else np.zeros((1, 1))),
+             "Each frame's cosine with the query (rows: ranked videos, columns: frames; dark = padding or low)"),
+            (bars_picture(list(result.names), result.scores,
+                          f"{result.similarity} cosine"),
+             f"{c4c.SIMILARITIES[result.similarity]} → one score per video → ranking"),
+        )
+
+    @user_errors
+    def replay_search(record_path, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "clip4clip")
+        out = runs.replay(saved, {}, lambda *args: run_search(*args, progress=progress), ["query", "k", "similarity"])
+        index = index_for(ctx.backbone(saved["model"]))
+        difference = index_difference(saved.get("index") or {}, index_state(index))
+        items, rows, notes, status_text, *rest = out
+        if difference:
+            notes = f"- ⚠️ {difference}\n{notes}".rstrip()
+        else:
+            notes = f"- Same index as the recorded run ({index_state(index)['videos']} videos).\n{notes}".rstrip()
+        return (items, rows, notes, status_text, *rest)
 
     @user_errors
     def run_captions(name, uploaded, captions_text, method, model_choice):
@@ -241,14 +325,14 @@ def build(ctx) -> None:
         notes = [f"{len(pairs)} pairs · similarity: {c4c.SIMILARITIES[method]}", *result.notes]
         return table, figure, "\n".join(f"- {n}" for n in notes), index_status(index)
 
+    search_outputs = [gallery, ranking, search_notes, status, search_record, search_strip]
     search.click(
-        run_search, [query, k, similarity, ctx.model_picker], [gallery, ranking, search_notes, status],
-        api_name="clip4clip_search",
+        run_search, [query, k, similarity, ctx.model_picker], search_outputs, api_name="clip4clip_search",
     )
     query.submit(
-        run_search, [query, k, similarity, ctx.model_picker], [gallery, ranking, search_notes, status],
-        api_name="clip4clip_search_submit",
+        run_search, [query, k, similarity, ctx.model_picker], search_outputs, api_name="clip4clip_search_submit",
     )
+    replay_button.click(replay_search, [record_in], search_outputs, api_name="clip4clip_replay")
     rank_captions.click(
         run_captions, [pick, upload_one, captions, similarity, ctx.model_picker],
         [caption_label, caption_table, caption_notes], api_name="clip4clip_captions",
