@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Never reach for the network from a test, whatever the machine can do.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Never read or write the person's own video-index cache.
+os.environ.setdefault("CLIP_LAB_VIDEO_CACHE", tempfile.mkdtemp(prefix="clip-lab-test-video-index-"))
 
 open_clip.add_model_config(ROOT / "tests" / "model_configs")
 TINY_VIT = "clip-lab-tiny-vit"

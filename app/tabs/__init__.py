@@ -1,13 +1,19 @@
-"""One module per tab, each exposing TITLE and build(ctx). TABS is the order they appear in."""
+"""One module per tab, each exposing TITLE and build(ctx). TABS is the order they appear in: the
+basics first, then the ten methods in the order the project lists them, then the side-by-side board."""
 
-from app.tabs import zeroshot
-from app.tabs import depthclip
-from app.tabs import vild, glip
-from app.tabs import vilt
-from app.tabs import clipasso
-from app.tabs import lseg, groupvit
-from app.tabs import pointclip
-from app.tabs import actionclip, clip4clip
-from app.tabs import compare
+from app.tabs import (
+    actionclip,
+    clip4clip,
+    clipasso,
+    compare,
+    depthclip,
+    glip,
+    groupvit,
+    lseg,
+    pointclip,
+    vild,
+    vilt,
+    zeroshot,
+)
 
-TABS = [zeroshot, depthclip, vild, glip, vilt, clipasso, lseg, groupvit, pointclip, actionclip, clip4clip, compare]
+TABS = [zeroshot, actionclip, clip4clip, clipasso, depthclip, groupvit, lseg, pointclip, vild, glip, vilt, compare]
