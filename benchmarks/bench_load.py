@@ -140,30 +140,47 @@ def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: in
     }
 
 
+def run(quick: bool = False, clients: int = 20, rounds: int = 3, sketch_iterations: int = 400) -> list[dict]:
+    """Start the app in-process on the tiny model, drive it, and return one row per endpoint."""
+    import conftest  # noqa: F401  (registers the tiny model configs)
+    from appserver import running_demo
+
+    with running_demo() as (_demo, url):
+        stats = run_load(url, clients, 2 if quick else rounds, sketch_iterations)
+    for failure in stats["failures"]:
+        print("FAILED", failure[:500])
+    print(
+        f"failures: {len(stats['failures'])}; {stats['finished_while_sketch_ran']} of {stats['requests']} requests "
+        f"finished while the CLIPasso job ran; memory {stats['memory_before_mb']:.0f} → "
+        f"{stats['memory_after_mb']:.0f} MB"
+    )
+    rows = [
+        dict(endpoint=name, n=v["n"], p50_s=v["p50_s"], p95_s=v["p95_s"])
+        for name, v in stats["per_endpoint"].items()
+    ]
+    rows.append(
+        dict(
+            endpoint="all",
+            n=stats["requests"],
+            p50_s=stats["p50_s"],
+            p95_s=stats["p95_s"],
+            failures=len(stats["failures"]),
+            memory_before_mb=stats["memory_before_mb"],
+            memory_after_mb=stats["memory_after_mb"],
+        )
+    )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sketch-iterations", type=int, default=400)
     args = parser.parse_args()
-    import conftest  # noqa: F401  (registers the tiny model configs)
-    from appserver import running_demo
     from common import report
 
-    with running_demo() as (_demo, url):
-        stats = run_load(url, args.clients, args.rounds, args.sketch_iterations)
-    for failure in stats["failures"]:
-        print("FAILED", failure[:500])
-    rows = [
-        dict(endpoint=name, n=v["n"], p50_s=v["p50_s"], p95_s=v["p95_s"])
-        for name, v in stats["per_endpoint"].items()
-    ]
-    rows.append(dict(endpoint="all", n=stats["requests"], p50_s=stats["p50_s"], p95_s=stats["p95_s"]))
-    print(
-        f"failures: {len(stats['failures'])}; {stats['finished_while_sketch_ran']} requests finished while the "
-        f"CLIPasso job ran; memory {stats['memory_before_mb']:.0f} → {stats['memory_after_mb']:.0f} MB"
-    )
-    report("load", rows)
+    report("load", run(False, args.clients, args.rounds, args.sketch_iterations))
 
 
 if __name__ == "__main__":
