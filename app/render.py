@@ -71,6 +71,12 @@ def with_colorbar(image: Image.Image, vmin: float, vmax: float, caption: str = "
     return canvas
 
 
+def heatmap_overlay(image: Image.Image, values: np.ndarray, caption: str = "cosine", cmap: str = "turbo") -> Image.Image:
+    """An (H, W) map over the image, coloured over its own range, with a colour bar of that range."""
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    return with_colorbar(overlay(image, values, vmin=lo, vmax=hi, cmap=cmap), lo, hi, caption, cmap)
+
+
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)

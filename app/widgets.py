@@ -11,6 +11,7 @@ import gradio as gr
 
 from components.errors import InputError
 from components.media import limits_text
+from components.video import limits_text as video_limits_text
 
 
 GPU_SECONDS = 60  # ZeroGPU's default budget per call; long jobs ask for more via user_errors(gpu_seconds=)
@@ -88,6 +89,44 @@ def ImageUpload(label: str = "Image", **kwargs) -> gr.Image:
     kwargs.setdefault("type", "filepath")
     kwargs.setdefault("sources", ["upload", "clipboard"])
     return _PathImage(label=label, **kwargs)
+
+
+class _PathVideo(gr.Video):
+    """gr.Video whose preprocess hands over the uploaded file's path untouched (no FFmpeg step), so
+    `components.video` decodes it and says what is wrong with a bad file."""
+
+    is_template = True
+
+    @classmethod
+    def get_component_class_id(cls) -> str:
+        return gr.Video.get_component_class_id()
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
+def VideoUpload(label: str = "Video", **kwargs) -> gr.Video:
+    """A video input whose file reaches the handler undecoded (shared by the video tabs)."""
+    kwargs.setdefault("sources", ["upload"])
+    return _PathVideo(label=label, **kwargs)
+
+
+def video_limits() -> gr.Markdown:
+    return gr.Markdown(f"<small>{video_limits_text()}</small>")
+
+
+def replay_panel(*, inputs=None, note: str = ""):
+    """The "Reproduce a run" section of every tab: a run-record upload beside the file(s) the run was
+    made with (an image, unless `inputs()` makes other components) and a Replay button.
+    Returns (record upload, [file inputs], button)."""
+    with gr.Accordion("Reproduce a run", open=False):
+        if note:
+            gr.Markdown(f"<small>{note}</small>")
+        with gr.Row():
+            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
+            files = inputs() if inputs else [ImageUpload("The image the record was made with")]
+        button = gr.Button("Replay")
+    return record_in, files, button
 
 
 def method_header(name: str, idea: str, paper: str, runs: str) -> gr.Markdown:

@@ -8,11 +8,10 @@ repeated labels. Proposal time (selective search + the dense-CLIP forward) has i
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
-from common import report
+from common import interleaved_ms, report
 from PIL import Image
 
 from app.examples import ASSETS, skimage_photo
@@ -52,7 +51,7 @@ def run(quick: bool = False) -> list[dict]:
             for call in calls.values():
                 call()  # warm up, and fill the text cache
             warm_text = backbone.text_forwards
-            times = interleaved_ms(calls, runs)
+            times = interleaved_ms(calls, runs, warmup=False)
             bare_ms = times["bare"]
             for pipeline in ("vild", "glip"):
                 pipeline_ms = times[pipeline]
@@ -73,22 +72,6 @@ def run(quick: bool = False) -> list[dict]:
                 )
                 print(row, flush=True)
     return rows
-
-
-def interleaved_ms(calls: dict, runs: int) -> dict:
-    """Median ms of each call, timed in turns (bare, vild, glip, bare, ...) so that a shared, busy
-    machine slows them alike."""
-    times = {key: [] for key in calls}
-    for _ in range(runs):
-        for key, call in calls.items():
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            call()
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            times[key].append((time.perf_counter() - start) * 1000)
-    return {key: statistics.median(values) for key, values in times.items()}
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ Target: ≤ 1.5× the bare forward.
 
 from __future__ import annotations
 
-import statistics
-import time
 
-from common import report
+from common import interleaved_ms, report
 from PIL import Image
 
 from app.examples import skimage_photo
@@ -83,20 +81,6 @@ def run(quick: bool = False) -> list[dict]:
             )
         )
     return rows
-
-
-def interleaved_ms(fns: dict, runs: int) -> dict:
-    """Median ms of each function, timed in turns (a, b, c, a, b, c, ...) after one warm-up each,
-    so that load from other processes on a shared machine falls on all of them alike."""
-    for fn in fns.values():
-        fn()
-    times = {name: [] for name in fns}
-    for _ in range(runs):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 if __name__ == "__main__":

@@ -37,6 +37,25 @@ def median_ms(fn, runs: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def interleaved_ms(calls: dict, runs: int, warmup: bool = True) -> dict:
+    """Median ms of each named call, timed in turns (a, b, c, a, b, c, ...) after one warm-up each,
+    so that load from other processes on a shared machine falls on all of them alike."""
+    if warmup:
+        for call in calls.values():
+            call()
+    times = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, call in calls.items():
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            call()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def machine() -> dict:
     info = {
         "python": platform.python_version(),

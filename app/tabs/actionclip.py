@@ -9,12 +9,12 @@ import numpy as np
 from app import render, runs
 from app.examples import ASSETS
 from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps, text_picture
-from app.widgets import method_header, user_errors
+from app.widgets import VideoUpload, method_header, replay_panel, user_errors, video_limits
 from components import actionclip as ac
 from components.errors import InputError
 from components.media import parse_labels
 from components.prompts import ACTIONCLIP16
-from components.video import MAX_SAMPLED_FRAMES, limits_text
+from components.video import MAX_SAMPLED_FRAMES
 from components.video_labelsets import ACTION_LABEL_SETS
 
 TITLE = "ActionCLIP"
@@ -23,30 +23,6 @@ CUSTOM = "Custom (type your own)"
 PRESETS = {s.title: s for s in ACTION_LABEL_SETS.values()}
 HEATMAP_LABELS = 10  # rows of the frame × label heat map: the video's top labels
 FILMSTRIP_SIDE = 224
-
-
-class _PathVideo(gr.Video):
-    """gr.Video whose preprocess hands over the uploaded file's path untouched (no FFmpeg step), so
-    `components.video` decodes it and says what is wrong with a bad file."""
-
-    is_template = True
-
-    @classmethod
-    def get_component_class_id(cls) -> str:
-        return gr.Video.get_component_class_id()
-
-    def preprocess(self, payload):
-        return None if payload is None else payload.path
-
-
-def VideoUpload(label: str = "Video", **kwargs) -> gr.Video:
-    """A video input whose file reaches the handler undecoded (shared by the video tabs)."""
-    kwargs.setdefault("sources", ["upload"])
-    return _PathVideo(label=label, **kwargs)
-
-
-def video_limits() -> gr.Markdown:
-    return gr.Markdown(f"<small>{limits_text()}</small>")
 
 
 def _thumbnail(frame):
@@ -116,14 +92,12 @@ def build(ctx) -> None:
             notes = gr.Markdown()
             record = gr.File(label="Run record (JSON): settings, input hashes, weights, scores")
     strip = how_it_works()
-    with gr.Accordion("Reproduce a run", open=False):
-        with gr.Row():
-            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
-            video_in = VideoUpload("The video the record was made with")
-            images_in = gr.File(
-                file_count="multiple", file_types=["image"], label="…or the images it was made with (same order)",
-            )
-        replay_button = gr.Button("Replay")
+    record_in, (video_in, images_in), replay_button = replay_panel(
+        inputs=lambda: [
+            VideoUpload("The video the record was made with"),
+            gr.File(file_count="multiple", file_types=["image"], label="…or the images it was made with (same order)"),
+        ]
+    )
     state = gr.State()
 
     gr.Examples(

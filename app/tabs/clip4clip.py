@@ -15,8 +15,7 @@ from PIL import Image
 from app import render, runs
 from app.examples import ASSETS
 from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps, text_picture
-from app.tabs.actionclip import VideoUpload, video_limits
-from app.widgets import method_header, user_errors
+from app.widgets import VideoUpload, method_header, user_errors, video_limits
 from components import clip4clip as c4c
 from components.errors import InputError
 from components.video import MAX_VIDEO_MB

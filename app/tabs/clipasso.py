@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from app import render, runs
 from app.examples import skimage_photo
 from app.howitworks import STEP_SIZE, how_it_works, steps
-from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import clipasso
 from components.backbone import load_backbone, resolve_device
 from components.clipasso.loss import FC_WEIGHT, NUM_AUG
@@ -98,16 +98,11 @@ def build(ctx) -> None:
             gallery = gr.Gallery(label="Abstraction ladder", columns=4, height=220)
             record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
     strip = how_it_works()
-    with gr.Accordion("Reproduce a run", open=False):
-        gr.Markdown(
-            "<small>Replays the recorded settings on the same image; on the same machine and model the "
-            "sketch is the same (the run is deterministic for a given seed). A run that was stopped by "
-            "hand replays to its full length.</small>"
-        )
-        with gr.Row():
-            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
-            image_in = ImageUpload("The image the record was made with")
-        replay_button = gr.Button("Replay")
+    record_in, (image_in,), replay_button = replay_panel(
+        note="Replays the recorded settings on the same image; on the same machine and model the sketch "
+        "is the same (the run is deterministic for a given seed). A run that was stopped by hand replays "
+        "to its full length."
+    )
 
     gr.Examples(
         [

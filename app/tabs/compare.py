@@ -13,7 +13,6 @@ from app import render
 from app.examples import ASSETS, skimage_photo
 from app.render import _font
 from app.tabs.depthclip import paper_backbone_name
-from app.tabs.zeroshot import heatmap_image
 from app.widgets import ImageUpload, image_limits, method_header, user_errors
 from components import compare as cmp
 from components import dense
@@ -174,7 +173,7 @@ def board_tiles(result: cmp.CompareResult) -> list[tuple[Image.Image, str]]:
     lo, hi = float(depth.bins.min()), float(depth.bins.max())
     return [
         (image, f"The image and the labels: {', '.join(names)}"),
-        (heatmap_image(image, _resized_zeroshot(zs, image), top),
+        (render.heatmap_overlay(image, _resized_zeroshot(zs, image).heatmap(top), "cosine"),
          f"Zero-shot: “{top}” ({p:.0%}); heat map = each patch's cosine with “{top}”"),
         (with_legend(render.palette_image(lseg_map, image), names),
          "LSeg: each pixel takes its best label (raw label, cosine × 1/0.07)"),

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from app import render, runs
 from app.examples import skimage_photo
 from app.howitworks import how_it_works, steps
-from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import dense
 from components import depthclip as dc
 from components.backbone import load_backbone
@@ -121,11 +121,7 @@ def build(ctx) -> None:
             notes = gr.Markdown()
             record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
     strip = how_it_works()
-    with gr.Accordion("Reproduce a run", open=False):
-        with gr.Row():
-            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
-            image_in = ImageUpload("The image the record was made with")
-        replay_button = gr.Button("Replay")
+    record_in, (image_in,), replay_button = replay_panel()
     state = gr.State()
 
     def backbone_for(choice_source, model_choice):

@@ -11,7 +11,7 @@ from PIL import Image
 from app import render, runs
 from app.examples import ASSETS, skimage_photo
 from app.howitworks import boxes_picture, grid_picture, how_it_works, steps, text_picture
-from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import glip, regions
 from components.media import load_image
 
@@ -72,11 +72,7 @@ def build(ctx) -> None:
             notes = gr.Markdown()
             record = gr.File(label="Run record (JSON) of the last Ground: settings, image hash, weights, grounded boxes")
     strip = how_it_works()
-    with gr.Accordion("Reproduce a run", open=False):
-        with gr.Row():
-            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
-            image_in = ImageUpload("The image the record was made with")
-        replay_button = gr.Button("Replay")
+    record_in, (image_in,), replay_button = replay_panel()
     state = gr.State()
 
     gr.Examples(

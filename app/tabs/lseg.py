@@ -10,7 +10,7 @@ import numpy as np
 from app import render, runs
 from app.examples import skimage_photo
 from app.howitworks import grid_picture, how_it_works, steps
-from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import dense, lseg
 from components.errors import InputError
 from components.media import MAX_LABELS, load_image, parse_labels
@@ -93,11 +93,7 @@ def build(ctx) -> None:
             notes = gr.Markdown()
             record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
     strip = how_it_works()
-    with gr.Accordion("Reproduce a run", open=False):
-        with gr.Row():
-            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
-            image_in = ImageUpload("The image the record was made with")
-        replay_button = gr.Button("Replay")
+    record_in, (image_in,), replay_button = replay_panel()
     state = gr.State()
 
     gr.Examples(

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from app import render, runs
 from app.examples import ASSETS
 from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps
-from app.widgets import method_header, user_errors
+from app.widgets import method_header, replay_panel, user_errors
 from components import pointclip as pc
 from components import pointclouds
 from components.media import MAX_LABELS, parse_labels
@@ -84,13 +84,11 @@ def build(ctx) -> None:
             notes = gr.Markdown()
             record = gr.File(label="Run record (JSON) of the last Recognise: settings, file hash, weights, scores")
     strip = how_it_works()
-    with gr.Accordion("Reproduce a run", open=False):
-        with gr.Row():
-            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
-            file_in = gr.File(
-                label="The 3-D file the record was made with", file_types=list(pointclouds.SUFFIXES), type="filepath"
-            )
-        replay_button = gr.Button("Replay")
+    record_in, (file_in,), replay_button = replay_panel(
+        inputs=lambda: [
+            gr.File(label="The 3-D file the record was made with", file_types=list(pointclouds.SUFFIXES), type="filepath")
+        ]
+    )
     state = gr.State()
 
     gr.Examples(

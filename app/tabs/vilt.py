@@ -10,7 +10,7 @@ from app import render
 from app import runs as run_records
 from app.examples import skimage_photo
 from app.howitworks import bars_picture, how_it_works, steps, text_picture
-from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import vilt
 from components.errors import WeightsError
 from components.media import MAX_LABELS, load_image, parse_labels
@@ -105,11 +105,7 @@ def build(ctx) -> None:
             timing_plot = gr.Plot(label="Visual embedding: measured here vs quoted in the paper (log scale)")
             timing_notes = gr.Markdown()
     strip = how_it_works()
-    with gr.Accordion("Reproduce a run", open=False):
-        with gr.Row():
-            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
-            image_in = ImageUpload("The image the record was made with")
-        replay_button = gr.Button("Replay")
+    record_in, (image_in,), replay_button = replay_panel()
     state = gr.State()
 
     gr.Examples(
@@ -277,10 +273,7 @@ def strip_steps(image, result: vilt.VQAResult, heat_picture):
 
 
 def heatmap_image(image, result, key):
-    values = result.heatmap(key)
-    lo, hi = float(values.min()), float(values.max())
-    caption = "share" if result.engine == "vilt" else "cosine"
-    return render.with_colorbar(render.overlay(image, values, vmin=lo, vmax=hi), lo, hi, caption)
+    return render.heatmap_overlay(image, result.heatmap(key), "share" if result.engine == "vilt" else "cosine")
 
 
 CATEGORIES = {

@@ -7,7 +7,7 @@ import gradio as gr
 from app import render, runs
 from app.examples import skimage_photo
 from app.howitworks import bars_picture, grid_picture, how_it_works, steps
-from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import dense
 from components.media import MAX_LABELS, load_image, parse_labels
 from components.zeroshot import DEFAULT_TEMPLATES, ZeroShotClassifier
@@ -60,11 +60,7 @@ def build(ctx) -> None:
             notes = gr.Markdown()
             record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
     strip = how_it_works()
-    with gr.Accordion("Reproduce a run", open=False):
-        with gr.Row():
-            record_in = gr.File(label="Run record (JSON)", file_types=[".json"])
-            image_in = ImageUpload("The image the record was made with")
-        replay_button = gr.Button("Replay")
+    record_in, (image_in,), replay_button = replay_panel()
     state = gr.State()
 
     gr.Examples(
@@ -149,6 +145,4 @@ def build(ctx) -> None:
 
 
 def heatmap_image(image, result, label):
-    values = result.heatmap(label)
-    lo, hi = float(values.min()), float(values.max())
-    return render.with_colorbar(render.overlay(image, values, vmin=lo, vmax=hi), lo, hi, "cosine")
+    return render.heatmap_overlay(image, result.heatmap(label), "cosine")
