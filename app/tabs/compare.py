@@ -9,11 +9,11 @@ import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
 
-from app import render
+from app import render, runs
 from app.examples import ASSETS, skimage_photo
 from app.render import _font
 from app.tabs.depthclip import paper_backbone_name
-from app.widgets import ImageUpload, image_limits, method_header, user_errors
+from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import compare as cmp
 from components import dense
 from components import depthclip as dc
@@ -114,6 +114,8 @@ def build(ctx) -> None:
             board = gr.Gallery(label="The board: the image, then one picture per method", columns=3, height="auto", object_fit="contain")
             download = gr.File(label="The whole board as one PNG")
             status = gr.Markdown()
+            record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
+    record_in, (image_in,), replay_button = replay_panel()
     gr.Markdown("### GroupViT vs LSeg — same image, same labels, same CLIP features")
     with gr.Row():
         lseg_picture = gr.Image(label="LSeg: every pixel takes its best label", type="pil", format="png")
@@ -140,22 +142,62 @@ def build(ctx) -> None:
             else:
                 result = step
         tiles = board_tiles(result)
+        settings = dict(
+            labels=labels_text, method=method_name, templates=template_name, proposals=max_proposals,
+            score=score_threshold, depth_side=short_side,
+        )
         return (
             tiles,
             save_board(tiles, result),
             status_text(result, backbone),
+            runs.write_record(
+                "compare",
+                settings=settings,
+                files={"image": image_path},
+                model_choice=model_choice,
+                weights=f"{result.backbone}; DepthCLIP: {result.depth_backbone}",
+                scores=record_scores(result),
+            ),
             tiles[2][0],
             tiles[3][0],
             agreement_text(result),
         )
 
+    @user_errors
+    def replay(record_path, image_path):
+        saved = runs.read_record(record_path, "compare")
+        order = ["image", "labels", "method", "templates", "proposals", "score", "depth_side"]
+        return runs.replay(saved, {"image": image_path}, run_compare, order)
+
     run.click(
         run_compare,
         [image, labels, method, templates, proposals, score, depth_side, ctx.model_picker],
-        [board, download, status, lseg_picture, groupvit_picture, this_run],
+        [board, download, status, record, lseg_picture, groupvit_picture, this_run],
         api_name="compare_run",
         concurrency_limit=1,
     )
+    replay_button.click(
+        replay,
+        [record_in, image_in],
+        [board, download, status, record, lseg_picture, groupvit_picture, this_run],
+        api_name="compare_replay",
+        concurrency_limit=1,
+    )
+
+
+def record_scores(result: cmp.CompareResult) -> dict:
+    """Each method's headline numbers, small enough to read in the JSON."""
+    vild = result.vild
+    return {
+        "zeroshot": dict(result.zeroshot.ranking()),
+        "lseg_shares": {label: float(share) for label, share in zip(result.lseg.labels, result.lseg.shares)},
+        "groupvit_top_classes": [result.groupvit.classes[int(i)] for i in result.groupvit.top_classes],
+        "vild_detections": [
+            {"box": [round(float(v), 1) for v in vild.boxes[i]], "class": vild.classes[int(np.argmax(vild.probs[i][1:]))]}
+            for i in vild.keep
+        ],
+        "depth_median_m": float(np.nanmedian(result.depth.depth)),
+    }
 
 
 # -- pictures -------------------------------------------------------------------------------------------
