@@ -119,7 +119,10 @@ def dense_features(backbone, image: Image.Image, method: str = DEFAULT_METHOD, s
         elif hasattr(visual, "forward_dense"):  # any other tower may provide its own dense forward
             patches, pooled = visual.forward_dense(batch)
         else:
-            raise NotImplementedError(f"dense features are not available for {type(visual).__name__}")
+            raise InputError(
+                f"Dense maps need a CLIP ViT or ResNet image tower; this model's is a {type(visual).__name__}. "
+                "Pick one of the listed CLIP models."
+            )
     backbone.image_forwards += len(views)
     patches = F.normalize(patches.float(), dim=-1).cpu()  # (N, g, g, D)
     grid = patches.shape[1]
@@ -168,7 +171,10 @@ def _vit_dense(visual, pixels: torch.Tensor, method: str) -> tuple[torch.Tensor,
     embeddings from the unmodified block, in one pass through the shared trunk."""
     transformer = visual.transformer
     if not getattr(transformer, "batch_first", True) or getattr(visual, "attn_pool", None) is not None:
-        raise NotImplementedError("dense features need a standard CLIP ViT (batch-first, class-token pooling)")
+        raise InputError(
+            "Dense maps need a standard CLIP ViT (class-token pooling); this model pools with attention. "
+            "Pick one of the listed CLIP models."
+        )
     x = visual._embeds(pixels)
     *trunk, last = transformer.resblocks
     for block in trunk:

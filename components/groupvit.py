@@ -519,9 +519,14 @@ class OfficialGroupViT:
             image_embedding = projection(out.pooler_output)[0]
             logit_scale = min(float(self.model.logit_scale.exp()), MAX_LOGIT_SCALE)
         attentions = [a[0].float().cpu() for a in out.attentions]  # (groups, tokens) per stage
-        if len(attentions) != 2:
-            raise NotImplementedError(f"expected two grouping stages, the model has {len(attentions)}")
-        a1, a2 = attentions[0].T, attentions[1].T  # (h·w, K1), (K1, K2)
+        if not attentions:
+            raise WeightsError("These GroupViT weights have no grouping stage; use nvidia/groupvit-gcc-yfcc.")
+        # Stage 1 assigns patches to K1 groups; any later stages chain on, so a2 is their product
+        # (K1, K_last): one stage more or less than the released two-stage model still chains exactly.
+        a1 = attentions[0].T  # (h·w, K1)
+        a2 = torch.eye(a1.shape[1])
+        for stage in attentions[1:]:
+            a2 = a2 @ stage.T
         grid = size // self.patch_size
         return _finish(
             classes=class_names,

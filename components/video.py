@@ -20,6 +20,8 @@ no decodable frames, a list of images that are not images.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
@@ -211,13 +213,15 @@ def _check_frame_pixels(size: tuple[int, int], name: str) -> None:
         )
 
 
-class _Source:
-    """A decoded view of one input: `info` and `fetch(indices) -> images` on the frame grid."""
+class _Source(ABC):
+    """A decoded view of one input: `info` and `fetch(indices) -> images` on the frame grid.
+    One subclass per kind of input: image lists, GIFs (Pillow), containers (PyAV)."""
 
     info: VideoInfo
 
+    @abstractmethod
     def fetch(self, indices: Sequence[int]) -> list[Image.Image]:
-        raise NotImplementedError
+        """The frames at `indices` of the frame grid, as RGB images."""
 
     def close(self) -> None:
         pass

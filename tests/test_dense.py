@@ -148,3 +148,14 @@ def test_bad_requests_are_refused_with_a_reason(tiny_vit):
         tiny_vit.dense(_noise(700, 64))
     with pytest.raises(InputError, match="multiple of 16"):
         tiny_vit.dense(_noise(64, 64), short_side=70)
+
+
+def test_towers_without_a_dense_path_say_so(oracle, tiny_vit, monkeypatch):
+    bare = torch.nn.Module()
+    bare.image_size, bare.patch_size = 64, 8
+    monkeypatch.setattr(oracle.model, "visual", bare)
+    with pytest.raises(InputError, match="CLIP ViT or ResNet image tower"):
+        oracle.dense(_noise(64, 64))
+    monkeypatch.setattr(tiny_vit.model.visual, "attn_pool", torch.nn.Identity())
+    with pytest.raises(InputError, match="pools with attention"):
+        tiny_vit.dense(_noise(64, 64))

@@ -165,14 +165,16 @@ def test_farthest_point_seeds_are_deterministic_and_skip_repeats():
 
 
 # -- the official engine, offline ---------------------------------------------------------------------
-def tiny_official():
+def tiny_official(num_group_tokens=(8, 4, 0), num_output_groups=(8, 4, 4)):
     from transformers import GroupViTConfig, GroupViTModel
 
+    stages = len(num_group_tokens)
     config = GroupViTConfig(
         text_config=dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=1),
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_attention_heads=2, depths=[1, 1, 1], num_hidden_layers=3,
-            num_group_tokens=[8, 4, 0], num_output_groups=[8, 4, 4], image_size=32, patch_size=8,
+            hidden_size=32, intermediate_size=64, num_attention_heads=2, depths=[1] * stages,
+            num_hidden_layers=stages, num_group_tokens=list(num_group_tokens),
+            num_output_groups=list(num_output_groups), image_size=32, patch_size=8,
         ),
         projection_dim=16,
         projection_intermediate_dim=32,
@@ -196,6 +198,23 @@ def test_official_engine_applies_the_official_rules_on_a_tiny_random_model():
     np.testing.assert_allclose(result.chained, result.stage_assignments[0] @ result.stage_assignments[1], rtol=1e-5)
     again = engine(halves(RED, BLUE, (60, 40)), "red, blue, cat, dog, tree, sky, road", top_k=5)
     np.testing.assert_array_equal(again.label_map, result.label_map)
+
+
+@pytest.mark.parametrize("tokens, outputs, groups", [((8, 4, 2, 0), (8, 4, 2, 2), (8, 2)), ((8, 0), (8, 8), (8, 8))])
+def test_official_engine_chains_any_number_of_grouping_stages(tokens, outputs, groups):
+    """Three stages chain as stage1 · stage2 · stage3; one stage is its own final grouping."""
+    engine = tiny_official(tokens, outputs)
+    image = halves(RED, BLUE, (32, 32))
+    result = engine(image, "red, blue")
+    assert result.num_groups == groups
+    pixels = torch.from_numpy(np.asarray(image, np.float32) / 255.0).permute(2, 0, 1)
+    pixels = (pixels - torch.tensor(engine.MEAN)[:, None, None]) / torch.tensor(engine.STD)[:, None, None]
+    with torch.no_grad():
+        attentions = engine.model.vision_model(pixels[None], output_attentions=True).attentions
+    by_hand = attentions[0][0].T
+    for stage in attentions[1:]:
+        by_hand = by_hand @ stage[0].T
+    np.testing.assert_allclose(result.chained, by_hand.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_official_weights_that_cannot_be_had_say_so_quickly(tmp_path):

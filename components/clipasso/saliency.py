@@ -41,7 +41,7 @@ def vit_attention(visual, pixels: torch.Tensor) -> torch.Tensor:
     if transformer is None:
         raise InputError("The saliency map needs a ViT CLIP (its attention maps); this model is a ResNet.")
     if not getattr(transformer, "batch_first", True):
-        raise NotImplementedError("expected a batch-first open_clip transformer")
+        raise InputError("The saliency map needs an open_clip 3.x ViT (batch-first blocks); pick ViT-B-32.")
     x = visual._embeds(pixels.to(visual.conv1.weight.dtype))
     maps = []
     for block in transformer.resblocks:
