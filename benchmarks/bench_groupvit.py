@@ -9,7 +9,7 @@ Target: ≤ 1.5× the bare forward.
 from __future__ import annotations
 
 
-from common import interleaved_ms, report
+from common import report, time_dense_tab
 from PIL import Image
 
 from app.examples import skimage_photo
@@ -38,46 +38,23 @@ def run(quick: bool = False) -> list[dict]:
     for photo in ("astronaut", "chelsea"):
         image = Image.open(skimage_photo(photo)).convert("RGB")
         group = GroupViT(backbone)
-        first = group(image, classes)  # warms the text cache
-        before = backbone.image_forwards
-        group(image, classes)
-        views = backbone.image_forwards - before
-        pixels = backbone.pixels([image]).repeat(max(1, views), 1, 1, 1)
-        ms = interleaved_ms(
-            dict(
-                bare=lambda: backbone.encode_images(pixels),
-                pipeline=lambda: group(image, classes),
-                tab=lambda: shown(outputs(image, group(image, classes), [])),
-                relabel=lambda: first.relabel(background_threshold=0.5, top_k=3),
-            ),
+        first = group(image, classes)
+        timing = time_dense_tab(
+            backbone,
+            image,
+            lambda: group(image, classes),
+            lambda result: shown(outputs(image, result, [])),
+            dict(relabel=lambda: first.relabel(background_threshold=0.5, top_k=3)),
             runs,
         )
-        # the pipeline's own work after the image tower: the same call with the dense features given
-        features = backbone.dense(image)
-        real_dense = backbone.dense
-        backbone.dense = lambda *args, **kwargs: features
-        try:
-            post = interleaved_ms(dict(post=lambda: group(image, classes)), runs)["post"]
-        finally:
-            backbone.dense = real_dense
-        dense_ms = interleaved_ms(dict(dense=lambda: backbone.dense(image)), runs)["dense"]
-        pipeline_ms, tab_ms, bare_ms, relabel_ms = ms["pipeline"], ms["tab"], ms["bare"], ms["relabel"]
         rows.append(
             dict(
                 pipeline="groupvit",
                 model="ViT-B-16",
                 image=f"{photo} {image.size[0]}×{image.size[1]}",
                 classes=len(classes),
-                views=views,
-                pipeline_ms=pipeline_ms,
-                tab_ms=tab_ms,
-                bare_same_views_ms=bare_ms,
-                dense_ms=dense_ms,
-                after_forward_ms=post,
-                ratio=pipeline_ms / bare_ms,
-                tab_ratio=tab_ms / bare_ms,
+                **timing,
                 target="≤1.5",
-                relabel_ms=relabel_ms,
             )
         )
     return rows

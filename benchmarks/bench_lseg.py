@@ -9,7 +9,7 @@ threshold or regulariser) runs no forward at all. Target: ≤ 1.5× the bare for
 from __future__ import annotations
 
 
-from common import interleaved_ms, report
+from common import report, time_dense_tab
 from PIL import Image
 
 from app.examples import skimage_photo
@@ -37,46 +37,23 @@ def run(quick: bool = False) -> list[dict]:
     for photo in ("astronaut", "chelsea"):
         image = Image.open(skimage_photo(photo)).convert("RGB")
         segment = LSeg(backbone)
-        first = segment(image, LABELS)  # warms the text cache
-        before = backbone.image_forwards
-        segment(image, LABELS)
-        views = backbone.image_forwards - before
-        pixels = backbone.pixels([image]).repeat(max(1, views), 1, 1, 1)
-        ms = interleaved_ms(
-            dict(
-                bare=lambda: backbone.encode_images(pixels),
-                pipeline=lambda: segment(image, LABELS),
-                tab=lambda: shown(outputs(image, segment(image, LABELS), [])),
-                rescore=lambda: first.rescore(logit_scale=50.0, background_threshold=0.1),
-            ),
+        first = segment(image, LABELS)
+        timing = time_dense_tab(
+            backbone,
+            image,
+            lambda: segment(image, LABELS),
+            lambda result: shown(outputs(image, result, [])),
+            dict(rescore=lambda: first.rescore(logit_scale=50.0, background_threshold=0.1)),
             runs,
         )
-        # the pipeline's own work after the image tower: the same call with the dense features given
-        features = backbone.dense(image)
-        real_dense = backbone.dense
-        backbone.dense = lambda *args, **kwargs: features
-        try:
-            post = interleaved_ms(dict(post=lambda: segment(image, LABELS)), runs)["post"]
-        finally:
-            backbone.dense = real_dense
-        dense_ms = interleaved_ms(dict(dense=lambda: backbone.dense(image)), runs)["dense"]
-        pipeline_ms, tab_ms, bare_ms, rescore_ms = ms["pipeline"], ms["tab"], ms["bare"], ms["rescore"]
         rows.append(
             dict(
                 pipeline="lseg",
                 model="ViT-B-16",
                 image=f"{photo} {image.size[0]}×{image.size[1]}",
                 labels=len(LABELS),
-                views=views,
-                pipeline_ms=pipeline_ms,
-                tab_ms=tab_ms,
-                bare_same_views_ms=bare_ms,
-                dense_ms=dense_ms,
-                after_forward_ms=post,
-                ratio=pipeline_ms / bare_ms,
-                tab_ratio=tab_ms / bare_ms,
+                **timing,
                 target="≤1.5",
-                rescore_ms=rescore_ms,
             )
         )
     return rows

@@ -56,6 +56,42 @@ def interleaved_ms(calls: dict, runs: int, warmup: bool = True) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def time_dense_tab(backbone, image, pipeline, tab, cheap: dict, runs: int) -> dict:
+    """Timings of a tab built on dense patch embeddings (LSeg, GroupViT) for one image.
+
+    pipeline(): the method's call; tab(result): what the tab draws and Gradio encodes from it;
+    cheap: named calls that re-score without a forward. Returns the views the call ran, the median ms
+    of the bare forward of those views, of the pipeline, the tab and each cheap call, of the dense
+    pass alone and of the pipeline's own work after it, and the ratios to the bare forward."""
+    pipeline()  # warms the text cache
+    before = backbone.image_forwards
+    pipeline()
+    views = backbone.image_forwards - before
+    pixels = backbone.pixels([image]).repeat(max(1, views), 1, 1, 1)
+    ms = interleaved_ms(
+        dict(bare=lambda: backbone.encode_images(pixels), pipeline=pipeline, tab=lambda: tab(pipeline()), **cheap),
+        runs,
+    )
+    features = backbone.dense(image)
+    real_dense = backbone.dense
+    backbone.dense = lambda *args, **kwargs: features  # the same call with the dense features given
+    try:
+        after_forward = interleaved_ms(dict(post=pipeline), runs)["post"]
+    finally:
+        backbone.dense = real_dense
+    return dict(
+        views=views,
+        pipeline_ms=ms["pipeline"],
+        tab_ms=ms["tab"],
+        bare_same_views_ms=ms["bare"],
+        dense_ms=interleaved_ms(dict(dense=lambda: backbone.dense(image)), runs)["dense"],
+        after_forward_ms=after_forward,
+        ratio=ms["pipeline"] / ms["bare"],
+        tab_ratio=ms["tab"] / ms["bare"],
+        **{f"{name}_ms": ms[name] for name in cheap},
+    )
+
+
 def machine() -> dict:
     info = {
         "python": platform.python_version(),
