@@ -9,6 +9,7 @@ import os
 
 import gradio as gr
 
+from components import regions
 from components.errors import InputError
 from components.media import limits_text
 from components.video import limits_text as video_limits_text
@@ -113,6 +114,24 @@ def VideoUpload(label: str = "Video", **kwargs) -> gr.Video:
 
 def video_limits() -> gr.Markdown:
     return gr.Markdown(f"<small>{video_limits_text()}</small>")
+
+
+def region_controls():
+    """The proposal settings of the region-based tabs (ViLD, GLIP): sources, prompt set, how many
+    regions to embed. Returns (sources, prompt set, region count) components."""
+    sources = gr.CheckboxGroup(
+        [(regions.SOURCE_LABELS[s], s) for s in regions.SOURCES], value=list(regions.SOURCES), label="Proposal sources"
+    )
+    prompt_set = gr.Radio(
+        [("ViLD's 63 prompts (first use of a word: 63 text forwards)", "63"), ("one prompt: “This is a photo of a {}.”", "1")],
+        value="63",
+        label="Prompts",
+    )
+    max_proposals = gr.Slider(
+        1, regions.MAX_PROPOSALS_LIMIT, regions.MAX_PROPOSALS, step=1,
+        label="Regions to embed (each costs two CLIP forwards: 1× and 1.5× crops)",
+    )
+    return sources, prompt_set, max_proposals
 
 
 def replay_panel(*, inputs=None, note: str = ""):

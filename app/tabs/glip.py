@@ -11,7 +11,7 @@ from PIL import Image
 from app import render, runs
 from app.examples import ASSETS, skimage_photo
 from app.howitworks import boxes_picture, grid_picture, how_it_works, steps, text_picture
-from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
+from app.widgets import ImageUpload, image_limits, method_header, region_controls, replay_panel, user_errors
 from components import glip, regions
 from components.media import load_image
 
@@ -50,18 +50,7 @@ def build(ctx) -> None:
                     0, 1, glip.CONTAINMENT, step=0.05,
                     label="Drop a box containing this much of a better box of its phrase (0 = off)",
                 )
-                sources = gr.CheckboxGroup(
-                    [(regions.SOURCE_LABELS[s], s) for s in regions.SOURCES], value=list(regions.SOURCES), label="Proposal sources"
-                )
-                prompt_set = gr.Radio(
-                    [("ViLD's 63 prompts (first use of a word: 63 text forwards)", "63"), ("one prompt: “This is a photo of a {}.”", "1")],
-                    value="63",
-                    label="Prompts",
-                )
-                max_proposals = gr.Slider(
-                    1, regions.MAX_PROPOSALS_LIMIT, regions.MAX_PROPOSALS, step=1,
-                    label="Regions to embed (each costs two CLIP forwards: 1× and 1.5× crops)",
-                )
+                sources, prompt_set, max_proposals = region_controls()
             run = gr.Button("Ground", variant="primary")
             image_limits()
         with gr.Column():
