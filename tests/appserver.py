@@ -13,6 +13,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# DepthCLIP (its tab and the Compare board) loads the paper's RN50; tests swap in a tiny ResNet.
+TINY_DEPTHCLIP = {"CLIP_LAB_DEPTHCLIP_MODEL": "clip-lab-tiny-rn-depth", "CLIP_LAB_DEPTHCLIP_PRETRAINED": "random"}
+
+
+@contextmanager
+def environment(values: dict):
+    """Set environment variables for the block, restoring the previous values afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @contextmanager
 def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random"):
     """Yield (demo, url) with the app's own launch settings, on a tiny model; closed afterwards."""

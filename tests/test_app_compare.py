@@ -4,32 +4,21 @@ DepthCLIP's RN50 is swapped for the tiny ResNet (CLIP_LAB_DEPTHCLIP_MODEL), as i
 
 from __future__ import annotations
 
-import os
 
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
 from app.examples import skimage_photo
-from appserver import running_demo
+from appserver import TINY_DEPTHCLIP, environment, running_demo
 
 TINY = "clip-lab-tiny-vit · random"
-ENV = {"CLIP_LAB_DEPTHCLIP_MODEL": "clip-lab-tiny-rn-depth", "CLIP_LAB_DEPTHCLIP_PRETRAINED": "random"}
 
 
 @pytest.fixture(scope="module")
 def client():
-    saved = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    try:
-        with running_demo() as (demo, url):
-            yield Client(url, verbose=False)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environment(TINY_DEPTHCLIP), running_demo() as (demo, url):
+        yield Client(url, verbose=False)
 
 
 def compare(client, image, labels, *, method="naclip", templates="single", proposals=5, score=0.9, height=64):

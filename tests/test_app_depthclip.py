@@ -15,28 +15,18 @@ from PIL import Image
 from gradio_client import Client, handle_file
 
 from app.examples import skimage_photo
-from appserver import running_demo
+from appserver import TINY_DEPTHCLIP, environment, running_demo
 from components import depthclip as dc
 
 TINY = "clip-lab-tiny-vit · random"
 WORDS = ", ".join(dc.WORDS)
 BINS = ", ".join(str(b) for b in dc.BINS)
-ENV = {"CLIP_LAB_DEPTHCLIP_MODEL": "clip-lab-tiny-rn-depth", "CLIP_LAB_DEPTHCLIP_PRETRAINED": "random"}
 
 
 @pytest.fixture(scope="module")
 def client():
-    saved = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    try:
-        with running_demo() as (demo, url):
-            yield Client(url, verbose=False)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environment(TINY_DEPTHCLIP), running_demo() as (demo, url):
+        yield Client(url, verbose=False)
 
 
 def estimate(client, image, *, source="layer4", words=WORDS, bins=BINS, temperature=0.1, flip=True, height=128,
@@ -108,7 +98,7 @@ def test_other_photo_has_no_ground_truth_and_dense_extension(client):
 
 def test_paper_default_backbone_is_rn50(client):
     """With no override the tab loads RN50 · openai; offline it falls back to random and says so."""
-    saved = {k: os.environ.pop(k) for k in ENV}
+    saved = {k: os.environ.pop(k) for k in TINY_DEPTHCLIP}
     try:
         _, status, *_ = estimate(client, skimage_photo("chelsea"), height=64)
     finally:
