@@ -48,7 +48,7 @@ def parse(argv=None):
     ap.add_argument("--tiny", action="store_true", help="the tests' tiny models and a 64² canvas (CPU check)")
     ap.add_argument("--precision", default="fp32", choices=[*PRECISIONS, "both"])
     ap.add_argument("--no-tf32", action="store_true", help="keep matmuls/convs in strict fp32")
-    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--contiguous", action="store_true", help="NCHW loss tower instead of the default channels-last")
     ap.add_argument("--compile", action="store_true", help="torch.compile the loss tower's stages (compile time is not timed)")
     ap.add_argument("--early-stop", action="store_true", help="stop at ≤1e-5 change twice (default: run all iterations)")
     ap.add_argument("--unbatched", action="store_true", help="also run the seeds one after another, for comparison")
@@ -92,8 +92,8 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     loss_backbone = load_backbone(args.loss_model, args.pretrained, device)
     saliency_backbone = load_backbone(args.saliency_model, args.pretrained, device)
-    if args.channels_last:
-        closs.fused_visual(loss_backbone).to(memory_format=torch.channels_last)
+    if args.contiguous:
+        closs.fused_visual(loss_backbone).to(memory_format=torch.contiguous_format)
     if args.compile:
         compile_loss_tower(loss_backbone)
     load_s = time.perf_counter() - t0
