@@ -2,18 +2,20 @@
 batched together. Self-contained: run it on a CUDA machine from the repository root,
 
     python benchmarks/gpu_clipasso.py                      # fp32, random weights (speed only)
-    python benchmarks/gpu_clipasso.py --precision bf16     # reduced precision for the RN101 loss
+    python benchmarks/gpu_clipasso.py --precision bf16     # reduced precision for the RN101 loss (runs eagerly)
     python benchmarks/gpu_clipasso.py --precision both     # fp32 and bf16, with their losses side by side
     python benchmarks/gpu_clipasso.py --compile            # torch.compile the RN101 tower (warm-up compiles)
     python benchmarks/gpu_clipasso.py --unbatched          # also the seeds one after another, for comparison
+    python benchmarks/gpu_clipasso.py --eager-iters 500    # also without the CUDA graph (500 iterations), for comparison
 
 and on a CPU with tiny settings to check that it works:
 
     python benchmarks/gpu_clipasso.py --device cpu --tiny --iters 20 --seeds 2
 
-Prints sketch-iterations/s (seeds × iterations / s) and total seconds, and the floor: the bare
-RN101 work of one step (forward + backward of 5 sketch views per seed, forward of the 4 augmented
-image views) timed alone. Writes JSON (default benchmarks/results/clipasso_gpu.json). Goal from the
+The step is replayed as a CUDA graph (float32; `--no-graph` for eager). Prints sketch-iterations/s
+(seeds × iterations / s) and total seconds, and the floor: the bare RN101 work of one step (forward +
+backward of 5 sketch views per seed, forward of the 4 augmented image views) timed alone, eagerly
+and as a CUDA graph. Writes JSON (default benchmarks/results/clipasso_gpu.json). Goal from the
 issue: ≤ 90 s on an H100 (≥ 65 sketch-iterations/s); the original takes ~6 min per seed on a V100.
 """
 
@@ -52,6 +54,8 @@ def parse(argv=None):
     ap.add_argument("--compile", action="store_true", help="torch.compile the loss tower's stages (compile time is not timed)")
     ap.add_argument("--early-stop", action="store_true", help="stop at ≤1e-5 change twice (default: run all iterations)")
     ap.add_argument("--unbatched", action="store_true", help="also run the seeds one after another, for comparison")
+    ap.add_argument("--no-graph", action="store_true", help="run the step eagerly, not replayed as a CUDA graph")
+    ap.add_argument("--eager-iters", type=int, default=0, help="also time this many iterations without the CUDA graph")
     ap.add_argument("--floor-iters", type=int, default=30)
     ap.add_argument("--image", default=None, help="image file (default: scikit-image's horse, CC0)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "clipasso_gpu.json"))
@@ -98,18 +102,19 @@ def main(argv=None) -> dict:
         compile_loss_tower(loss_backbone)
     load_s = time.perf_counter() - t0
 
-    def sketcher(seeds, iters, autocast):
+    def sketcher(seeds, iters, autocast, graph):
         return CLIPasso(
             loss_backbone, saliency_backbone, num_strokes=args.strokes, num_iter=iters, seeds=tuple(seeds),
-            canvas=args.canvas, min_delta=1e-5 if args.early_stop else 0.0, autocast=autocast,
+            canvas=args.canvas, min_delta=1e-5 if args.early_stop else 0.0, autocast=autocast, cuda_graph=graph,
         )
 
-    def timed_run(seeds, autocast, label):
-        sketcher(seeds, 12, autocast)(image)  # warm-up: cudnn autotuning, allocator, lazy copies
+    def timed_run(seeds, autocast, label, graph=not args.no_graph, iters=args.iters):
+        sketcher(seeds, 12, autocast, graph)(image)  # warm-up: cudnn autotuning, allocator, lazy copies
         sync(device)
+        timed = sketcher(seeds, iters, autocast, graph)
         start = time.perf_counter()
         step = None
-        for step in sketcher(seeds, args.iters, autocast).sketch(image):
+        for step in timed.sketch(image):
             if step.iteration % 200 == 0 and not step.done:
                 print(f"  [{label}] iteration {step.iteration} · {time.perf_counter() - start:.1f} s", flush=True)
         sync(device)
@@ -119,6 +124,7 @@ def main(argv=None) -> dict:
             seconds=seconds,
             iterations=result.iterations,
             seeds=len(seeds),
+            cuda_graph=timed.cuda_graph,
             iterations_per_s=result.iterations / seconds,
             sketch_iterations_per_s=result.iterations * len(seeds) / seconds,
             best_seed=result.best_seed,
@@ -133,6 +139,8 @@ def main(argv=None) -> dict:
         print(f"{name}: {args.seeds} seeds batched × {args.iters} iterations, {args.strokes} strokes, "
               f"{args.canvas}² on {device}", flush=True)
         runs[name] = dict(batched=timed_run(range(args.seeds), autocast, f"{name} batched"))
+        if args.eager_iters:
+            runs[name]["eager"] = timed_run(range(args.seeds), autocast, f"{name} eager", False, args.eager_iters)
         if args.unbatched:
             parts = [timed_run([s], autocast, f"{name} seed {s}") for s in range(args.seeds)]
             total = sum(p["seconds"] for p in parts)
@@ -155,8 +163,13 @@ def main(argv=None) -> dict:
         b = run["batched"]
         print(f"{name}: {b['iterations']} iterations × {b['seeds']} seeds in {b['seconds']:.1f} s → "
               f"{b['iterations_per_s']:.1f} iterations/s, {b['sketch_iterations_per_s']:.1f} sketch-iterations/s; "
-              f"floor (bare RN101 work) {run['floor']['sketch_iterations_per_s']:.1f} sketch-iterations/s; "
+              f"floor (bare RN101 work) {run['floor']['sketch_iterations_per_s']:.1f} sketch-iterations/s "
+              f"(as a CUDA graph: {run['floor'].get('cuda_graph', {}).get('sketch_iterations_per_s', '—')}); "
               f"losses {['%.4g' % x for x in b['seed_losses']]}")
+        if "eager" in run:
+            e = run["eager"]
+            print(f"{name} without the CUDA graph: {e['iterations']} iterations × {e['seeds']} seeds in {e['seconds']:.1f} s "
+                  f"→ {e['sketch_iterations_per_s']:.1f} sketch-iterations/s")
         if "unbatched" in run:
             print(f"{name} unbatched: {run['unbatched']['seconds']:.1f} s")
     out = Path(args.out)
@@ -209,7 +222,7 @@ def floor(backbone, args, device, autocast) -> dict:
     layers = closs.default_conv_weights(backbone)
 
     def step():
-        with torch.autocast(kind, dtype=autocast or torch.float32, enabled=autocast is not None):
+        with torch.autocast(kind, dtype=autocast or torch.float32, enabled=autocast is not None, cache_enabled=False):
             with torch.no_grad():
                 closs.features(backbone, views, tuple(layers))
             x = sketch.clone().requires_grad_()
@@ -217,15 +230,34 @@ def floor(backbone, args, device, autocast) -> dict:
             total = sum(m.float().square().mean() for m in maps.values()) + final.float().sum()
         torch.autograd.grad(total, [x])
 
-    for _ in range(3):
-        step()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(args.floor_iters):
-        step()
-    sync(device)
-    seconds = (time.perf_counter() - start) / args.floor_iters
-    return dict(ms_per_step=seconds * 1000, sketch_iterations_per_s=args.seeds / seconds)
+    def per_step(fn):
+        for _ in range(3):
+            fn()
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(args.floor_iters):
+            fn()
+        sync(device)
+        return (time.perf_counter() - start) / args.floor_iters
+
+    seconds = per_step(step)
+    report = dict(ms_per_step=seconds * 1000, sketch_iterations_per_s=args.seeds / seconds)
+    if kind == "cuda" and not args.no_graph:  # the same work replayed as one CUDA graph
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    step()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                step()
+            seconds = per_step(graph.replay)
+            report["cuda_graph"] = dict(ms_per_step=seconds * 1000, sketch_iterations_per_s=args.seeds / seconds)
+        except RuntimeError as error:
+            report["cuda_graph"] = dict(error=str(error)[:300])
+    return report
 
 
 if __name__ == "__main__":

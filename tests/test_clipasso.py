@@ -311,3 +311,9 @@ def test_folded_batch_norm_tower_computes_the_same_maps(tiny_rn):
         a, b = resnet_stages(tiny_rn.model.visual, pixels), resnet_stages(visual, pixels)
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_cuda_graph_replay_applies_only_on_cuda(tiny_rn, tiny_vit):
+    # graph replay is a CUDA feature (tests/test_cuda.py checks it there); on the CPU steps run eagerly
+    assert tiny_sketcher(tiny_rn, tiny_vit, cuda_graph=True).cuda_graph is False
+    assert tiny_sketcher(tiny_rn, tiny_vit).cuda_graph is False

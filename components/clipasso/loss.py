@@ -193,7 +193,9 @@ class SketchLoss:
 
     def _features(self, pixels):
         device_type = torch.device(self.device).type
-        with torch.autocast(device_type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+        # no cast cache: each weight is used once per call, and a cache would outlive a CUDA graph capture
+        with torch.autocast(device_type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None,
+                            cache_enabled=False):
             maps, final = features(self.backbone, pixels, tuple(self.weights))
         return {k: v.float() for k, v in maps.items()}, final.float()
 
