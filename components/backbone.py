@@ -11,6 +11,7 @@ cannot be had, the backbone falls back to random weights and `weights` / `weight
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -273,10 +274,27 @@ def _build(key: _Key, *, fallback_to_random: bool, cache_dir: str | None) -> Cli
         return _random(key, str(error))
 
 
+@contextlib.contextmanager
+def seeded_rng(seed: int, device: str | torch.device = "cpu"):
+    """Torch's random draws inside the block are seeded (the CPU's, and the CUDA device's where
+    `device` is one); everyone else's random state is left as it was. (`torch.manual_seed` under
+    `fork_rng(devices=[])` would reseed every GPU for the whole process.)"""
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        with torch.random.fork_rng(devices=[index]), torch.cuda.device(index):
+            torch.random.default_generator.manual_seed(seed)
+            torch.cuda.manual_seed(seed)
+            yield
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            yield
+
+
 def _random(key: _Key, note: str) -> ClipBackbone:
     # A fixed seed: random weights are meaningless but must be the same in every run and process.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    with seeded_rng(0):  # built on the CPU, then moved
         model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=None)
     return ClipBackbone(
         model,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from components import dense
+from components.backbone import seeded_rng
 from components.errors import InputError, WeightsError
 from components.vqa_answers import KIND_WORDS, answers_for
 
@@ -440,8 +441,7 @@ class ViltVQA:
         pixel_values = pixels["pixel_values"].to(device)
         pixel_mask = pixels.get("pixel_mask", torch.ones(pixel_values.shape[0], *pixel_values.shape[2:], dtype=torch.long)).to(device)
 
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        with torch.inference_mode(), seeded_rng(self.seed, device):
             # The model's own visual embedding, called here so that the patch order it draws is kept.
             image_embeds, image_mask, (patch_index, (grid_h, grid_w)) = self.model.vilt.embeddings.visual_embed(
                 pixel_values, pixel_mask, max_image_length=config.max_image_length
@@ -646,8 +646,7 @@ def _embedder(kind: str, device: str) -> torch.nn.Module:
     with _embedder_lock:
         key = (kind, str(device))
         if key not in _embedder_cache:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
+            with seeded_rng(0):  # built on the CPU, then moved
                 if kind == "patch":
                     module = torch.nn.Conv2d(3, HIDDEN_SIZE, kernel_size=PATCH_SIZE, stride=PATCH_SIZE)
                 else:

@@ -147,3 +147,13 @@ def test_embeddings_are_unit_length_and_batched(tiny_vit):
 
 def test_labels_with_braces_do_not_break_templates(tiny_vit):
     assert tiny_vit.text_classifier(["{odd} label"], "single").shape == (1, 32)
+
+
+def test_seeded_draws_repeat_and_leave_the_callers_random_state_alone():
+    before = torch.get_rng_state()
+    with bb.seeded_rng(5):
+        a = torch.rand(4)
+    with bb.seeded_rng(5):
+        b = torch.rand(4)
+    assert torch.equal(a, b)
+    assert torch.equal(torch.get_rng_state(), before)

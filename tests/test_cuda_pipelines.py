@@ -570,3 +570,19 @@ def test_clip4clip_search(vit, tmp_path):
         close([scores[n] for n in got.names], want.scores, f"{method} search ranking", atol=NEAR_TIE, rtol=0)
         rows = {n: i for i, n in enumerate(want.names)}
         close(got.frame_scores, want.frame_scores[[rows[n] for n in got.names]], f"{method} frame scores")
+
+
+def test_seeded_draws_on_the_device_leave_its_random_state_alone():
+    # ViLT's patch sampling draws on the device; random weights are built under a seed too
+    from components.backbone import seeded_rng
+
+    def state():
+        return torch.cuda.get_rng_state() if DEVICE.startswith("cuda") else torch.get_rng_state()
+
+    before = state()
+    with seeded_rng(5, DEVICE):
+        a = torch.rand(4, device=DEVICE)
+    with seeded_rng(5, DEVICE):
+        b = torch.rand(4, device=DEVICE)
+    assert torch.equal(a, b)
+    assert torch.equal(state(), before)
