@@ -55,7 +55,7 @@ def _captioned(image: Image.Image, text: str) -> Image.Image:
 
 def _plain_text(text: str) -> str:
     """The bundled bitmap-free font lacks typographic quotes and some symbols."""
-    for fancy, plain in (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("×", "x"), ("→", "->"), ("…", "...")):
+    for fancy, plain in (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("×", "x"), ("→", "->"), ("←", "<-"), ("–", "-"), ("…", "...")):
         text = text.replace(fancy, plain)
     return text
 

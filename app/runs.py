@@ -53,8 +53,10 @@ def write_record(
     model_choice: str,
     weights: str,
     scores,
+    extra: Mapping | None = None,
 ) -> str:
-    """Write the record of one run to a temporary JSON file and return its path (for gr.File)."""
+    """Write the record of one run to a temporary JSON file and return its path (for gr.File).
+    `extra` adds top-level facts a replay checks against (e.g. which videos an index held)."""
     record = {
         "clip_lab_record": RECORD_VERSION,
         "tab": tab,
@@ -64,6 +66,9 @@ def write_record(
         "inputs": {name: {"name": Path(p).name if p else None, "sha256": file_digest(p)} for name, p in files.items()},
         "scores": _plain(scores),
     }
+    for key, value in (extra or {}).items():
+        assert key not in record, f"extra field {key!r} would overwrite the record's own"
+        record[str(key)] = _plain(value)
     handle = tempfile.NamedTemporaryFile("w", suffix=f"-{tab}-run.json", delete=False, encoding="utf-8")
     with handle:
         json.dump(record, handle, indent=2, ensure_ascii=False)
@@ -90,12 +95,24 @@ def read_record(path: str | None, tab: str) -> dict:
 def replay(record: dict, files: Mapping[str, str | None], handler: Callable, order: Sequence[str]):
     """Call `handler` with the recorded settings in `order` (names of settings or files), after
     checking that each file is the one the record was made with. The model choice comes last."""
+    inputs, settings = record.get("inputs"), record.get("settings")
+    if not isinstance(inputs, dict) or not isinstance(settings, dict) or not isinstance(record.get("model"), str):
+        raise InputError("This run record is incomplete (no inputs, settings or model); replay a record as the tab wrote it.")
+    missing = [name for name in order if name not in files and name not in settings]
+    if missing:
+        raise InputError(f"This run record lacks the setting(s) {', '.join(missing)}; replay a record as the tab wrote it.")
     for name, path in files.items():
-        expected = record["inputs"].get(name, {}).get("sha256")
+        recorded = inputs.get(name) if isinstance(inputs.get(name), dict) else {}
+        expected = recorded.get("sha256")
+        if expected and not path:
+            raise InputError(
+                f"This record was made with the {name} {recorded.get('name')}; "
+                "upload it beside the record to replay the run."
+            )
         if expected and file_digest(path) != expected:
             raise InputError(
                 f"The {name} given is not the one this record was made with "
-                f"({record['inputs'][name].get('name')}); upload that file to replay the run."
+                f"({recorded.get('name')}); upload that file to replay the run."
             )
-    args = [files[name] if name in files else record["settings"][name] for name in order]
+    args = [files[name] if name in files else settings[name] for name in order]
     return handler(*args, record["model"])

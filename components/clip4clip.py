@@ -211,7 +211,12 @@ class TextToVideo:
 
 @dataclass(frozen=True)
 class VideoToText:
-    """Captions ranked for one video: `order` best first, `scores` cosine in the order given."""
+    """Captions ranked for one video: `order` best first, `scores` cosine in the order given.
+
+    The evidence behind the scores: `frame_scores` (C, F) the cosine of each of the C captions (in
+    the order given) with each of the video's F sampled frames, `times` (F,) those frames' times in
+    seconds, `key` the video's content hash, and `thumbnails` the F sampled frames as small (h, w, 3)
+    uint8 pictures when they were asked for and could be had (else ())."""
 
     video: str
     similarity: str
@@ -220,6 +225,10 @@ class VideoToText:
     logits: np.ndarray
     order: np.ndarray
     notes: tuple[str, ...] = ()
+    frame_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    key: str = ""
+    thumbnails: tuple[np.ndarray, ...] = ()
 
     def ranking(self) -> list[tuple[str, float]]:
         return [(self.captions[i], float(self.scores[i])) for i in self.order]
@@ -626,31 +635,67 @@ class VideoIndex:
     def video_entry(self, video) -> IndexedVideo:
         """An indexed video by name or key, or a new file / image list (encoded through the cache,
         not added to the index)."""
+        return self._resolve(video)[0]
+
+    def _resolve(self, video) -> tuple[IndexedVideo, SampledVideo | None, object]:
+        """`video_entry`, plus the frames decoded on the way (None when the embeddings came from the
+        index or the cache) and the file or images just hashed to the entry's key (else None)."""
         if isinstance(video, IndexedVideo):
-            return video
+            return video, None, None
         if isinstance(video, str) and not Path(video).is_file():
-            return self.entry(video)
+            return self.entry(video), None, None
         key = content_hash(video)
         if key in self._by_key:
-            return self.entries[self._by_key[key]]
+            return self.entries[self._by_key[key]], None, video
         name = Path(video).name if isinstance(video, (str, Path)) else "images"
         entry = self._read_cache(key, name, str(video) if isinstance(video, (str, Path)) else "")
+        sampled = None
         if entry is None:
-            entry = self.encode(load_video(video, self.sampling), key, name)
+            sampled = load_video(video, self.sampling)
+            entry = self.encode(sampled, key, name)
             self.encoded_videos += 1
             self._write_cache(entry)
-        return entry
+        return entry, sampled, video
 
-    def captions(self, video, captions: Sequence[str], similarity: str = "meanP") -> VideoToText:
-        """Rank `captions` for one video (video → text)."""
+    def frame_thumbnails(self, entry: IndexedVideo, *, sampled: SampledVideo | None = None, source=None) -> tuple[np.ndarray, ...]:
+        """The entry's sampled frames as small (h, w, 3) uint8 pictures (before CLIP's resize and
+        crop): from `sampled` if given, else decoded again with the index's sampling (no image tower)
+        from `source` — a file or image list already known to hash to `entry.key` — or from the
+        entry's own file when it is still there with the same content. () when neither can be had:
+        the index caches embeddings and one thumbnail, not frames."""
+        if sampled is None:
+            if source is None:
+                source = entry.source
+                try:
+                    if not source or not Path(source).is_file() or content_hash(source) != entry.key:
+                        return ()
+                except InputError:
+                    return ()
+            try:
+                sampled = load_video(source, self.sampling)
+            except InputError:
+                return ()
+        pictures = tuple(_thumbnail(frame) for frame in sampled.frames)
+        return pictures if len(pictures) == len(entry.frames) else ()
+
+    def captions(
+        self, video, captions: Sequence[str], similarity: str = "meanP", *, thumbnails: bool = False
+    ) -> VideoToText:
+        """Rank `captions` for one video (video → text). The result carries each frame's cosine
+        with each caption; with `thumbnails`, also the sampled frames as pictures (`frame_thumbnails`)."""
         captions = parse_captions(captions)
-        entry = self.video_entry(video)
+        entry, sampled, source = self._resolve(video)
         text, capped, notes = self.encode_queries(captions)
         frames, mask = entry.padded()
         scores = similarity_matrix(text, frames[None], mask[None], similarity)[:, 0]
+        valid = frames[mask]
+        unit = valid / np.maximum(np.linalg.norm(valid, axis=-1, keepdims=True), 1e-12)
+        pictures = self.frame_thumbnails(entry, sampled=sampled, source=source) if thumbnails else ()
         return VideoToText(
             video=entry.name, similarity=similarity, captions=tuple(captions), scores=scores,
             logits=LOGIT_SCALE * scores, order=np.argsort(-scores, kind="stable"), notes=notes,
+            frame_scores=text @ unit.T, times=np.asarray(entry.times[: len(valid)], np.float64), key=entry.key,
+            thumbnails=pictures[: len(valid)],
         )
 
     def evaluate(self, pairs: Sequence[tuple[str, str]], similarity: str = "meanP") -> Evaluation:

@@ -41,7 +41,7 @@ def test_endpoints_are_named(client):
         "/actionclip_recognise", "/actionclip_rescore", "/actionclip_preset",
         "/clip4clip_search", "/clip4clip_search_submit", "/clip4clip_captions", "/clip4clip_evaluate",
         "/clip4clip_add", "/clip4clip_add_examples", "/clip4clip_status",
-        "/actionclip_replay", "/clip4clip_replay",
+        "/actionclip_replay", "/clip4clip_replay", "/clip4clip_captions_replay", "/clip4clip_evaluate_replay",
     } <= endpoints
 
 
@@ -90,15 +90,15 @@ def test_clip4clip_search_captions_evaluate(client):
     assert "videos" in status and "exact" in status
     gallery, *_ = client.predict("a blue video", 2, "softmax", MODEL, api_name="/clip4clip_search_submit")
     assert len(gallery) == 2
-    label, table, notes = client.predict(
+    label, table, notes, record, strip = client.predict(
         "blue_square.mp4", None, "a red video\na blue video", "max", MODEL, api_name="/clip4clip_captions",
     )
-    assert len(table["data"]) == 2 and "blue_square.mp4" in notes
-    metrics, matrix, notes, status = client.predict(
+    assert len(table["data"]) == 2 and "blue_square.mp4" in notes and len(strip) == 4
+    metrics, matrix, notes, status, record, strip = client.predict(
         handle_file(str(VIDEOS / "eval_pairs.csv")), "meanP", MODEL, api_name="/clip4clip_evaluate",
     )
     assert [row[0] for row in metrics["data"]] == ["text → video", "video → text"]
-    assert matrix is not None and "4 pairs" in notes
+    assert matrix is not None and "4 pairs" in notes and len(strip) == 4
 
 
 def test_clip4clip_index_endpoints(client, tmp_path):
@@ -217,6 +217,133 @@ def test_clip4clip_strip_and_replay_with_the_index_state(client, tmp_path):
     wrong.write_text(json.dumps({**saved, "tab": "actionclip"}))
     with pytest.raises(Exception, match="replay it there"):
         client.predict(handle_file(str(wrong)), api_name="/clip4clip_replay")
+
+
+def _index_of_the_server():
+    """The tiny model's index inside the in-process server (to recompute a run's arrays)."""
+    from app.tabs import clip4clip
+
+    (index,) = clip4clip._indexes.values()
+    return index
+
+
+def test_clip4clip_captions_strip_comes_from_the_run_and_the_record_replays(client, tmp_path):
+    import json
+
+    import numpy as np
+
+    from app.howitworks import bars_picture, grid_picture, mosaic_picture, text_picture
+    from components.video import CLIP4CLIP_SAMPLING, load_video
+
+    captions = "a red video\na blue video\nyellow stripes"
+    label, table, notes, record, strip = client.predict(
+        "red_then_blue.mp4", None, captions, "max", MODEL, api_name="/clip4clip_captions",
+    )
+    assert [s["caption"][:2] for s in strip] == ["1.", "2.", "3.", "4."]
+    # step 1: the frames CLIP4Clip sampled (1 per second: 8 from the 8 s clip), not a stand-in
+    sampled = load_video(str(VIDEOS / "red_then_blue.mp4"), CLIP4CLIP_SAMPLING)
+    assert len(sampled.frames) == 8 and strip[0]["caption"].startswith("1. 8 frames sampled at 1 per second")
+    thumbs = []
+    for frame in sampled.frames:
+        thumb = frame.convert("RGB")
+        thumb.thumbnail((160, 160))
+        thumbs.append(thumb)
+    assert _top_part_matches(mosaic_picture(thumbs, columns=4), _picture(strip[0]))
+    # step 2: the captions as given; step 3: the (8 frames × 3 captions) cosine grid of this run
+    assert _top_part_matches(text_picture("Captions", captions.splitlines()), _picture(strip[1]))
+    result = _index_of_the_server().captions("red_then_blue.mp4", captions, "max")
+    assert result.frame_scores.shape == (3, 8) and "8 frames in time, columns: 3 captions" in strip[2]["caption"]
+    assert _top_part_matches(grid_picture(result.frame_scores.T), _picture(strip[2]))
+    # step 4: the pooled scores, ranked as the table; with "max" each is the best frame's cosine
+    np.testing.assert_allclose(result.scores, result.frame_scores.max(axis=1), atol=1e-6)
+    assert [row[1] for row in table["data"]] == [c for c, _ in result.ranking()]
+    bars = bars_picture([c for c, _ in result.ranking()], [s for _, s in result.ranking()], "max cosine")
+    assert _top_part_matches(bars, _picture(strip[3])) and "max over frames" in strip[3]["caption"]
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "clip4clip_captions" and saved["inputs"] == {}
+    assert saved["settings"] == {"indexed_video": "red_then_blue.mp4", "captions": captions, "similarity": "max"}
+    assert saved["indexed_video"]["sha256"] == result.key and len(result.key) == 64 and "random" in saved["weights"]
+    assert [c for c, _ in saved["scores"]["ranking"]] == [row[1] for row in table["data"]]
+    label2, table2, notes2, _, strip2 = client.predict(handle_file(record), None, api_name="/clip4clip_captions_replay")
+    assert label2 == label and table2["data"] == table["data"] and "Same video" in notes2
+    assert [s["caption"] for s in strip2] == [s["caption"] for s in strip]
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**saved, "tab": "clip4clip"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(wrong)), None, api_name="/clip4clip_captions_replay")
+
+
+def test_clip4clip_captions_of_an_uploaded_video_replay_with_that_video(client, tmp_path):
+    import json
+
+    from PIL import Image
+
+    video = tmp_path / "mine.gif"  # not in the index: encoded for this run, not added
+    frames = [Image.new("RGB", (48, 32), colour) for colour in [(0, 200, 0), (200, 0, 0), (0, 200, 0)]]
+    frames[0].save(video, save_all=True, append_images=frames[1:], duration=1000, loop=0)
+    label, table, notes, record, strip = client.predict(
+        "blue_square.mp4", handle_file(str(video)), "a green video\na red video", "meanP", MODEL,
+        api_name="/clip4clip_captions",
+    )
+    assert "mine.gif" in notes and len(strip) == 4 and "frames sampled at 1 per second" in strip[0]["caption"]
+    saved = json.loads(open(record).read())
+    assert saved["settings"]["indexed_video"] is None and saved["inputs"]["video"]["name"] == "mine.gif"
+    assert len(saved["inputs"]["video"]["sha256"]) == 64 and "indexed_video" not in saved
+    label2, table2, *_ = client.predict(handle_file(record), handle_file(str(video)), api_name="/clip4clip_captions_replay")
+    assert label2 == label and table2["data"] == table["data"]
+    with pytest.raises(Exception, match="made with the video mine.gif; upload it"):
+        client.predict(handle_file(record), None, api_name="/clip4clip_captions_replay")
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(str(VIDEOS / "red_square.mp4")),
+                       api_name="/clip4clip_captions_replay")
+
+
+def test_clip4clip_captions_never_read_a_server_path_named_as_a_video(client):
+    with pytest.raises(Exception, match="not in the index"):
+        client.predict(str(VIDEOS / "red_square.mp4"), None, "a red video", "meanP", MODEL,
+                       api_name="/clip4clip_captions")
+
+
+def test_clip4clip_evaluate_strip_comes_from_the_run_and_the_record_replays(client, tmp_path):
+    import json
+
+    from app.howitworks import bars_picture, grid_picture
+    from components.clip4clip import parse_pairs
+
+    pairs_csv = VIDEOS / "eval_pairs.csv"
+    metrics, matrix, notes, status, record, strip = client.predict(
+        handle_file(str(pairs_csv)), "softmax", MODEL, api_name="/clip4clip_evaluate",
+    )
+    assert [s["caption"][:2] for s in strip] == ["1.", "2.", "3.", "4."]
+    result = _index_of_the_server().evaluate(parse_pairs(pairs_csv), "softmax")
+    n = len(result.captions)
+    assert f"({n} x {n};" in strip[1]["caption"] or f"({n} × {n};" in strip[1]["caption"]
+    assert _top_part_matches(grid_picture(result.similarity), _picture(strip[1]))
+    t2v = result.text_to_video
+    expected = bars_picture(["R@1", "R@5", "R@10"], [t2v.R1, t2v.R5, t2v.R10],
+                            f"text → video: MdR {t2v.MdR:g}, MnR {t2v.MnR:.1f}", vmax=100.0)
+    assert _top_part_matches(expected, _picture(strip[2]))
+    assert [row[1] for row in metrics["data"]] == [round(result.text_to_video.R1, 2), round(result.video_to_text.R1, 2)]
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "clip4clip_evaluate" and saved["settings"] == {"similarity": "softmax"}
+    assert saved["inputs"]["CSV"]["name"] == "eval_pairs.csv" and len(saved["inputs"]["CSV"]["sha256"]) == 64
+    assert saved["scores"]["metrics"]["text → video"]["R@1"] == pytest.approx(t2v.R1)
+    assert set(saved["videos"]) == set(result.videos)
+    metrics2, _, notes2, _, _, strip2 = client.predict(
+        handle_file(record), handle_file(str(pairs_csv)), api_name="/clip4clip_evaluate_replay",
+    )
+    assert metrics2["data"] == metrics["data"] and "Same videos" in notes2
+    assert [s["caption"] for s in strip2] == [s["caption"] for s in strip]
+    with pytest.raises(Exception, match="made with the CSV eval_pairs.csv; upload it"):
+        client.predict(handle_file(record), None, api_name="/clip4clip_evaluate_replay")
+    other_csv = tmp_path / "eval_pairs.csv"
+    other_csv.write_text(pairs_csv.read_text() + "red_square.mp4,a red square\n")
+    with pytest.raises(Exception, match="not the one this record was made with"):
+        client.predict(handle_file(record), handle_file(str(other_csv)), api_name="/clip4clip_evaluate_replay")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**saved, "tab": "clip4clip_captions"}))
+    with pytest.raises(Exception, match="replay it there"):
+        client.predict(handle_file(str(wrong)), handle_file(str(pairs_csv)), api_name="/clip4clip_evaluate_replay")
 
 
 @pytest.mark.parametrize(

@@ -236,3 +236,58 @@ def test_record_files_that_are_not_records(client, folder):
         record_path=handle_file(str(bad.text_file(folder, "record.json"))),
         image_path=_photo(),
     )
+
+
+# -- CLIP4Clip's video → text and evaluation replays -----------------------------------------------
+def _record(folder, name: str, tab: str, settings: dict, inputs: dict | None = None) -> Path:
+    import json
+
+    path = folder / name
+    path.write_text(json.dumps({
+        "clip_lab_record": 1, "tab": tab, "model": "clip-lab-tiny-vit · random", "weights": "random",
+        "settings": settings, "inputs": inputs or {}, "scores": {},
+    }))
+    return path
+
+
+SHA = "0" * 64
+CAPTIONS = {"indexed_video": "red_square.mp4", "captions": "a red video", "similarity": "meanP"}
+# endpoint → (its file parameter, tab id, settings of a good record)
+VIDEO_REPLAYS = {
+    "/clip4clip_captions_replay": ("video_path", "clip4clip_captions", CAPTIONS),
+    "/clip4clip_evaluate_replay": ("csv_file", "clip4clip_evaluate", {"similarity": "meanP"}),
+}
+BAD_VIDEO_RECORDS = {
+    "text as record": (lambda f, tab, s: bad.text_file(f, "record.json"), "not a clip lab run record"),
+    "another tab's record": (lambda f, tab, s: _record(f, "other.json", "actionclip", s), "replay it there"),
+    "no settings": (lambda f, tab, s: _record(f, f"{tab}-bare.json", tab, {}), "lacks the setting"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_VIDEO_RECORDS))
+@pytest.mark.parametrize("endpoint", list(VIDEO_REPLAYS))
+def test_bad_clip4clip_records(client, folder, endpoint, case):
+    make, expected = BAD_VIDEO_RECORDS[case]
+    param, tab, settings = VIDEO_REPLAYS[endpoint]
+    record = make(folder, tab, settings)
+    _expect_message(client, endpoint, expected, record_path=handle_file(str(record)), **{param: None})
+
+
+@pytest.mark.parametrize(
+    "endpoint, settings, inputs, expected",
+    [
+        ("/clip4clip_captions_replay", dict(CAPTIONS, indexed_video=None), {"video": {"name": "mine.mp4", "sha256": SHA}},
+         "made with the video mine.mp4; upload it"),
+        ("/clip4clip_evaluate_replay", {"similarity": "meanP"}, {"CSV": {"name": "pairs.csv", "sha256": SHA}},
+         "made with the CSV pairs.csv; upload it"),
+        # a record names videos in the index, never files on the server
+        ("/clip4clip_captions_replay", dict(CAPTIONS, indexed_video="/etc/hostname"), {}, "not in the index"),
+        ("/clip4clip_captions_replay", dict(CAPTIONS, indexed_video=["red_square.mp4"]), {}, "named by its name"),
+        ("/clip4clip_captions_replay", dict(CAPTIONS, similarity="best"), {}, "Unknown similarity"),
+        ("/clip4clip_captions_replay", dict(CAPTIONS, captions=""), {}, "at least one caption"),
+    ],
+)
+def test_clip4clip_replay_without_what_it_needs(client, folder, endpoint, settings, inputs, expected):
+    param, tab, _ = VIDEO_REPLAYS[endpoint]
+    record = _record(folder, f"{tab}-{abs(hash(str(settings)))}.json", tab, settings, inputs)
+    _expect_message(client, endpoint, expected, record_path=handle_file(str(record)), **{param: None})

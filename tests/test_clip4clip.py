@@ -146,6 +146,34 @@ def test_video_to_text(index):
     assert result.ranking()[0][0] == "a green video" and len(index) == len(CLIPS)
 
 
+def test_video_to_text_carries_each_frames_evidence(index, tmp_path):
+    """Per-frame cosines (captions × frames), the frames' times, the content hash, and — when asked —
+    the sampled frames themselves; meaning with the oracle: red_then_blue is red for 5 of 8 seconds."""
+    result = index.captions("red_then_blue.mp4", ["a red video", "a blue video"], "max", thumbnails=True)
+    assert result.frame_scores.shape == (2, 8) and result.times.tolist() == list(range(8))
+    red, blue = result.frame_scores
+    assert (red[:5] > blue[:5]).all() and (blue[5:] > red[5:]).all()
+    assert result.scores == pytest.approx(result.frame_scores.max(axis=1))  # "max" is the best frame
+    assert result.key == index.entry("red_then_blue.mp4").key and len(result.key) == 64
+    assert len(result.thumbnails) == 8 and all(t.dtype == np.uint8 and t.ndim == 3 for t in result.thumbnails)
+    assert tuple(result.thumbnails[0][0, 0]) != tuple(result.thumbnails[-1][0, 0])  # red first, blue last
+    assert index.captions("red_then_blue.mp4", ["a red video"]).thumbnails == ()  # only when asked
+    # a file not in the index: its frames come from this decode, then again from the file once cached
+    copy = tmp_path / "copy.webm"
+    copy.write_bytes((VIDEOS / "yellow_stripes.webm").read_bytes() + b"\0")  # not yet in the index
+    other = tmp_path / "other.mp4"
+    other.write_bytes((VIDEOS / "red_square.mp4").read_bytes() + b"\0")  # new content, same frames
+    first = index.captions(str(other), ["a red video"], thumbnails=True)
+    again = index.captions(str(other), ["a red video"], thumbnails=True)
+    assert len(first.thumbnails) == len(first.times) == first.frame_scores.shape[1] > 0
+    assert all((a == b).all() for a, b in zip(first.thumbnails, again.thumbnails))
+    # an indexed video whose file is gone keeps its embeddings; its frames cannot be shown
+    list(index.add([copy], ["gone.webm"]))
+    copy.unlink()
+    gone = index.captions("gone.webm", ["yellow stripes"], thumbnails=True)
+    assert gone.thumbnails == () and gone.frame_scores.shape[1] == len(gone.times) > 0
+
+
 def test_evaluation_from_the_bundled_csv(index):
     evaluation = index.evaluate(parse_pairs(VIDEOS / "eval_pairs.csv"))
     assert evaluation.similarity.shape == (4, 4)

@@ -4,7 +4,6 @@ video → text ranking, and CLIP4Clip's retrieval metrics on an uploaded CSV of 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from PIL import Image
 from app import render, runs
 from app.examples import ASSETS
 from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps, text_picture
-from app.widgets import VideoUpload, method_header, user_errors, video_limits
+from app.widgets import VideoUpload, method_header, replay_panel, user_errors, video_limits
 from components import clip4clip as c4c
 from components.errors import InputError
 from components.video import MAX_VIDEO_MB
@@ -145,6 +144,13 @@ def build(ctx) -> None:
                     headers=["rank", "caption", "cosine", "100·cosine"], label="Ranking", interactive=False,
                 )
                 caption_notes = gr.Markdown()
+                caption_record = gr.File(label="Run record (JSON): video (index name or file hash), captions, settings, weights, ranking")
+        caption_strip = how_it_works()
+        caption_record_in, (caption_video_in,), caption_replay_button = replay_panel(
+            inputs=lambda: [VideoUpload("The uploaded video the record was made with")],
+            note="A record of a video picked from the index replays from the record alone (the notes say if "
+            "the index now holds other content under that name); one of an uploaded video needs that video.",
+        )
 
     with gr.Tab("Evaluate"):
         with gr.Row():
@@ -164,6 +170,12 @@ def build(ctx) -> None:
                 )
                 matrix = gr.Plot(label="Similarity (captions × videos; the diagonal is the ground truth)")
                 eval_notes = gr.Markdown()
+                eval_record = gr.File(label="Run record (JSON): settings, CSV hash, indexed videos' hashes, weights, metrics")
+        eval_strip = how_it_works()
+        eval_record_in, (eval_csv_in,), eval_replay_button = replay_panel(
+            inputs=lambda: [gr.File(file_types=[".csv"], label="The CSV the record was made with")],
+            note="The notes say if the index now holds other content under a name the CSV uses.",
+        )
 
     with gr.Tab("Index"):
         with gr.Row():
@@ -239,10 +251,8 @@ def build(ctx) -> None:
             model_choice=model_choice,
             weights=index.backbone.describe(),
             scores=dict(ranking=[[name, float(score)] for name, score in zip(result.names, result.scores)]),
+            extra=dict(index=state),
         )
-        saved = json.loads(Path(record_path).read_text(encoding="utf-8"))
-        saved["index"] = state
-        Path(record_path).write_text(json.dumps(saved, indent=2, ensure_ascii=False), encoding="utf-8")
         return items, rows, notes, index_status(index), record_path, search_strip_for(result, items)
 
     def search_strip_for(result, items):
@@ -280,30 +290,90 @@ def build(ctx) -> None:
         index = index_for(ctx.backbone(model_choice))
         if uploaded:
             video = uploaded
-        elif name:
-            video = name
         else:
             ensure_examples(index)
-            if not index.names():
+            if not name and not index.names():
                 raise InputError("Pick a video from the index or upload one.")
-            video = index.names()[0]
-        result = index.captions(video, captions_text, method)
+            if not isinstance(name, (str, type(None))):
+                raise InputError("The video to rank captions for is named by its name in the index.")
+            video = index.entry(name or index.names()[0])  # a name in the index, never a path on the server
+        result = index.captions(video, captions_text, method, thumbnails=True)
         probs = np.exp(result.logits - result.logits.max())
         probs /= probs.sum()
         label = {c: float(p) for c, p in zip(result.captions, probs)}
+        ranking = result.ranking()
         rows = [
             [rank, c, round(s, 4), round(float(c4c.LOGIT_SCALE * s), 2)]
-            for rank, (c, s) in enumerate(result.ranking(), 1)
+            for rank, (c, s) in enumerate(ranking, 1)
         ]
         notes = [f"Video: {result.video}", *result.notes]
-        return label, rows, "\n".join(f"- {n}" for n in notes)
+        if not result.thumbnails:
+            notes.append("The video's file is no longer at hand, so its frames are not shown (the index keeps their embeddings).")
+        record_path = runs.write_record(
+            "clip4clip_captions",
+            settings=dict(indexed_video=None if uploaded else result.video, captions=captions_text, similarity=method),
+            files={"video": uploaded} if uploaded else {},
+            model_choice=model_choice,
+            weights=index.backbone.describe(),
+            scores=dict(ranking=[[c, s] for c, s in ranking]),
+            extra={} if uploaded else dict(indexed_video={"name": result.video, "sha256": result.key}),
+        )
+        return label, rows, "\n".join(f"- {n}" for n in notes), record_path, captions_strip_for(index, result)
+
+    def captions_strip_for(index, result):
+        """The run's own arrays: the video's sampled frames, the captions, each frame's cosine with
+        each caption, and the pooled score per caption under the chosen similarity."""
+        per_frame = np.asarray(result.frame_scores, np.float64).T  # (F frames, C captions)
+        frames, count = per_frame.shape
+        times = f"{result.times[0]:.0f}–{result.times[-1]:.0f} s" if len(result.times) else ""
+        if result.thumbnails:
+            film = mosaic_picture([Image.fromarray(t) for t in result.thumbnails], columns=min(frames, 4) or 1)
+            film_caption = f"{frames} frame{'s' if frames != 1 else ''} sampled at 1 per second ({times}, at most 12); the image tower embeds each"
+        else:
+            try:
+                film = mosaic_picture([Image.fromarray(index.entry(result.key).thumbnail)], columns=1)
+            except InputError:
+                film = mosaic_picture([])
+            film_caption = f"{frames} frames were embedded at 1 per second when indexed ({times}); the middle one is shown"
+        ranking = result.ranking()
+        return steps(
+            (film, film_caption),
+            (text_picture("Captions", list(result.captions)),
+             f"The text tower embeds the {count} caption{'s' if count != 1 else ''} (each capped at 32 tokens)"),
+            (grid_picture(per_frame if per_frame.size else np.zeros((1, 1))),
+             f"Each frame's cosine with each caption (rows: {frames} frames in time, columns: {count} captions as given)"),
+            (bars_picture([c for c, _ in ranking], [v for _, v in ranking], f"{result.similarity} cosine"),
+             f"{c4c.SIMILARITIES[result.similarity]} → one score per caption → ranking"),
+        )
+
+    @user_errors
+    def replay_captions(record_path, video_path):
+        saved = runs.read_record(record_path, "clip4clip_captions")
+        uploaded = isinstance(saved.get("inputs"), dict) and "video" in saved["inputs"]
+        label, rows, run_notes, *rest = runs.replay(
+            saved, {"video": video_path if uploaded else None}, run_captions,
+            ["indexed_video", "video", "captions", "similarity"],
+        )
+        notes = []
+        if not uploaded:
+            name = saved["settings"]["indexed_video"]
+            recorded = saved["indexed_video"].get("sha256") if isinstance(saved.get("indexed_video"), dict) else None
+            now = index_for(ctx.backbone(saved["model"])).entry(name).key if name else None
+            if recorded and now and now != recorded:
+                notes.append(f"⚠️ The index's “{name}” is not the video this record was made with (other content), so the ranking may differ.")
+            elif recorded and now:
+                notes.append(f"Same video as the recorded run (“{name}”, by content hash).")
+            if video_path:
+                notes.append("The record is of a video in the index; the uploaded video was not used.")
+        return (label, rows, "\n".join([*(f"- {n}" for n in notes), run_notes]).strip(), *rest)
 
     @user_errors
     def run_evaluation(csv_file, method, model_choice, progress=gr.Progress()):
         if not csv_file:
             raise InputError("Upload a CSV of (video, caption) pairs, or pick the example.")
         index = index_for(ctx.backbone(model_choice))
-        pairs = c4c.parse_pairs(Path(getattr(csv_file, "name", csv_file)))
+        csv_path = getattr(csv_file, "name", csv_file)
+        pairs = c4c.parse_pairs(Path(csv_path))
         bundled = {p.name: p for p in BUNDLED}
         wanted = [bundled[v] for v in dict.fromkeys(v for v, _ in pairs) if v in bundled and v not in index.names()]
         if wanted:
@@ -311,10 +381,8 @@ def build(ctx) -> None:
             for _ in index.add(wanted, [p.name for p in wanted]):
                 pass
         result = index.evaluate(pairs, method)
-        table = [
-            ["text → video", *(round(v, 2) for v in result.text_to_video.as_row().values())],
-            ["video → text", *(round(v, 2) for v in result.video_to_text.as_row().values())],
-        ]
+        metrics_rows = {"text → video": result.text_to_video.as_row(), "video → text": result.video_to_text.as_row()}
+        table = [[direction, *(round(v, 2) for v in row.values())] for direction, row in metrics_rows.items()]
         figure = render.video_heatmap(
             result.similarity,
             [f"{i + 1}. {c[:40]}" for i, c in enumerate(result.captions)],
@@ -322,7 +390,60 @@ def build(ctx) -> None:
             colorbar="cosine", xaxis="video", yaxis="caption",
         )
         notes = [f"{len(pairs)} pairs · similarity: {c4c.SIMILARITIES[method]}", *result.notes]
-        return table, figure, "\n".join(f"- {n}" for n in notes), index_status(index)
+        record_path = runs.write_record(
+            "clip4clip_evaluate",
+            settings=dict(similarity=method),
+            files={"CSV": csv_path},
+            model_choice=model_choice,
+            weights=index.backbone.describe(),
+            scores=dict(metrics=metrics_rows),
+            extra=dict(videos={name: index.entry(name).key for name in dict.fromkeys(result.videos)}),
+        )
+        return (
+            table, figure, "\n".join(f"- {n}" for n in notes), index_status(index), record_path,
+            evaluation_strip_for(result),
+        )
+
+    def evaluation_strip_for(result):
+        """The run's own arrays: the pairs, the captions × videos cosine matrix, and where each
+        ground truth ranked, summarised as R@K per direction."""
+        n = len(result.captions)
+        t2v, v2t = result.text_to_video, result.video_to_text
+
+        def recalls(metrics, title):
+            return bars_picture(
+                ["R@1", "R@5", "R@10"], [metrics.R1, metrics.R5, metrics.R10],
+                f"{title}: MdR {metrics.MdR:g}, MnR {metrics.MnR:.1f}", vmax=100.0,
+            )
+
+        return steps(
+            (text_picture(f"{n} pairs (video ← caption)", [f"{v} ← {c}" for v, c in zip(result.videos, result.captions)]),
+             f"The CSV's {n} (video, caption) pairs; every caption is embedded once, every video is in the index"),
+            (grid_picture(result.similarity),
+             f"Cosine of each caption with each video ({n} × {n}; rows: captions, columns: videos; the diagonal is the ground truth)"),
+            (recalls(t2v, "text → video"),
+             f"Text → video: each row sorted; where its ground truth lands gives R@1/5/10 (%) over {len(t2v.ranks)} ranks"),
+            (recalls(v2t, "video → text"),
+             f"Video → text: the same on each column; {c4c.SIMILARITIES[result.method]}"),
+        )
+
+    @user_errors
+    def replay_evaluation(record_path, csv_file, progress=gr.Progress()):
+        saved = runs.read_record(record_path, "clip4clip_evaluate")
+        out = runs.replay(
+            saved, {"CSV": getattr(csv_file, "name", csv_file)},
+            lambda *args: run_evaluation(*args, progress=progress), ["CSV", "similarity"],
+        )
+        table, figure, notes, status_text, *rest = out
+        recorded = saved.get("videos") if isinstance(saved.get("videos"), dict) else {}
+        index = index_for(ctx.backbone(saved["model"]))
+        changed = [name for name, key in recorded.items() if name in index.names() and index.entry(name).key != key]
+        if changed:
+            shown = ", ".join(changed[:5]) + ("…" if len(changed) > 5 else "")
+            notes = f"- ⚠️ The index holds other content under {len(changed)} of the CSV's names ({shown}) than when the record was made, so the metrics may differ.\n{notes}"
+        elif recorded:
+            notes = f"- Same videos as the recorded run ({len(recorded)}, by content hash).\n{notes}"
+        return (table, figure, notes, status_text, *rest)
 
     search_outputs = [gallery, ranking, search_notes, status, search_record, search_strip]
     search.click(
@@ -332,13 +453,22 @@ def build(ctx) -> None:
         run_search, [query, k, similarity, ctx.model_picker], search_outputs, api_name="clip4clip_search_submit",
     )
     replay_button.click(replay_search, [record_in], search_outputs, api_name="clip4clip_replay")
+    caption_outputs = [caption_label, caption_table, caption_notes, caption_record, caption_strip]
     rank_captions.click(
-        run_captions, [pick, upload_one, captions, similarity, ctx.model_picker],
-        [caption_label, caption_table, caption_notes], api_name="clip4clip_captions",
+        run_captions, [pick, upload_one, captions, similarity, ctx.model_picker], caption_outputs,
+        api_name="clip4clip_captions",
     )
+    caption_replay_button.click(
+        replay_captions, [caption_record_in, caption_video_in], caption_outputs, api_name="clip4clip_captions_replay",
+    )
+    eval_outputs = [metrics, matrix, eval_notes, status, eval_record, eval_strip]
     evaluate.click(
-        run_evaluation, [pairs_file, similarity, ctx.model_picker], [metrics, matrix, eval_notes, status],
-        api_name="clip4clip_evaluate", concurrency_limit=1,
+        run_evaluation, [pairs_file, similarity, ctx.model_picker], eval_outputs,
+        api_name="clip4clip_evaluate", concurrency_limit=1, concurrency_id="clip4clip_evaluate",
+    )
+    eval_replay_button.click(
+        replay_evaluation, [eval_record_in, eval_csv_in], eval_outputs,
+        api_name="clip4clip_evaluate_replay", concurrency_limit=1, concurrency_id="clip4clip_evaluate",
     )
     add.click(
         add_videos, [uploads, ctx.model_picker], [status, add_log, pick, index_gallery],
