@@ -1,0 +1,41 @@
+"""CLIP Lab Mini: a small CLIP trained here on the generated world (`components.world`).
+
+An ordinary open_clip model — a ViT-B-style image tower with 16-px patches at 112 px (a 7 × 7 patch
+grid, so the dense tabs get real patches) and a 4-layer text tower — registered as an open_clip model
+config and trained with open_clip's own model code and `ClipLoss` by `components/mini/train.py`.
+Its weights ship in `assets/mini/` (fp16 safetensors, < 10 MB; the model card is beside them).
+
+What it knows: the world's 8 colours, 8 shapes, 3 sizes, counts up to four, positions and simple
+relations, DepthCLIP's distance words for its scenes, five actions in clips, and PointCLIP depth maps
+of 12 solids. Photos are outside its world: for them the app needs OpenAI's weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import open_clip
+
+MODEL = "clip-lab-mini"
+TAG = "mini"  # the pretrained "tag" meaning the shipped weights
+CONFIG_DIR = Path(__file__).resolve().parent
+ROOT = CONFIG_DIR.parents[1]
+WEIGHTS_DIR = ROOT / "assets" / "mini"
+WEIGHTS = WEIGHTS_DIR / f"{MODEL}.safetensors"
+KNOWS = (
+    "8 colours, 8 shapes, 3 sizes, counts up to four, positions and relations of flat shapes; "
+    "distance words for its scenes; five actions in clips; depth maps of 12 solids"
+)
+
+_registered = False
+
+
+def register() -> None:
+    """Make open_clip know the Mini model config (idempotent)."""
+    global _registered
+    if not _registered:
+        open_clip.add_model_config(CONFIG_DIR)
+        _registered = True
+
+
+register()
