@@ -13,10 +13,12 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from components import mini
 from components.backbone import (
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,
     MODEL_CHOICES,
+    RANDOM,
     ClipBackbone,
     load_backbone,
     resolve_device,
@@ -59,6 +61,7 @@ class AppContext:
         self.default_choice = choice_name(settings.model, settings.pretrained)
         self.choices = list(dict.fromkeys([self.default_choice, *(choice_name(m, p) for m, p in MODEL_CHOICES)]))
         self._futures: dict[str, Future] = {}
+        self._stand_ins: dict[str, str] = {}  # choice → why CLIP Lab Mini runs in its place
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-lab-load")
 
@@ -70,9 +73,32 @@ class AppContext:
             future = self._futures.get(choice)
             if future is None or (future.done() and future.exception() is not None):
                 model, pretrained = parse_choice(choice)
-                future = self._executor.submit(load_backbone, model, pretrained, self.settings.device)
+                future = self._executor.submit(self._load, choice)
                 self._futures[choice] = future
             return future
+
+    def _load(self, choice: str) -> ClipBackbone:
+        """The backbone for `choice`; when its weights cannot be had, CLIP Lab Mini stands in (random
+        weights only when asked for, or when even Mini's shipped file is missing)."""
+        model, pretrained = parse_choice(choice)
+        device = self.settings.device
+        if pretrained == RANDOM or model == mini.MODEL:
+            return load_backbone(model, pretrained, device)
+        try:
+            return load_backbone(model, pretrained, device, fallback_to_random=False)
+        except WeightsError as error:
+            try:
+                stand_in = load_backbone(mini.MODEL, mini.TAG, device, fallback_to_random=False)
+            except WeightsError as mini_error:
+                log.warning("%s: %s; CLIP Lab Mini is not available either (%s)", choice, error, mini_error)
+                return load_backbone(model, pretrained, device)  # random weights, with the banner
+            log.warning("%s: %s; CLIP Lab Mini runs in its place", choice, error)
+            self._stand_ins[choice] = str(error)
+            return stand_in
+
+    def stand_in_reason(self, choice: str | None = None) -> str:
+        """Why CLIP Lab Mini runs in place of `choice` ("" when it does not)."""
+        return self._stand_ins.get(choice or self.default_choice, "")
 
     def backbone(self, choice: str | None = None) -> ClipBackbone:
         """The loaded backbone for a picker choice, waiting for it if it is still loading."""
@@ -92,6 +118,8 @@ class AppContext:
             return f"Loading **{choice}** on {resolve_device(self.settings.device)}…"
         if future.exception() is not None:
             return f"**Failed:** {choice} could not be loaded: {future.exception()}"
+        if self.stand_in_reason(choice):
+            return f"Ready: **{future.result().describe()}**, standing in for {choice} (its weights could not be had)"
         return f"Ready: **{future.result().describe()}**"
 
     def banner(self, choice: str | None = None) -> str:
@@ -100,6 +128,8 @@ class AppContext:
         if not future.done() or future.exception() is not None:
             return ""
         backbone = future.result()
+        if backbone.is_mini:
+            return self._mini_banner(choice)
         if not backbone.is_random:
             return ""
         _, asked = parse_choice(choice or self.default_choice)
@@ -110,4 +140,23 @@ class AppContext:
             "Face cache (`HF_HOME`) on a machine with internet — `python -c \"import open_clip; "
             f"open_clip.create_model('{backbone.model_name}', pretrained='{tag}')\"` — or start the app "
             "with `--pretrained /path/to/checkpoint.pt` (see the README)."
+        )
+
+    def _mini_banner(self, choice: str | None) -> str:
+        choice = choice or self.default_choice
+        reason = self.stand_in_reason(choice)
+        model, asked = parse_choice(choice)
+        if reason:
+            why = f" in place of **{choice}**, whose weights could not be had ({reason})"
+            real = model
+            tag = asked if "/" not in asked else DEFAULT_PRETRAINED
+        else:
+            why, real, tag = "", DEFAULT_MODEL, DEFAULT_PRETRAINED
+        return (
+            f"ℹ️ **This runs CLIP Lab Mini, a small CLIP trained here on a generated world**{why}. "
+            f"It knows {mini.KNOWS}: try each tab's *world examples*, where its answers can be checked. "
+            "It has never seen a photo, so on photos its answers mean nothing. For photos, put OpenAI's "
+            "weights in the Hugging Face cache (`HF_HOME`) on a machine with internet — `python -c "
+            f"\"import open_clip; open_clip.create_model('{real}', pretrained='{tag}')\"` — or start the "
+            "app with `--pretrained /path/to/checkpoint.pt` (see the README)."
         )
