@@ -142,7 +142,10 @@ def test_embeddings_are_unit_length_and_batched(tiny_vit):
     out = tiny_vit.encode_images(images, batch_size=2)
     assert out.shape == (5, 32) and out.dtype == torch.float32
     torch.testing.assert_close(out.norm(dim=1), torch.ones(5))
-    torch.testing.assert_close(out, torch.cat([tiny_vit.encode_images([im]) for im in images]))
+    # batches of two against batches of one: CPU kernels are picked by batch size, so float32 sums may
+    # differ in the last bits (unit vectors: 1e-5 is far below any meaningful change)
+    one_by_one = torch.cat([tiny_vit.encode_images([im]) for im in images])
+    torch.testing.assert_close(out, one_by_one, rtol=1e-4, atol=1e-5)
 
 
 def test_labels_with_braces_do_not_break_templates(tiny_vit):

@@ -260,7 +260,9 @@ def test_same_input_same_result_and_flip_off(tiny_rn_depth):
     np.testing.assert_array_equal(a.depth, b.depth)
     single = dc.DepthCLIP(tiny_rn_depth, short_side=64, flip=False)(image)
     assert single.features.shape[0] == 1 and not single.flip
-    np.testing.assert_allclose(single.depth_grid, a.view_depths[0], rtol=1e-6)
+    # a batch of one against a batch of two (the image and its mirror): CPU libraries (oneDNN) pick
+    # kernels by batch size, so float32 sums may differ in the last bits; same batch stays exact above
+    np.testing.assert_allclose(single.depth_grid, a.view_depths[0], rtol=1e-4, atol=1e-5)
 
 
 def test_dense_extension_on_a_vit(tiny_vit):
