@@ -48,6 +48,15 @@ def choice_name(model: str, pretrained: str) -> str:
     return f"{model}{SEPARATOR}{pretrained}"
 
 
+def shown_choice(name: str) -> str:
+    """A choice as the page shows it: a checkpoint path cut to its file name (server paths never
+    appear in the page)."""
+    model, _, pretrained = (name or "").partition(SEPARATOR)
+    if "/" in pretrained or "\\" in pretrained:
+        return choice_name(model, pretrained.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1])
+    return name
+
+
 def parse_choice(name: str) -> tuple[str, str]:
     model, _, pretrained = (name or "").partition(SEPARATOR)
     if not model or not pretrained:
@@ -115,11 +124,11 @@ class AppContext:
         choice = choice or self.default_choice
         future = self.start_loading(choice)
         if not future.done():
-            return f"Loading **{choice}** on {resolve_device(self.settings.device)}…"
+            return f"Loading **{shown_choice(choice)}** on {resolve_device(self.settings.device)}…"
         if future.exception() is not None:
-            return f"**Failed:** {choice} could not be loaded: {future.exception()}"
+            return f"**Failed:** {shown_choice(choice)} could not be loaded: {future.exception()}"
         if self.stand_in_reason(choice):
-            return f"Ready: **{future.result().describe()}**, standing in for {choice} (its weights could not be had)"
+            return f"Ready: **{future.result().describe()}**, standing in for {shown_choice(choice)} (its weights could not be had)"
         return f"Ready: **{future.result().describe()}**"
 
     def banner(self, choice: str | None = None) -> str:
@@ -147,7 +156,7 @@ class AppContext:
         reason = self.stand_in_reason(choice)
         model, asked = parse_choice(choice)
         if reason:
-            why = f" in place of **{choice}**, whose weights could not be had ({reason})"
+            why = f" in place of **{shown_choice(choice)}**, whose weights could not be had ({reason})"
             real = model
             tag = asked if "/" not in asked else DEFAULT_PRETRAINED
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from app import gradio_fixes, presentation
-from app.context import AppContext, Settings
+from app.context import AppContext, Settings, shown_choice
 from app.tabs import TABS
 
 INTRO = (
@@ -24,7 +24,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=True):
             picker = gr.Dropdown(
-                ctx.choices,
+                [(shown_choice(c), c) for c in ctx.choices],  # a checkpoint shows its file name only
                 value=ctx.default_choice,
                 label="CLIP model (shared by all tabs)",
                 info="model · weights (an open_clip pretrained tag, a checkpoint, or random)",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 from collections import OrderedDict
@@ -323,9 +324,12 @@ def _pretrained(key: _Key, cache_dir: str | None) -> ClipBackbone:
             source = key.pretrained
             kwargs["cache_dir"] = cache_dir
         else:
+            # the folder is for the operator's console; the message reaches the page (no server paths)
+            log.warning("no %s · %s weights in the Hugging Face cache at %s", key.model, key.pretrained,
+                        _hub_cache_dir(cache_dir))
             raise WeightsError(
                 f"Pretrained weights {key.model} · {key.pretrained} are not in the Hugging Face cache "
-                f"({_hub_cache_dir(cache_dir)}) and the Hugging Face Hub cannot be reached"
+                "(HF_HOME) and the Hugging Face Hub cannot be reached"
             )
         weights = f"pretrained:{key.pretrained}"
     elif Path(key.pretrained).is_file():
@@ -333,15 +337,17 @@ def _pretrained(key: _Key, cache_dir: str | None) -> ClipBackbone:
         weights = f"checkpoint:{Path(key.pretrained).name}"
     else:
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(key.model)) or "none"
+        log.warning("no checkpoint file at %s", key.pretrained)
         raise WeightsError(
-            f"{key.pretrained!r} is neither a pretrained tag of {key.model} (tags: {tags}) "
+            f"{Path(key.pretrained).name!r} is neither a pretrained tag of {key.model} (tags: {tags}) "
             f"nor an existing checkpoint file"
         )
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=source, **kwargs)
     except Exception as error:  # open_clip raises RuntimeError, OSError, pickle errors ...
+        log.warning("could not load %s into %s: %s", source, key.model, error)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(f"Could not load {weights} into {key.model}: {first_line[:300]}") from error
+        raise WeightsError(f"Could not load {weights} into {key.model}: {without_paths(first_line)[:300]}") from error
     return ClipBackbone(
         model,
         preprocess,
@@ -350,6 +356,15 @@ def _pretrained(key: _Key, cache_dir: str | None) -> ClipBackbone:
         weights=weights,
         device=key.device,
     )
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/\\])(?:[A-Za-z]:)?[/\\](?:[^\s'\"/\\]+[/\\])+")
+
+
+def without_paths(text: str) -> str:
+    """`text` with each absolute path cut to its last part, for messages that reach the page: server
+    paths never appear there (the full text goes to the log)."""
+    return _ABSOLUTE_PATH.sub("", text)
 
 
 def _hub_cache_dir(cache_dir: str | None) -> str:

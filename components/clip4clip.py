@@ -340,6 +340,7 @@ class VideoIndex:
         self.persist = persist
         self.root = Path(cache_dir) if cache_dir else default_cache_dir()
         self.dir = self.root / _slug(f"{backbone.model_name}__{backbone.weights}")
+        log.info("video index of %s: embeddings cached in %s", backbone.describe(), self.dir)
         self.entries: list[IndexedVideo] = []
         self._by_key: dict[str, int] = {}
         self._names: dict[str, int] = {}
@@ -362,7 +363,8 @@ class VideoIndex:
 
     def describe(self) -> str:
         kind = f"approximate (IVF, {IVF_PROBES} probes)" if self.approximate else "exact (flat inner product)"
-        return f"{len(self)} video{'s' if len(self) != 1 else ''} · {kind} search · cache {self.dir}"
+        # shown in the page: says that a cache exists, not where (server paths go to the log)
+        return f"{len(self)} video{'s' if len(self) != 1 else ''} · {kind} search · embeddings cached on disk"
 
     def names(self) -> list[str]:
         return [e.name for e in self.entries]

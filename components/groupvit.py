@@ -446,14 +446,14 @@ def load_official(
     """The official engine from the local Hugging Face cache only; WeightsError when not there."""
     from transformers import GroupViTModel
 
-    from components.backbone import resolve_device
+    from components.backbone import resolve_device, without_paths
 
     if not official_weights_cached(model_id, cache_dir):
         raise WeightsError(unavailable_message(model_id))
     try:
         model = GroupViTModel.from_pretrained(model_id, local_files_only=True, cache_dir=cache_dir)
     except (OSError, ValueError) as error:
-        raise WeightsError(f"{unavailable_message(model_id)} ({str(error).splitlines()[0][:200]})") from None
+        raise WeightsError(f"{unavailable_message(model_id)} ({without_paths(str(error).splitlines()[0])[:200]})") from None
     return OfficialGroupViT(model, weights=f"pretrained:{model_id}", device=resolve_device(device))
 
 

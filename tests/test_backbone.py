@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import re
+
 import open_clip
 import pytest
 import torch
@@ -70,6 +73,50 @@ def test_failed_pretrained_load_falls_back_to_random_with_a_banner(fresh_cache, 
     ctx.backbone()
     banner = ctx.banner()
     assert "random" in banner and "meaningless" in banner and "Hugging Face cache" in banner
+
+
+# Absolute paths as a server has them (POSIX homes and temp folders, Windows drives).
+SERVER_PATH = re.compile(r"(?:/root|/home|/tmp|/var|/usr|/opt|/Users)/|\b[A-Za-z]:\\")
+
+
+def test_page_texts_name_no_server_paths(fresh_cache, monkeypatch, tmp_path):
+    """The banner, the model status and the video index's status line say what is wrong or where
+    things live in words; the folders themselves go to the operator's log, never to the page."""
+    from huggingface_hub import constants
+
+    from app.context import AppContext, Settings
+    from app.tabs.clip4clip import index_status
+    from components.clip4clip import VideoIndex
+
+    monkeypatch.setattr(bb, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setitem(oc_pretrained._PRETRAINED, TINY_VIT, {"lab": {"hf_hub": "clip-lab/absent/"}})
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    texts = []
+    for pretrained in ("lab", str(tmp_path / "missing.pt"), str(broken)):  # not cached, no file, unreadable
+        ctx = AppContext(Settings(TINY_VIT, pretrained, "cpu"))
+        backbone = ctx.backbone()  # random weights, or CLIP Lab Mini standing in where it ships
+        assert backbone.is_random or backbone.is_mini
+        texts += [ctx.banner(), ctx.status(), backbone.weights_note, ctx.stand_in_reason()]
+    assert "HF_HOME" in texts[0] and any("broken.pt" in text for text in texts[-4:])
+
+    # CLIP Lab Mini standing in (a tiny random model under its name, whether or not its file ships)
+    from app import context
+    from components import mini
+
+    stand_in = copy.copy(bb.load_backbone(TINY_VIT, "random", "cpu"))
+    stand_in.model_name = mini.MODEL
+    real_load = context.load_backbone
+    monkeypatch.setattr(context, "load_backbone", lambda model, *a, **k: stand_in if model == mini.MODEL else real_load(model, *a, **k))
+    bb.clear_cache()  # the loop above cached random weights for the broken file
+    ctx = AppContext(Settings(TINY_VIT, str(broken), "cpu"))
+    assert ctx.backbone() is stand_in and "broken.pt" in ctx.status() and "broken.pt" in ctx.banner()
+    texts += [ctx.banner(), ctx.status()]
+    index = VideoIndex(backbone, tmp_path / "video-index", persist=False)
+    texts.append(index_status(index))
+    for text in texts:
+        assert not SERVER_PATH.search(text), text
+        assert constants.HF_HUB_CACHE not in text and str(tmp_path) not in text, text
 
 
 def test_pretrained_tag_is_read_from_the_hugging_face_cache(tmp_path, fresh_cache, monkeypatch):
