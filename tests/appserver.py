@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from contextlib import contextmanager
+
+# A job may take as long as it likes while it moves (queue place, progress, streamed outputs); it
+# fails only when none of these changed for this long. A slow machine is not a hang.
+STALL_S = 120
 
 
 def free_port() -> int:
@@ -55,3 +60,24 @@ def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random"):
         yield demo, f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+def wait_for(job, condition=None, stall_s: float = STALL_S) -> None:
+    """Wait until `condition()` holds (default: the gradio_client job is done) or the job ends, for
+    as long as the job keeps moving; raise TimeoutError once it showed no change for `stall_s`."""
+    condition = condition or job.done
+    last, since = None, time.monotonic()
+    while not condition() and not job.done():
+        status = job.status()
+        now = (status.code, status.rank, repr(status.progress_data), len(job.outputs()))
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            raise TimeoutError(f"the job showed no progress for {stall_s:.0f} s (last status: {status})")
+        time.sleep(0.2)
+
+
+def finish(job, stall_s: float = STALL_S):
+    """`job.result()`, waited for by the job's progress rather than by a fixed time."""
+    wait_for(job, stall_s=stall_s)
+    return job.result()

@@ -11,7 +11,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 import badfiles as bad
-from appserver import running_demo
+from appserver import finish, running_demo
 
 HIDDEN_ERROR = "has not enabled verbose error reporting"
 
@@ -51,7 +51,7 @@ def folder(tmp_path_factory):
 
 def _call(client, endpoint, **kwargs):
     job = client.submit(api_name=endpoint, **kwargs)
-    return job.result(timeout=300)
+    return finish(job)
 
 
 def _expect_message(client, endpoint, expected: str | None, **kwargs) -> str:
