@@ -28,6 +28,7 @@ import torch
 from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
 from PIL import Image
 
+from components import mini
 from components.errors import WeightsError
 from components.prompts import TemplateSet, get_template_set
 
@@ -44,6 +45,7 @@ RANDOM_WEIGHTS = "random (untrained)"
 # last block `components.dense` knows how to modify.
 MODEL_CHOICES: tuple[tuple[str, str], ...] = (
     ("ViT-B-16", "openai"),
+    (mini.MODEL, mini.TAG),  # always there: its weights ship in the repo
     ("ViT-B-32", "openai"),
     ("ViT-L-14", "openai"),
     ("RN50", "openai"),
@@ -103,6 +105,11 @@ class ClipBackbone:
     @property
     def is_random(self) -> bool:
         return self.weights == RANDOM_WEIGHTS
+
+    @property
+    def is_mini(self) -> bool:
+        """CLIP Lab Mini: it knows the generated world (`components.world`), not photos."""
+        return self.model_name == mini.MODEL
 
     @property
     def is_vit(self) -> bool:
@@ -266,6 +273,8 @@ def _build(key: _Key, *, fallback_to_random: bool, cache_dir: str | None) -> Cli
         )
     if key.pretrained == RANDOM:
         return _random(key, "random weights were asked for")
+    if key.model == mini.MODEL and key.pretrained == mini.TAG:
+        return _mini(key)
     try:
         return _pretrained(key, cache_dir)
     except WeightsError as error:
@@ -305,6 +314,27 @@ def _random(key: _Key, note: str) -> ClipBackbone:
         weights=RANDOM_WEIGHTS,
         device=key.device,
         weights_note=note,
+    )
+
+
+def _mini(key: _Key) -> ClipBackbone:
+    """CLIP Lab Mini from the weights shipped in the repository (fp16, loaded into float32)."""
+    if not mini.WEIGHTS.is_file():
+        raise WeightsError(
+            "CLIP Lab Mini's weights file is missing from assets/mini/; rebuild it with "
+            "`python -m components.mini.train`"
+        )
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=str(mini.WEIGHTS))
+    except Exception as error:
+        raise WeightsError(f"CLIP Lab Mini's weights file could not be loaded: {type(error).__name__}") from error
+    return ClipBackbone(
+        model.float(),
+        preprocess,
+        open_clip.get_tokenizer(key.model),
+        model_name=key.model,
+        weights="CLIP Lab Mini (shipped weights)",
+        device=key.device,
     )
 
 

@@ -41,6 +41,7 @@ class WorldMix:
     exclude: frozenset = splits.HELD_OUT_COMBINATIONS
     mix: tuple[tuple[str, float], ...] = tuple(MIX.items())
     image_size: int = 112
+    solid_instances: int = SOLID_INSTANCES
 
     def kinds(self) -> tuple[list[str], np.ndarray]:
         names = [k for k, _ in self.mix]
@@ -50,14 +51,15 @@ class WorldMix:
 
 @dataclass
 class SolidPool:
-    """Every view of SOLID_INSTANCES seeded instances of each solid, projected once: (label, map)."""
+    """Every view of `instances` seeded instances of each solid, projected once: (label, map)."""
 
     image_size: int
+    instances: int = SOLID_INSTANCES
     views: list[tuple[str, torch.Tensor]] = field(default_factory=list)
 
     def build(self) -> "SolidPool":
         for s, name in enumerate(solids.SOLIDS):
-            for k in range(SOLID_INSTANCES):
+            for k in range(self.instances):
                 points = solids.cloud(name, seed=splits.SEED_RANGES["train"][0] + 1000 * s + k)
                 for projection in ("v1", "v2"):
                     for view in solids.depth_views(points, projection, self.image_size):
@@ -114,7 +116,7 @@ class PairStream(torch.utils.data.IterableDataset):
         self.seed, self.batch_size, self.world, self.start, self.steps = seed, batch_size, world, start, steps
 
     def __iter__(self):
-        pool = SolidPool(self.world.image_size).build() if dict(self.world.mix).get("solid", 0) > 0 else None
+        pool = SolidPool(self.world.image_size, self.world.solid_instances).build() if dict(self.world.mix).get("solid", 0) > 0 else None
         step = self.start
         while self.steps is None or step < self.start + self.steps:
             pairs = [sample(step * self.batch_size + i, self.seed, self.world, pool) for i in range(self.batch_size)]

@@ -1,0 +1,79 @@
+"""CLIP Lab Mini's training code and shipped weights: a few real steps, never a full training."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+
+from components import backbone as bb
+from components import mini
+from components.mini import data
+from components.mini.training import TrainConfig, train
+from conftest import TINY_VIT
+
+SMOKE = TrainConfig(  # the tiny test ViT (64 px) keeps these runs to seconds
+    model=TINY_VIT,
+    steps=40, batch_size=24, warmup=5, report_every=1, eval_every=10_000, eval_scenes=16, workers=0,
+    world=dataclasses.replace(data.WorldMix(), image_size=64, solid_instances=1),
+)
+
+
+def test_a_few_steps_make_the_contrastive_loss_fall():
+    losses = [r.loss for r in train(SMOKE)]
+    assert len(losses) == SMOKE.steps
+    assert losses[0] > np.log(SMOKE.batch_size) - 0.5  # untrained: no better than chance
+    assert np.mean(losses[-8:]) < np.mean(losses[:5]) - 0.3
+
+
+def test_same_seed_same_steps():
+    config = dataclasses.replace(SMOKE, steps=3)
+    first = [(r.loss, r.captions) for r in train(config)]
+    second = [(r.loss, r.captions) for r in train(config)]
+    assert first == second
+    other = [r.captions for r in train(dataclasses.replace(config, seed=1))]
+    assert other != [c for _, c in first]
+
+
+def test_reports_carry_the_batch_similarity_and_temperature():
+    reports = list(train(dataclasses.replace(SMOKE, steps=2, learnable_temperature=False, temperature=0.1)))
+    last = reports[-1]
+    assert last.similarity.shape == (16, 16) and len(last.captions) == 16
+    assert np.abs(last.similarity).max() <= 1 + 1e-5
+    assert last.logit_scale == pytest.approx(10.0, rel=1e-5)  # fixed temperature 0.1
+    assert last.accuracy is not None and 0 <= last.accuracy <= 1
+
+
+def test_pairs_are_a_function_of_their_index():
+    world = data.WorldMix(image_size=48)
+    a, b = data.sample(17, 0, world, None), data.sample(17, 0, world, None)
+    torch.testing.assert_close(a[0], b[0])
+    assert a[1] == b[1]
+
+
+def test_script_writes_weights_that_load_through_the_real_checkpoint_path(tmp_path):
+    from components.mini import train as script
+
+    script.main(["--steps", "2", "--batch-size", "8", "--workers", "0", "--threads", "1", "--out", str(tmp_path)])
+    weights = tmp_path / f"{mini.MODEL}.safetensors"
+    record = json.loads((tmp_path / f"{mini.MODEL}.training.json").read_text())
+    assert record["settings"]["steps"] == 2 and record["weights_bytes"] == weights.stat().st_size
+    loaded = bb.load_backbone(mini.MODEL, str(weights), "cpu", fallback_to_random=False)
+    assert loaded.weights == f"checkpoint:{weights.name}" and loaded.image_size == 112
+    assert loaded.context_length == 32
+
+
+@pytest.mark.skipif(not mini.WEIGHTS.is_file(), reason="the shipped Mini weights are missing")
+def test_shipped_weights_fit_and_load_into_an_ordinary_open_clip_model():
+    assert mini.WEIGHTS.stat().st_size <= 10 * 1024 * 1024
+    shipped = bb.load_backbone(mini.MODEL, mini.TAG, "cpu", fallback_to_random=False)
+    assert shipped.is_mini and not shipped.is_random and "Mini" in shipped.weights
+    plain = open_clip.create_model(mini.MODEL, pretrained=str(mini.WEIGHTS))  # open_clip alone
+    tokens = open_clip.get_tokenizer(mini.MODEL)(["a red star"])
+    with torch.no_grad():
+        expected = plain.encode_text(tokens, normalize=True)
+    torch.testing.assert_close(shipped.encode_texts(["a red star"]), expected)
