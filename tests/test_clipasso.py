@@ -317,3 +317,163 @@ def test_cuda_graph_replay_applies_only_on_cuda(tiny_rn, tiny_vit):
     # graph replay is a CUDA feature (tests/test_cuda.py checks it there); on the CPU steps run eagerly
     assert tiny_sketcher(tiny_rn, tiny_vit, cuda_graph=True).cuda_graph is False
     assert tiny_sketcher(tiny_rn, tiny_vit).cuda_graph is False
+
+
+# -- fidelity to the official code (issue 18) ---------------------------------------------------------
+def blue_and_green(size=64) -> Image.Image:
+    """A saturated blue square and a green disc on white: Rec. 601 (PIL's "L") and Rec. 709
+    (scikit-image's rgb2gray) put them on different sides of Otsu's threshold."""
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([8, 8, 28, 28], fill=(0, 0, 255))
+    draw.ellipse([34, 30, 58, 56], fill=(0, 140, 0))
+    return image
+
+
+def official_xdog(image: np.ndarray) -> np.ndarray:
+    """The official XDoG_ (CLIPasso models/painter_params.py), written out: skimage rgb2gray, scipy
+    gaussian_filter, D < ε → 1 else 1 + tanh(φ·D), min-max, Otsu (≥ t → 1)."""
+    from scipy.ndimage import gaussian_filter
+    from skimage.color import rgb2gray
+    from skimage.filters import threshold_otsu
+
+    im = rgb2gray(image) if image.ndim == 3 else image
+    d = gaussian_filter(im, 0.8) - 0.98 * gaussian_filter(im, 0.8 * 10)
+    e = (d < -0.1) * 1.0 + (d >= -0.1) * (1.0 + np.tanh(200 * d))
+    e = (e - e.min()) / (e.max() - e.min())
+    return (e >= threshold_otsu(e)).astype(np.float32)
+
+
+def test_xdog_greyscale_is_skimage_rgb2gray_on_floats_not_pil_L(tiny_rn, tiny_vit):
+    image = blue_and_green()
+    init = tiny_sketcher(tiny_rn, tiny_vit).initialise(image)
+    square = np.asarray(clipasso.pad_to_square(image, 64), dtype=np.float64) / 255.0
+    np.testing.assert_array_equal(init["edges"], official_xdog(square))
+    # the whole square and disc are background under Rec. 709, "edge or dark" under PIL's Rec. 601
+    assert init["edges"][18, 18] == 1 and init["edges"][44, 46] == 1
+    pil = saliency.xdog(np.asarray(clipasso.pad_to_square(image, 64).convert("L"), dtype=np.float64) / 255.0)
+    assert pil[18, 18] == 0 and pil[44, 46] == 0
+
+
+def test_official_clip_normalised_xdog_input_is_a_setting(tiny_rn, tiny_vit):
+    image = blue_and_green()
+    default = tiny_sketcher(tiny_rn, tiny_vit)
+    assert default.xdog_input == "image"  # the plain image stays the default
+    faithful = tiny_sketcher(tiny_rn, tiny_vit, xdog_input="clip-normalised")
+    square = np.asarray(clipasso.pad_to_square(image, 64), dtype=np.float64) / 255.0
+    normalised = (square - np.asarray(tiny_vit.mean)) / np.asarray(tiny_vit.std)
+    assert normalised.min() < 0 and normalised.max() > 1
+    np.testing.assert_array_equal(faithful.initialise(image)["edges"], official_xdog(normalised))
+    with pytest.raises(InputError, match="XDoG input"):
+        tiny_sketcher(tiny_rn, tiny_vit, xdog_input="sepia")
+
+
+def test_xdog_on_a_smooth_image_with_the_difference_of_gaussians_on_both_sides_of_eps():
+    yy, xx = np.mgrid[0:64, 0:64] / 63.0
+    grey = 0.5 + 0.5 * np.sin(6 * xx) * np.cos(5 * yy)  # smooth, no hard edge
+    from scipy.ndimage import gaussian_filter
+
+    d = gaussian_filter(grey, 0.8) - 0.98 * gaussian_filter(grey, 8.0)
+    assert (d < -0.1).sum() > 50 and (d >= -0.1).sum() > 50  # both branches of the rule are exercised
+    edges = saliency.xdog(grey)
+    np.testing.assert_array_equal(edges, official_xdog(grey))
+    # D < ε → 1 before the min-max: those pixels sit at the same value, all on one side of Otsu
+    assert len(np.unique(edges[d < -0.1])) == 1
+
+
+def test_saliency_is_attention_times_one_minus_edges():
+    attention = np.linspace(0.1, 1.0, 36).reshape(6, 6).astype(np.float32)
+    edges = np.ones((6, 6), np.float32)
+    edges[1:4, 2:5] = 0  # 0 = edge
+    sal = saliency.saliency_map(attention, edges)
+    np.testing.assert_array_equal(sal[edges == 1], 0)  # background: nothing to start on
+    np.testing.assert_array_equal(sal[edges == 0], attention[edges == 0])  # edges: the attention itself
+
+
+def test_pipeline_saliency_is_the_attention_on_edges_and_zero_elsewhere(tiny_rn, tiny_vit):
+    init = tiny_sketcher(tiny_rn, tiny_vit).initialise(drawing())
+    edge = init["edges"] == 0
+    assert edge.sum() >= 4
+    np.testing.assert_array_equal(init["saliency"][edge], init["attention"][edge])
+    np.testing.assert_array_equal(init["saliency"][~edge], 0)
+
+
+class ScriptedLoss:
+    """Stands in for SketchLoss: evaluations (grids None) return the next row of `script` (one loss per
+    seed); training steps return 0 (with a zero gradient) and record their augmentation parameters."""
+
+    def __init__(self, script):
+        self.script = iter(np.asarray(script, dtype=np.float64))
+        self.params_seen = []
+
+    def params(self, count, rng):
+        return torch.as_tensor(closs.augmentation_params(count, 64, rng))
+
+    def grids(self, params):
+        self.params_seen.append(params.clone())
+        return params
+
+    def __call__(self, sketches, grids):
+        zero = sketches.sum(dim=(1, 2)) * 0
+        if grids is None:
+            return zero.detach() + torch.as_tensor(next(self.script), dtype=torch.float32), {}
+        return zero, {}
+
+
+def scripted_run(monkeypatch, tiny_rn, tiny_vit, script, **kwargs):
+    fake = ScriptedLoss(script)
+    monkeypatch.setattr(sketcher, "SketchLoss", lambda *args, **kw: fake)
+    settings = dict(num_iter=40, eval_every=1, seeds=(0,), min_delta=1e-5, num_aug=2)
+    settings.update(kwargs)
+    return tiny_sketcher(tiny_rn, tiny_vit, **settings)(drawing()), fake
+
+
+def test_early_stop_compares_with_the_best_so_far_as_painterly_rendering(monkeypatch, tiny_rn, tiny_vit):
+    # eval 1 is within 1e-5 of the best (armed), eval 2 is much worse (no change), eval 3 is within 1e-5
+    # of the best again: the official loop breaks there. Comparing with the previous evaluation instead
+    # would see two large changes and run on.
+    script = [[1.0], [1.000005], [2.0], [0.999997]] + [[3.0]] * 60
+    result, _ = scripted_run(monkeypatch, tiny_rn, tiny_vit, script)
+    assert result.early_stopped and result.iterations == 3
+    assert result.eval_losses[:4, 0].tolist() == [1.0, pytest.approx(1.000005), 2.0, pytest.approx(0.999997)]
+
+
+def test_early_stop_counter_resets_only_on_an_improvement_above_min_delta(monkeypatch, tiny_rn, tiny_vit):
+    # worse, worse, worse by more than min_delta: nothing counts, the run goes on; best stays at eval 0
+    script = [[1.0], [1.5], [1.5], [1.5], [1.5]] + [[1.5]] * 10
+    result, _ = scripted_run(monkeypatch, tiny_rn, tiny_vit, script, num_iter=8)
+    assert not result.early_stopped and result.iterations == 8
+    np.testing.assert_array_equal(result.snapshots[0], result.strokes)  # the kept strokes: eval 0's
+    # improvements smaller than min_delta arm and fire the stop; the kept best is the last real improvement
+    script = [[1.0], [0.95], [0.8], [0.75], [0.72]] + [[9.0]] * 10
+    result, _ = scripted_run(monkeypatch, tiny_rn, tiny_vit, script, min_delta=0.1)
+    assert result.early_stopped and result.iterations == 4
+    assert result.seed_losses[0] == pytest.approx(0.8)  # 0.75 and 0.72 are not improvements above 0.1
+
+
+def test_each_seed_draws_its_own_augmentations(monkeypatch, tiny_rn, tiny_vit):
+    _, fake = scripted_run(monkeypatch, tiny_rn, tiny_vit, [[1.0, 1.0]] * 5 + [[1.0 - i, 1.0 - i] for i in range(1, 9)],
+                           seeds=(0, 1), num_iter=3, eval_every=10)
+    first = fake.params_seen[0]
+    assert first.shape == (2, 2, 11)  # (seeds, views, parameters)
+    for index, seed in enumerate((0, 1)):
+        own = closs.augmentation_params(3 * 2, 64, np.random.default_rng(seed)).reshape(3, 2, 11)
+        for step in range(3):
+            np.testing.assert_allclose(fake.params_seen[step][index].numpy(), own[step])
+    assert not torch.allclose(first[0], first[1])
+
+
+def test_augmented_loss_with_per_seed_views_equals_each_seed_alone(tiny_rn):
+    torch.manual_seed(0)
+    target = torch.rand(3, 64, 64)
+    loss_fn = closs.SketchLoss(tiny_rn, target)
+    sketches = torch.rand(2, 64, 64)
+    params = torch.stack([loss_fn.params(3, np.random.default_rng(seed)) for seed in (0, 1)])  # (2, 3, 11)
+    grids = loss_fn.grids(params)
+    assert grids.shape == (2, 3, 64, 64, 2)
+    together, parts = loss_fn(sketches, grids)
+    for b in range(2):
+        alone, alone_parts = loss_fn(sketches[b : b + 1], grids[b])
+        torch.testing.assert_close(together[b : b + 1], alone, rtol=1e-4, atol=1e-6)
+        for name in parts:
+            torch.testing.assert_close(parts[name][b : b + 1], alone_parts[name], rtol=1e-4, atol=1e-6)

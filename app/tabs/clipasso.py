@@ -83,7 +83,9 @@ def build(ctx) -> None:
             gr.Markdown(
                 "<small>One sketch runs at a time; others wait in the queue. The image is padded to a "
                 "white square and drawn on a 224 × 224 canvas. With the shared model, a ViT's block "
-                "tokens stand in for RN101's layer maps.</small>"
+                "tokens stand in for RN101's layer maps. XDoG edges come from the plain image in [0, 1] (its "
+                "ε and φ are on that scale); the official code's CLIP-normalised input is the pipeline "
+                "setting <code>xdog_input=\"clip-normalised\"</code>.</small>"
             )
         with gr.Column():
             preview = gr.Image(label="Sketch (live)", type="numpy", format="png", height=300)

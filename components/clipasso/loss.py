@@ -3,7 +3,7 @@ the sketch and the image, over augmented views shared by both.
 
 Per step, views = `num_aug` augmented pairs + 1 clean pair. An augmentation is RandomPerspective
 (distortion 0.5, p = 1, fill 0) then RandomResizedCrop(model size, scale (0.8, 0.8), ratio (1, 1)),
-the same parameters for sketch and image; both are composed into one sampling grid, so each view
+the same parameters for sketch and image, each seed's sketch its own draws; both are composed into one sampling grid, so each view
 costs one bilinear grid_sample (torchvision resamples twice; the difference is sub-pixel).
 
     loss = Σ_l w_l · mean((F_l(sketch) − F_l(image))²) + w_fc · mean(1 − cos(E(sketch), E(image)))
@@ -177,17 +177,21 @@ class SketchLoss:
         return torch.as_tensor(augmentation_params(count, self.size, rng), device=self.device)
 
     def grids(self, params: torch.Tensor) -> torch.Tensor:
-        return grids_from_params(params, self.size, self.out).float()
+        """(..., 11) parameters → (..., out, out, 2) grids: (A, 11) views shared by every sketch, or
+        (B, A, 11) views of each sketch's own (each seed's own draws)."""
+        lead = params.shape[:-1]
+        return grids_from_params(params.reshape(-1, 11), self.size, self.out).float().reshape(*lead, self.out, self.out, 2)
 
     def clean_grid(self) -> torch.Tensor:
         return self._clean_grid
 
     def _sample(self, images: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, S, S) in [0, 1], grids (A, out, out, 2) → (B·A, 3, out, out) normalised,
-        ordered batch-major. Outside the image is filled with 0 (black), as torchvision's fill=0."""
-        b, a = images.shape[0], grids.shape[0]
+        """images (B, 3, S, S) in [0, 1], grids (A, out, out, 2) shared or (B, A, out, out, 2) per image
+        → (B·A, 3, out, out) normalised, ordered batch-major. Outside the image is filled with 0 (black),
+        as torchvision's fill=0."""
+        b, a = images.shape[0], grids.shape[-4]
         x = images[:, None].expand(b, a, *images.shape[1:]).reshape(b * a, *images.shape[1:])
-        g = grids[None].expand(b, a, *grids.shape[1:]).reshape(b * a, *grids.shape[1:])
+        g = (grids if grids.dim() == 5 else grids[None]).expand(b, a, *grids.shape[-3:]).reshape(b * a, *grids.shape[-3:])
         views = F.grid_sample(x, g, mode="bilinear", padding_mode="zeros", align_corners=False)
         return ((views - self.mean) / self.std).to(self.dtype)
 
@@ -200,28 +204,45 @@ class SketchLoss:
         return {k: v.float() for k, v in maps.items()}, final.float()
 
     def __call__(self, sketches: torch.Tensor, grids: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
-        """Loss per sketch (B,), and its parts (B,) by name. grids None → the clean pair only."""
+        """Loss per sketch (B,), and its parts (B,) by name. grids None → the clean pair only; grids
+        (A, out, out, 2) → the same A views for every sketch; (B, A, out, out, 2) → each sketch its own
+        A views (the image is then seen through every sketch's views: B·A target views, no autograd)."""
         b = sketches.shape[0]
         rgb = sketches[:, None].expand(b, 3, *sketches.shape[1:])
-        all_grids = self.clean_grid() if grids is None else torch.cat([grids, self.clean_grid()])
-        a = all_grids.shape[0]
+        own = grids is not None and grids.dim() == 5
+        if grids is None:
+            all_grids = self.clean_grid()
+        elif own:
+            all_grids = torch.cat([grids, self.clean_grid()[None].expand(b, *self.clean_grid().shape)], dim=1)
+        else:
+            all_grids = torch.cat([grids, self.clean_grid()])
+        a = all_grids.shape[-4]
         sketch_maps, sketch_final = self._features(self._sample(rgb, all_grids))
         if grids is None:
             target_maps, target_final = self.clean_target
+            rows = 1
         else:
             with torch.no_grad():
-                aug_maps, aug_final = self._features(self._sample(self.target, grids))
+                flat = grids.reshape(-1, *grids.shape[-3:])  # (B·A or A, out, out, 2)
+                aug_maps, aug_final = self._features(self._sample(self.target, flat))
             clean_maps, clean_final = self.clean_target
-            target_maps = {k: torch.cat([aug_maps[k], clean_maps[k]]) for k in aug_maps}
-            target_final = torch.cat([aug_final, clean_final])
+            rows = b if own else 1
+
+            def join(aug, clean):  # (rows·A, ...) augmented + (1, ...) clean → (rows·(A+1), ...)
+                aug = aug.reshape(rows, -1, *aug.shape[1:])
+                clean = clean[None].expand(rows, *clean.shape)
+                return torch.cat([aug, clean], dim=1).reshape(-1, *aug.shape[2:])
+
+            target_maps = {k: join(aug_maps[k], clean_maps[k]) for k in aug_maps}
+            target_final = join(aug_final, clean_final)
         parts = {}
         total = torch.zeros(b, device=sketches.device)
         for name, weight in self.weights.items():
             s = sketch_maps[name].reshape(b, a, -1)
-            t = target_maps[name].reshape(1, a, -1)
+            t = target_maps[name].reshape(rows, a, -1)
             parts[name] = (s - t).square().mean(dim=(1, 2))
             total = total + weight * parts[name]
-        cos = F.cosine_similarity(sketch_final.reshape(b, a, -1), target_final.reshape(1, a, -1), dim=-1)
+        cos = F.cosine_similarity(sketch_final.reshape(b, a, -1), target_final.reshape(rows, a, -1), dim=-1)
         parts["semantic"] = (1 - cos).mean(dim=1)
         total = total + self.fc_weight * parts["semantic"]
         return total, parts

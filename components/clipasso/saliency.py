@@ -18,7 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from skimage.filters import gaussian, threshold_otsu
+from scipy.ndimage import gaussian_filter
+from skimage.color import rgb2gray
+from skimage.filters import threshold_otsu
 
 from components.errors import InputError
 
@@ -30,6 +32,9 @@ XDOG_SIGMA = 0.8
 XDOG_K = 10.0
 SOFTMAX_TEMP = 0.3  # τ of the start-point distribution
 RANDOM_WALK = 0.025  # each further control point within ± this fraction of the canvas of the last
+# What XDoG is given: the plain RGB image in [0, 1] (ours, the default: the ε and φ above are on that
+# scale), or the CLIP-normalised image as the official code feeds it (values outside [0, 1]).
+XDOG_INPUTS = ("image", "clip-normalised")
 
 
 def vit_attention(visual, pixels: torch.Tensor) -> torch.Tensor:
@@ -77,18 +82,33 @@ def clip_attention_map(backbone, image: Image.Image, size: int) -> np.ndarray:
     return _minmax(up.numpy()).astype(np.float32)
 
 
-def xdog(grey: np.ndarray, *, gamma=XDOG_GAMMA, phi=XDOG_PHI, eps=XDOG_EPS, sigma=XDOG_SIGMA, k=XDOG_K) -> np.ndarray:
-    """Official CLIPasso XDoG of a greyscale (H, W) image: 1 = background, 0 = edge or dark.
+def xdog(image: np.ndarray, *, gamma=XDOG_GAMMA, phi=XDOG_PHI, eps=XDOG_EPS, sigma=XDOG_SIGMA, k=XDOG_K) -> np.ndarray:
+    """Official CLIPasso XDoG (`XDoG_` in models/painter_params.py) of an (H, W, 3) RGB or (H, W) grey
+    float image: 1 = background, 0 = edge or dark.
 
-    D = G(σ) − γ·G(kσ); D < ε → 1, else 1 + tanh(φ·D); min-max normalised; Otsu-binarised (≥ t → 1).
-    We feed it the greyscale image in [0, 1] (the official code feeds the CLIP-normalised image)."""
-    grey = np.asarray(grey, dtype=np.float64)
-    d = gaussian(grey, sigma=sigma, mode="reflect") - gamma * gaussian(grey, sigma=sigma * k, mode="reflect")
+    RGB goes to grey as the official code does it, scikit-image's `rgb2gray` on the floats (Rec. 709:
+    0.2125 R + 0.7154 G + 0.0721 B; not PIL's 8-bit Rec. 601 "L"); D = G(σ) − γ·G(kσ) with scipy's
+    gaussian_filter; D < ε → 1, else 1 + tanh(φ·D); min-max normalised; Otsu-binarised (≥ t → 1).
+    See `xdog_input` for the two inputs it is given."""
+    image = np.asarray(image, dtype=np.float64)
+    grey = rgb2gray(image) if image.ndim == 3 else image
+    d = gaussian_filter(grey, sigma) - gamma * gaussian_filter(grey, sigma * k)
     e = np.where(d < eps, 1.0, 1.0 + np.tanh(phi * d))
     e = _minmax(e)
     if np.ptp(e) == 0:
-        return np.ones_like(e)
+        return np.ones_like(e, dtype=np.float32)
     return (e >= threshold_otsu(e)).astype(np.float32)
+
+
+def xdog_input(image: Image.Image, backbone, which: str = "image") -> np.ndarray:
+    """(H, W, 3) float64 image XDoG runs on: "image" = the RGB values in [0, 1]; "clip-normalised" =
+    (x − mean) / std with the saliency CLIP's statistics, as the official code feeds XDoG."""
+    if which not in XDOG_INPUTS:
+        raise InputError(f"The XDoG input must be one of {', '.join(XDOG_INPUTS)} (got {which!r}).")
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    if which == "image":
+        return rgb
+    return (rgb - np.asarray(backbone.mean, dtype=np.float64)) / np.asarray(backbone.std, dtype=np.float64)
 
 
 def saliency_map(attention: np.ndarray, edges_xdog: np.ndarray) -> np.ndarray:

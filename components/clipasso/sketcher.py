@@ -2,8 +2,11 @@
 
 The strokes start where CLIP looks (components.clipasso.saliency), are rendered by our own
 differentiable rasteriser (components.clipasso.rasterizer) and are moved by Adam so that CLIP sees
-the sketch as it sees the image (components.clipasso.loss). Several seeds run as one batch; the one
-with the lowest clean-view loss is kept.
+the sketch as it sees the image (components.clipasso.loss). Several seeds run as one batch, each with
+its own random draws (start points and augmentations), as the official one-process-per-seed runs; the
+one with the lowest clean-view loss is kept. Each seed stops early as the official painterly_rendering.py
+stops a run: every evaluation is compared with that seed's best so far, and the second evaluation within
+`min_delta` of it since the last improvement by more than `min_delta` ends the seed.
 
 `CLIPasso(loss_backbone, saliency_backbone)` is the pipeline; `.sketch(image)` is a generator that
 yields a `SketchStep` per iteration (for live previews) and ends with one whose `result` is the
@@ -35,7 +38,7 @@ NUM_ITER = 2000
 NUM_SEEDS = 3
 LR = 1.0  # Adam, on point coordinates in pixels
 EVAL_EVERY = 10
-MIN_DELTA = 1e-5  # early stop when the eval loss changes by at most this, twice in a row
+MIN_DELTA = 1e-5  # painterly_rendering.py: only a drop below the best by more than this is an improvement
 CANVAS = 224
 MAX_STROKES = 64
 MAX_ITER = 5000
@@ -166,6 +169,7 @@ class CLIPasso:
         min_delta: float = MIN_DELTA,
         canvas: int = CANVAS,
         segments: int = rasterizer.SEGMENTS,
+        xdog_input: str = "image",
         autocast: torch.dtype | None = None,
         cuda_graph: bool | None = None,
     ):
@@ -181,6 +185,9 @@ class CLIPasso:
                 raise InputError(f"The {name} must be a positive number (got {value}).")
         if not (np.isfinite(fc_weight) and fc_weight >= 0):
             raise InputError(f"The semantic loss weight must be ≥ 0 (got {fc_weight}).")
+        if xdog_input not in saliency.XDOG_INPUTS:
+            raise InputError(f"The XDoG input must be one of {', '.join(saliency.XDOG_INPUTS)} (got {xdog_input!r}).")
+        self.xdog_input = xdog_input  # "clip-normalised": the official code's (see saliency.xdog_input)
         self.loss_backbone = loss_backbone
         self.saliency_backbone = saliency_backbone
         self.num_strokes = int(num_strokes)
@@ -213,8 +220,7 @@ class CLIPasso:
         """The padded target, attention, XDoG edges, saliency and the initial strokes of every seed."""
         square = pad_to_square(image, self.canvas)
         attention = saliency.clip_attention_map(self.saliency_backbone, square, self.canvas)
-        grey = np.asarray(square.convert("L"), dtype=np.float64) / 255.0
-        edges = saliency.xdog(grey)
+        edges = saliency.xdog(saliency.xdog_input(square, self.saliency_backbone, self.xdog_input))
         sal = saliency.saliency_map(attention, edges)
         if int((sal > 0).sum()) < self.num_strokes:  # a blank image: fall back to attention alone
             sal = attention + 1e-6
@@ -238,9 +244,12 @@ class CLIPasso:
         loss_fn = SketchLoss(self.loss_backbone, target, conv_weights=self.conv_weights, fc_weight=self.fc_weight,
                              autocast=self.autocast)
         points = torch.tensor(init["strokes"], device=self.device, requires_grad=True)
-        # every augmentation of the run, drawn up front and moved to the device once
-        aug_rng = np.random.default_rng(self.seeds[0])
-        params = loss_fn.params(self.num_iter * self.num_aug, aug_rng).reshape(self.num_iter, self.num_aug, 11)
+        # every augmentation of the run, drawn up front and moved to the device once: each seed from its
+        # own generator, as the official runs (one process per seed) draw their own; (iters, seeds, views, 11)
+        params = torch.stack([
+            loss_fn.params(self.num_iter * self.num_aug, np.random.default_rng(seed)).reshape(self.num_iter, self.num_aug, 11)
+            for seed in self.seeds
+        ], dim=1)
         step = _graphed_step(self, loss_fn, points, params[0]) if self.cuda_graph else None
         step = step or _EagerStep(self, loss_fn, points)
         n_seeds = len(self.seeds)
@@ -248,8 +257,7 @@ class CLIPasso:
         best_points = points.detach().clone()
         active = np.ones(n_seeds, bool)
         frozen_mask = None  # device mask of seeds that stopped early
-        stalls = np.zeros(n_seeds, int)
-        previous = np.full(n_seeds, np.nan)
+        armed = np.zeros(n_seeds, bool)  # painterly_rendering.py's `terminate`, per seed
         eval_iterations, eval_losses, train_losses, snapshots = [], [], [], []
         stopped = False
         steps = 0
@@ -262,15 +270,18 @@ class CLIPasso:
                 with torch.no_grad():
                     clean, _ = loss_fn(self.render(points), None)
                 clean = clean.cpu().numpy().astype(np.float64)
+                # as the official painterly_rendering.py: delta = loss − best so far; a drop by more than
+                # min_delta is an improvement (kept, disarms); |delta| ≤ min_delta stops an armed seed,
+                # else arms it; a loss worse by more than min_delta changes nothing
+                delta = clean - best_loss
+                near = np.abs(delta) <= self.min_delta
+                active &= ~(near & armed)
+                armed = np.where(delta < -self.min_delta, False, armed | near)
                 best_loss = self._keep_best(clean, best_loss, best_points, points)
                 lead = int(np.argmin(best_loss))
                 eval_iterations.append(iteration)
                 eval_losses.append(clean)
                 snapshots.append(points.detach().cpu().numpy().copy())  # .cpu() on a CPU tensor aliases it
-                change = np.abs(clean - previous)
-                stalls = np.where(active & (change <= self.min_delta), stalls + 1, 0)
-                active &= stalls < 2
-                previous = clean
                 if not active.any():
                     break
                 if not active.all():
@@ -324,7 +335,7 @@ class CLIPasso:
                          best_points[lead], self.render, done=True, result=result)
 
     def _keep_best(self, clean, best_loss, best_points, points) -> np.ndarray:
-        better = clean < best_loss
+        better = clean - best_loss < -self.min_delta  # an improvement as painterly_rendering.py counts one
         mask = torch.as_tensor(better, device=self.device)
         best_points[mask] = points.detach()[mask]
         return np.where(better, clean, best_loss)
