@@ -11,6 +11,11 @@ The paper's parameter-free path, as its official code runs it:
    R@K = % of ranks < K; median rank = median + 1; mean rank = mean + 1; video→text uses the
    transposed matrix. Tied scores: every sorted position whose score equals the ground truth's is
    recorded, so a tie adds several ranks (and the percentages are over all recorded ranks).
+   A set where a video has several captions is scored as the official code scores its multi-sentence
+   datasets (`multi_caption_metrics`): text → video ranks each caption over the unique videos
+   (`tensor_text_to_video_metrics`: double argsort, torch's lower median + 1, mean + 1, rank std);
+   video → text takes, for each video, the best of each other video's captions
+   (`tensor_video_to_text_sim`), then the metrics above.
 
 Labelled extensions (parameter-free, not in the paper): `max` — the best single frame's cosine;
 `softmax` — text-conditioned softmax pooling: frames weighted by softmax(100 · cos(text, frame)), the
@@ -120,7 +125,9 @@ def similarity_matrix(text: np.ndarray, frames: np.ndarray, mask: np.ndarray, me
 # -- metrics -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Metrics:
-    """R@K in percent, median and mean rank (1-based), and every recorded 0-based rank."""
+    """R@K in percent, median and mean rank (1-based), and every recorded 0-based rank. StdR: the
+    standard deviation of the 1-based ranks, which the official multi-caption text → video metric
+    reports (None where the official metric does not)."""
 
     R1: float
     R5: float
@@ -128,6 +135,7 @@ class Metrics:
     MdR: float
     MnR: float
     ranks: np.ndarray
+    StdR: float | None = None
 
     def as_row(self) -> dict:
         return {"R@1": self.R1, "R@5": self.R5, "R@10": self.R10, "MdR": self.MdR, "MnR": self.MnR}
@@ -154,6 +162,54 @@ def retrieval_metrics(sim: np.ndarray) -> Metrics:
         MnR=float(np.mean(ranks)) + 1,
         ranks=ranks,
     )
+
+
+def multi_caption_metrics(sim: np.ndarray, caption_video: np.ndarray) -> tuple[Metrics, Metrics]:
+    """The official multi-sentence metrics (CLIP4Clip main_task_retrieval.py + metrics.py) of a
+    (captions × videos) matrix whose caption i belongs to video caption_video[i]; every video has at
+    least one caption. Returns (text → video, video → text).
+
+    The captions are grouped per video into a (videos, most captions, videos) tensor padded with −inf.
+    Text → video (`tensor_text_to_video_metrics`): for each caption slot a videos × videos matrix;
+    ranks by double argsort (descending; ties by column order), the ground truth on the diagonal,
+    padding dropped; MdR = the lower median (torch.median) + 1, MnR = mean + 1, StdR = std of rank + 1.
+    Video → text (`tensor_video_to_text_sim`): entry (j, i) = the best score of video i's captions
+    for video j, then the one-caption metrics (`retrieval_metrics`, ties recorded)."""
+    x = np.asarray(sim, np.float64)
+    owner = np.asarray(caption_video)
+    if x.ndim != 2 or x.size == 0 or owner.shape != (x.shape[0],):
+        raise InputError(f"Multi-caption metrics need a (captions × videos) matrix and one video per caption; "
+                         f"got {x.shape} and {owner.shape}.")
+    if not np.isfinite(x).all():
+        raise InputError("The similarity matrix holds NaN or infinite values.")
+    n_videos = x.shape[1]
+    groups = [np.flatnonzero(owner == v) for v in range(n_videos)]
+    if any(len(g) == 0 for g in groups) or owner.min() < 0 or owner.max() >= n_videos:
+        raise InputError("Every video of the evaluation needs at least one caption.")
+    width = max(len(g) for g in groups)
+    tensor = np.full((n_videos, width, n_videos), -np.inf)
+    for v, g in enumerate(groups):
+        tensor[v, : len(g)] = x[g]
+    # text → video: slot-major stack of videos × videos matrices; the rank of column v in row v
+    stacked = tensor.transpose(1, 0, 2)
+    first = np.argsort(-stacked, axis=-1, kind="stable")
+    second = np.argsort(first, axis=-1, kind="stable")
+    ranks = np.diagonal(second, axis1=1, axis2=2).reshape(-1)  # (slot, video) order
+    valid = np.isfinite(np.diagonal(tensor, axis1=0, axis2=2).reshape(-1))
+    ranks = ranks[valid]
+    n = len(ranks)
+    text_to_video = Metrics(
+        R1=100.0 * float(np.sum(ranks < 1)) / n,
+        R5=100.0 * float(np.sum(ranks < 5)) / n,
+        R10=100.0 * float(np.sum(ranks < 10)) / n,
+        MdR=float(np.sort(ranks)[(n - 1) // 2]) + 1,  # torch.median: the lower middle value
+        MnR=float(np.mean(ranks + 1)),
+        ranks=ranks,
+        StdR=float(np.std(ranks + 1)),
+    )
+    # video → text: the best caption of each video, rows = query videos
+    video_to_text = retrieval_metrics(tensor.max(axis=1).T)
+    return text_to_video, video_to_text
 
 
 # -- results -----------------------------------------------------------------------------------------
@@ -236,7 +292,10 @@ class VideoToText:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """`similarity` (n, n) cosine, captions × videos of the n pairs (diagonal = ground truth)."""
+    """`similarity` (captions, videos) cosine of the pairs' captions (CSV order) with the unique videos
+    (first-appearance order); caption i's ground truth is video `caption_video[i]` (one caption per
+    video: the diagonal). `protocol`: "one caption per video" or "multi-caption" (see
+    `multi_caption_metrics`)."""
 
     videos: tuple[str, ...]
     captions: tuple[str, ...]
@@ -245,6 +304,13 @@ class Evaluation:
     video_to_text: Metrics
     method: str
     notes: tuple[str, ...] = ()
+    caption_video: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    protocol: str = "one caption per video"
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """(video, caption) of every caption, in the CSV's order."""
+        return tuple((self.videos[v], c) for v, c in zip(self.caption_video, self.captions))
 
 
 # -- captions and pairs ------------------------------------------------------------------------------
@@ -702,7 +768,9 @@ class VideoIndex:
 
     def evaluate(self, pairs: Sequence[tuple[str, str]], similarity: str = "meanP") -> Evaluation:
         """CLIP4Clip's metrics over (video name, caption) pairs of indexed videos: the similarity
-        matrix is captions × videos of the pairs, the diagonal the ground truths."""
+        matrix is captions × unique videos. One caption per video: the square matrix and
+        `retrieval_metrics` both ways, as the official code scores MSR-VTT. A video with several
+        captions: the official multi-sentence protocol (`multi_caption_metrics`)."""
         pairs = list(pairs)
         if len(pairs) < 2:
             raise InputError("Evaluation needs at least two (video, caption) pairs.")
@@ -713,21 +781,35 @@ class VideoIndex:
                 f"{len(missing)} video(s) of the CSV are not in the index: {shown}. Add them first "
                 "(names must match the indexed names)."
             )
-        entries = [self.entry(v) for v, _ in pairs]
+        per_pair = [self.entry(v) for v, _ in pairs]
+        unique: dict[str, IndexedVideo] = {}  # by content: two names of one file are one video
+        for e in per_pair:
+            unique.setdefault(e.key, e)
+        keys = list(unique)
+        if len(keys) < 2:
+            raise InputError("Evaluation needs at least two different videos.")
+        entries = list(unique.values())
+        owner = np.array([keys.index(e.key) for e in per_pair])
         text, capped, notes = self.encode_queries([c for _, c in pairs])
         frames = np.stack([e.padded()[0] for e in entries])
         mask = np.stack([e.padded()[1] for e in entries])
         sim = similarity_matrix(text, frames, mask, similarity)
         notes = list(notes)
-        counts = Counter(e.key for e in entries)
-        repeated = {e.name for e in entries if counts[e.key] > 1}
-        if repeated:
+        counts = Counter(owner.tolist())
+        if len(owner) > len(keys):
+            protocol = "multi-caption"
+            t2v, v2t = multi_caption_metrics(sim, owner)
+            several = sum(1 for c in counts.values() if c > 1)
             notes.append(
-                f"{len(repeated)} video(s) appear in several rows; their columns tie, and CLIP4Clip's "
-                "metric records every tied position as a rank."
+                f"{several} video(s) have several captions: scored with CLIP4Clip's official multi-caption "
+                "protocol (text → video over the unique videos, lower median; video → text by each "
+                "video's best caption)."
             )
+        else:
+            protocol = "one caption per video"
+            t2v, v2t = retrieval_metrics(sim), retrieval_metrics(sim.T)
         return Evaluation(
             videos=tuple(e.name for e in entries), captions=tuple(capped), similarity=sim,
-            text_to_video=retrieval_metrics(sim), video_to_text=retrieval_metrics(sim.T),
-            method=similarity, notes=tuple(notes),
+            text_to_video=t2v, video_to_text=v2t, method=similarity, notes=tuple(notes),
+            caption_video=owner, protocol=protocol,
         )

@@ -19,6 +19,7 @@ from components.clip4clip import (
     VideoIndex,
     default_cache_dir,
     mean_pool,
+    multi_caption_metrics,
     parse_pairs,
     retrieval_metrics,
     similarity_matrix,
@@ -327,3 +328,77 @@ def test_adding_can_be_stopped_and_keeps_what_was_done(oracle, tmp_path):
     steps.close()  # the person pressed stop
     assert first.done == 1 and idx.names() == [first.name]
     assert VideoIndex(oracle, tmp_path).names() == [first.name]  # the manifest was written
+
+
+# -- the official multi-caption protocol (issue 18) -------------------------------------------------
+# six captions of three videos: video 0 has captions 0 and 1, video 1 captions 2 and 5, video 2
+# captions 3 and 4 (rows: captions, columns: videos)
+MULTI_SIM = np.array(
+    [
+        [0.9, 0.2, 0.1],  # video 0's caption: its video first → rank 0
+        [0.3, 0.5, 0.4],  # video 0's caption: third → rank 2
+        [0.6, 0.7, 0.1],  # video 1's: first → 0
+        [0.2, 0.8, 0.5],  # video 2's: second → 1
+        [0.1, 0.3, 0.6],  # video 2's: first → 0
+        [0.5, 0.1, 0.9],  # video 1's: third → 2
+    ]
+)
+MULTI_OWNER = np.array([0, 0, 1, 2, 2, 1])
+
+
+def test_multi_caption_text_to_video_ranks_each_caption_over_the_unique_videos():
+    t2v, _ = multi_caption_metrics(MULTI_SIM, MULTI_OWNER)
+    # tensor_text_to_video_metrics' order: caption slot by slot, video by video
+    assert t2v.ranks.tolist() == [0, 0, 1, 2, 2, 0]
+    assert t2v.R1 == pytest.approx(50.0) and t2v.R5 == t2v.R10 == pytest.approx(100.0)
+    assert t2v.MdR == 1.0  # torch.median: the LOWER of the middle two (0, 1) + 1; numpy's would be 1.5
+    assert t2v.MnR == pytest.approx(5 / 6 + 1)
+    assert t2v.StdR == pytest.approx(np.sqrt(174 / 216))  # np.std of ranks + 1 (population)
+
+
+def test_multi_caption_video_to_text_takes_the_best_caption_of_each_other_video():
+    _, v2t = multi_caption_metrics(MULTI_SIM, MULTI_OWNER)
+    # video j against video i's captions, the best of them: rows video 0..2 = [.9 .6 .2], [.5 .7 .8], [.4 .9 .6]
+    assert v2t.ranks.tolist() == [0, 1, 1]
+    assert v2t.R1 == pytest.approx(100 / 3) and v2t.MdR == 2.0 and v2t.MnR == pytest.approx(2 / 3 + 1)
+
+
+def test_multi_caption_rejects_a_video_without_captions_and_bad_shapes():
+    with pytest.raises(InputError, match="caption"):
+        multi_caption_metrics(MULTI_SIM, np.array([0, 0, 0, 2, 2, 0]))  # video 1 has none
+    with pytest.raises(InputError):
+        multi_caption_metrics(MULTI_SIM, MULTI_OWNER[:4])
+
+
+def test_evaluation_with_several_captions_per_video_uses_the_official_protocol(index):
+    pairs = [
+        ("red_square.mp4", "a red video"), ("green_square.mp4", "a green video"),
+        ("red_square.mp4", "a blue video"), ("blue_square.mp4", "a blue video"),
+        ("green_square.mp4", "yellow stripes"),
+    ]
+    evaluation = index.evaluate(pairs)
+    assert evaluation.videos == ("red_square.mp4", "green_square.mp4", "blue_square.mp4")  # unique, in order
+    assert evaluation.similarity.shape == (5, 3)  # captions × unique videos: no tied duplicate columns
+    assert evaluation.caption_video.tolist() == [0, 1, 0, 2, 1]
+    assert evaluation.pairs == tuple(pairs)
+    t2v, v2t = multi_caption_metrics(evaluation.similarity, evaluation.caption_video)
+    np.testing.assert_array_equal(evaluation.text_to_video.ranks, t2v.ranks)
+    np.testing.assert_array_equal(evaluation.video_to_text.ranks, v2t.ranks)
+    assert len(evaluation.text_to_video.ranks) == 5 and len(evaluation.video_to_text.ranks) >= 3
+    assert any("multi-caption" in note for note in evaluation.notes)
+
+
+def test_evaluation_text_to_video_and_video_to_text_differ_and_are_not_swapped(index):
+    # one caption per video, chosen so that the two directions rank differently
+    pairs = [
+        ("red_square.mp4", "a red video"), ("red_then_blue.mp4", "a blue video"),
+        ("blue_square.mp4", "a red video"), ("green_square.mp4", "a green video"),
+    ]
+    evaluation = index.evaluate(pairs)
+    sim = evaluation.similarity
+    assert sim.shape == (4, 4)
+    t2v, v2t = retrieval_metrics(sim), retrieval_metrics(sim.T)
+    assert t2v.ranks.tolist() != v2t.ranks.tolist()  # the case tells the directions apart
+    np.testing.assert_array_equal(evaluation.text_to_video.ranks, t2v.ranks)
+    np.testing.assert_array_equal(evaluation.video_to_text.ranks, v2t.ranks)
+    assert (evaluation.text_to_video.R1, evaluation.text_to_video.MnR) != (evaluation.video_to_text.R1, evaluation.video_to_text.MnR)

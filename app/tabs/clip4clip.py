@@ -160,7 +160,9 @@ def build(ctx) -> None:
                     "<small>Columns `video,caption` (header optional), one pair per row; videos are named "
                     "as in the index (bundled clips are added when named). Up to "
                     f"{c4c.MAX_EVAL_PAIRS} pairs. Metrics as CLIP4Clip defines them: R@1/5/10 (%), "
-                    "median and mean rank, both directions; tied scores count every tied position.</small>"
+                    "median and mean rank, both directions; tied scores count every tied position. A video with "
+                    "several captions switches to the official multi-caption protocol (text → video over the "
+                    "unique videos, lower median; video → text by each video's best caption).</small>"
                 )
                 evaluate = gr.Button("Evaluate", variant="primary")
                 gr.Examples([[str(EVAL_EXAMPLE)]], inputs=[pairs_file])
@@ -417,10 +419,11 @@ def build(ctx) -> None:
             )
 
         return steps(
-            (text_picture(f"{n} pairs (video ← caption)", [f"{v} ← {c}" for v, c in zip(result.videos, result.captions)]),
+            (text_picture(f"{n} pairs (video ← caption)", [f"{v} ← {c}" for v, c in result.pairs]),
              f"The CSV's {n} (video, caption) pairs; every caption is embedded once, every video is in the index"),
             (grid_picture(result.similarity),
-             f"Cosine of each caption with each video ({n} × {n}; rows: captions, columns: videos; the diagonal is the ground truth)"),
+             f"Cosine of each caption with each video ({n} × {len(result.videos)}; rows: captions, columns: videos; "
+             f"ground truth: each caption's own video; scored {result.protocol}, as CLIP4Clip's official code)"),
             (recalls(t2v, "text → video"),
              f"Text → video: each row sorted; where its ground truth lands gives R@1/5/10 (%) over {len(t2v.ranks)} ranks"),
             (recalls(v2t, "video → text"),
