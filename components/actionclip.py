@@ -1,7 +1,10 @@
 """ActionCLIP: action recognition as video–text matching (Wang, Xing, Liu 2021), zero-shot with meanP.
 
 The paper's test-time path, as its official code runs it:
-1. Sample T frames: the centre frame of each of T equal segments (T = 8 by default).
+1. Sample T frames: the centre frame of each of T equal segments (T = 8 by default); a clip with
+   fewer frames than T repeats them (slot i shows frame i·N // T). Each frame is seen as the official
+   `Augmentation.py` shows it at test time: short side resized to input·256/224 (256 for a 224-px
+   model, bicubic), centre crop of the model's input size, CLIP's normalisation.
 2. Encode each frame with CLIP's image tower; fuse with meanP, the mean of the *raw* (unnormalised)
    frame features — the only parameter-free fusion head, and the only one meaningful on plain CLIP
    weights (Conv1D / LSTM / Transformer heads are trained).
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torchvision import transforms
 
 from components.errors import InputError
 from components.prompts import ACTIONCLIP16, TemplateSet, get_template_set
@@ -30,6 +34,7 @@ T = ACTIONCLIP_T  # frames per video: one per segment
 LOGIT_SCALE = 100.0  # similarity = 100 · cos(video, text)
 TEMPLATES = ACTIONCLIP16  # the 16 label prompts
 MAX_ACTION_LABELS = 400  # Kinetics-400's class list must fit
+SCALE_SIZE, INPUT_SIZE = 256, 224  # test-time view: short side 256, centre crop 224 (scaled for other inputs)
 
 
 @dataclass(frozen=True)
@@ -94,9 +99,29 @@ def as_template_set(templates: str | TemplateSet | Sequence[str]) -> TemplateSet
         raise InputError(f"A template must hold exactly one “{{}}” where the label goes ({error}).") from None
 
 
+def test_view(backbone) -> transforms.Compose:
+    """ActionCLIP's test-time transform (official Augmentation.py: GroupScale(scale_size) with
+    scale_size = input_size·256 // 224, GroupCenterCrop(input_size), /255, GroupNormalize with CLIP's
+    mean and std) for this backbone's input size: 256 → 224 for a 224-px model."""
+    size = backbone.image_size
+    return transforms.Compose([
+        transforms.Resize(size * SCALE_SIZE // INPUT_SIZE, interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.CenterCrop(size),
+        transforms.ToTensor(),
+        transforms.Normalize(backbone.mean, backbone.std),
+    ])
+
+
+def frame_pixels(backbone, frames: Sequence) -> torch.Tensor:
+    """(K, 3, S, S) normalised pixels of the frames through `test_view`."""
+    view = test_view(backbone)
+    return torch.stack([view(frame.convert("RGB")) for frame in frames])
+
+
 def encode_frames_raw(backbone, frames: Sequence) -> torch.Tensor:
-    """(K, D) image features *before* L2 normalisation, all frames in batched forwards."""
-    pixels = backbone.pixels(frames)
+    """(K, D) image features *before* L2 normalisation, all frames in batched forwards, each frame
+    through ActionCLIP's test-time view (`frame_pixels`)."""
+    pixels = frame_pixels(backbone, frames)
     out = []
     with torch.inference_mode():
         for start in range(0, len(pixels), 32):

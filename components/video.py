@@ -102,13 +102,13 @@ def _mask(valid: int, slots: int) -> np.ndarray:
 
 
 def segment_centres(frame_count: int, T: int) -> tuple[np.ndarray, np.ndarray]:
-    """ActionCLIP's test-time sampling: split `frame_count` frames into T equal segments and take
-    the centre frame of each, index ⌊i·N/T + (N/T − 1)/2⌋. With fewer frames than T, each frame once
-    and the remaining slots masked out."""
+    """ActionCLIP's test-time sampling (`_get_test_indices`): split `frame_count` frames into T equal
+    segments and take the centre frame of each, index ⌊i·N/T + (N/T − 1)/2⌋. With N ≤ T frames, as
+    the official sampler: frame i·N // T in slot i, so frames repeat and every slot is real (no mask)."""
     if frame_count <= 0:
         raise InputError("The video has no frames.")
-    if frame_count < T:
-        return np.arange(frame_count), _mask(frame_count, T)
+    if frame_count <= T:
+        return np.arange(T, dtype=np.int64) * frame_count // T, _mask(T, T)
     length = frame_count / T
     offset = (length - 1) / 2
     indices = np.floor(np.arange(T) * length + offset + 1e-9).astype(np.int64)
@@ -478,6 +478,11 @@ def load_video(source, sampling: Sampling = ACTIONCLIP_SAMPLING, *, max_side: in
         indices, mask = sampling.pick(info.frame_count, info.fps)
         frames = src.fetch(indices)
     notes = list(info.notes)
+    if sampling.strategy == "segments" and info.frame_count < len(indices):
+        notes.append(
+            f"{info.name} has {info.frame_count} frame(s) for T = {len(indices)} segments; frames are repeated "
+            "(slot i shows frame i·N // T), as ActionCLIP's official sampler does."
+        )
     if not mask.all():
         notes.append(
             f"{info.name} gives {int(mask.sum())} frame(s) for {len(mask)} slots; the rest are masked out."

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.actionclip import LOGIT_SCALE, T, TEMPLATES, ActionCLIP, as_template_set
+import torch
+import torchvision.transforms as T_
+
+from components.actionclip import LOGIT_SCALE, T, TEMPLATES, ActionCLIP, as_template_set, frame_pixels
 from components.errors import InputError
 from components.prompts import ACTIONCLIP16
 from components.video import load_video
@@ -67,7 +70,9 @@ def test_per_template_softmax_average_matches_a_hand_computation(oracle):
     colours = [(128, 128, 128), (255, 0, 255), (10, 10, 10)]
     result = ActionCLIP(oracle, templates=templates)(frames_of(colours), labels)
 
-    raw = np.stack([_oracle_raw(c) for c in colours])
+    # 3 frames for T = 8 segments: the official sampler repeats them, slot i showing frame i·3 // 8
+    assert result.indices.tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+    raw = np.stack([_oracle_raw(colours[i]) for i in result.indices])
     video = raw.mean(0)
     video /= np.linalg.norm(video)  # meanP over raw features, then normalise
     text = oracle.encode_texts([t.replace("{}", l) for t in templates for l in labels]).numpy().reshape(3, 2, -1)
@@ -118,11 +123,53 @@ def test_tiny_model_plumbing(tiny_vit):
     np.testing.assert_array_equal(again.probs, result.probs)
 
 
-def test_short_video_uses_each_frame_once(oracle):
-    sampled = load_video(frames_of([RED, RED, BLUE]), ActionCLIP(oracle).sampling)
-    result = ActionCLIP(oracle)(sampled, ["red", "blue"])
-    assert result.mask.tolist() == [True] * 3 + [False] * 5
-    assert len(result.frame_probs) == 3 and result.top_label == "red"
+def test_short_video_repeats_frames_as_the_official_sampler(oracle):
+    # 3 frames for T = 8: indices i·N // T = 0 0 0 1 1 1 2 2 (ActionCLIP's _get_test_indices), no mask
+    sampled = load_video(frames_of([RED, BLUE, GREEN]), ActionCLIP(oracle).sampling)
+    assert sampled.indices.tolist() == [0, 0, 0, 1, 1, 1, 2, 2] and sampled.mask.all()
+    assert any("repeated" in note for note in sampled.notes)
+    result = ActionCLIP(oracle)(sampled, ["red", "blue", "green"])
+    assert result.mask.tolist() == [True] * 8 and len(result.frame_probs) == 8
+    # meanP over the 8 slots: red and blue weigh 3/8 each, green 2/8
+    features = result.frame_features
+    np.testing.assert_allclose(features[:3], np.repeat(features[:1], 3, axis=0))
+    assert result.frame_top_labels()[0][0] == "red" and result.frame_top_labels()[-1][0] == "green"
+
+
+def bordered(side: int, border: int) -> Image.Image:
+    """White with a red frame `border` px wide: a crop that drops the border sees only white."""
+    image = Image.new("RGB", (side, side), RED)
+    image.paste(Image.new("RGB", (side - 2 * border, side - 2 * border), "white"), (border, border))
+    return image
+
+
+def test_test_time_frames_resize_the_short_side_to_256_then_centre_crop_224(oracle):
+    # the official Augmentation.py at test time: Resize(input_size·256 // 224, bicubic), CenterCrop
+    # (input_size), CLIP normalisation. The oracle's input is 64 px → short side 64·256 // 224 = 73.
+    size = oracle.image_size
+    scale = size * 256 // 224
+    assert (size, scale) == (64, 73)
+    pixels = frame_pixels(oracle, [bordered(scale, 4), Image.new("RGB", (2 * scale, scale), "white")])
+    assert pixels.shape == (2, 3, size, size)
+    rgb = pixels * torch.tensor(oracle.std).view(1, 3, 1, 1) + torch.tensor(oracle.mean).view(1, 3, 1, 1)
+    torch.testing.assert_close(rgb[0], torch.ones(3, size, size), atol=1e-5, rtol=0)  # the border is cropped away
+    # CLIP's own preprocess (short side straight to 64) keeps the red border in view
+    plain = oracle.pixels([bordered(scale, 4)])[0] * torch.tensor(oracle.std).view(3, 1, 1) + torch.tensor(oracle.mean).view(3, 1, 1)
+    assert plain[1, 0, 32] < 0.5  # green channel of the red border
+    # a 224-px model: short side 256 (bicubic), centre 224
+    reference = T_.Compose([T_.Resize(256, interpolation=T_.InterpolationMode.BICUBIC), T_.CenterCrop(224)])
+    image = Image.fromarray((np.random.default_rng(0).random((300, 400, 3)) * 255).astype(np.uint8))
+    assert np.asarray(reference(image)).shape == (224, 224, 3)
+
+
+def test_frame_features_come_from_the_official_test_time_view(oracle):
+    frames = [bordered(73, 4)] * 8
+    result = ActionCLIP(oracle)(frames, ["red", "white"])
+    with torch.inference_mode():
+        expected = oracle.model.encode_image(frame_pixels(oracle, frames[:1]), normalize=False).float()
+        plain = oracle.model.encode_image(oracle.pixels(frames[:1]), normalize=False).float()
+    np.testing.assert_allclose(result.frame_features[0], expected[0].numpy(), atol=1e-6)
+    assert not np.allclose(result.frame_features[0], plain[0].numpy(), atol=1e-3)
 
 
 def test_bad_inputs(oracle):

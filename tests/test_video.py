@@ -50,10 +50,13 @@ def test_segment_centres_follow_actionclip_formula():
     assert segment_centres(100, 1)[0].tolist() == [49]
 
 
-def test_segment_centres_short_video_masks_padding():
+def test_segment_centres_short_video_repeats_frames_as_the_official_sampler():
+    # ActionCLIP's _get_test_indices with N ≤ T: i·N // T for i < T, every slot a real frame
     indices, mask = segment_centres(5, 8)
-    assert indices.tolist() == [0, 1, 2, 3, 4]
-    assert mask.tolist() == [True] * 5 + [False] * 3
+    assert indices.tolist() == [0, 0, 1, 1, 2, 3, 3, 4]
+    assert mask.tolist() == [True] * 8
+    assert segment_centres(1, 8)[0].tolist() == [0] * 8
+    assert segment_centres(8, 8)[0].tolist() == list(range(8))
 
 
 def test_per_second_clip4clip():

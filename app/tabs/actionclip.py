@@ -47,7 +47,8 @@ def build(ctx) -> None:
         "sampled from T segments and score them against each action label written into 16 prompts.",
         "Wang, Xing, Liu, *ActionCLIP: A New Paradigm for Video Action Recognition*, arXiv 2109.08472, 2021.",
         "faithful zero-shot re-implementation of ActionCLIP's parameter-free meanP head (T = 8 segment "
-        "centres, 100·cos, softmax per template, probabilities averaged) on the shared CLIP model; the "
+        "centres, repeated when a clip is shorter, each resized to short side 256 and centre-cropped to 224 as "
+        "the official test transform; 100·cos, softmax per template, probabilities averaged) on the shared CLIP model; the "
         "paper's fine-tuned Kinetics weights are not used, so expect zero-shot accuracy.",
     )
     with gr.Row():
