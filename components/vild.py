@@ -12,9 +12,13 @@ two crops, then the ViLD demo's scoring and filtering:
    prompt's embedding normalised, averaged, renormalised (prompt_engineering=False: the demo's single
    prompt); "background" is class 0;
 2. p = softmax(100 · cos(region, class)) over background + categories;
-3. boxes whose best class is background are dropped;
-4. score (best category's probability) ≥ SCORE_THRESHOLD and area > MIN_BOX_AREA px;
-5. NMS at IoU 0.6 (torchvision), at most 25 boxes.
+3. in the demo's order (`nms_order="proposals"`, the default): NMS at IoU 0.6 (torchvision) over
+   *all* proposals ranked by their proposal score — here the proposals' own order (dense-CLIP boxes
+   first, each label's by mean similarity, then selective search's ranking), as the demo ranks by RPN
+   objectness; then score ≥ SCORE_THRESHOLD and area > MIN_BOX_AREA px; the first 25 in proposal
+   order; then ranked by score, and boxes whose best class is background dropped.
+   `nms_order="score"` (the order CLIP Lab used before): background, score and area filters first,
+   then NMS ranked by the detection score, at most 25.
 
 One step is ours, not ViLD's (off with containment=0): a detection that contains a better-ranked
 detection of its class is dropped, since nothing here regresses boxes (see CONTAINMENT).
@@ -49,6 +53,9 @@ MAX_BOXES = 25  # ViLD demo: max_boxes_to_draw
 # better-ranked detection of the same class is dropped. 0 turns it off.
 CONTAINMENT = 0.9
 MAX_CATEGORIES = MAX_LABELS
+# "proposals": the demo's order, NMS over every proposal ranked by proposal order, then the filters;
+# "score": filters first, then NMS ranked by the detection score
+NMS_ORDERS = ("proposals", "score")
 TOP_K = 3  # categories listed per box
 NOTHING_DETECTED = "Nothing detected"
 
@@ -106,11 +113,19 @@ def select_detections(
     nms_iou: float = NMS_IOU,
     max_boxes: int = MAX_BOXES,
     containment: float = CONTAINMENT,
+    nms_order: str = "proposals",
 ) -> np.ndarray:
     """Indices of the kept regions, best first, given (N, 1 + C) probabilities with background in
-    column 0: best class not background, score ≥ threshold, area > min_area, NMS, boxes containing
-    a better same-class detection dropped (`containment`), at most max_boxes.
-    Ranked by score; equal (saturated) scores are ordered by the best class's cosine."""
+    column 0 and the boxes in proposal order.
+
+    nms_order "proposals" (the ViLD demo's): NMS over all proposals ranked by proposal order; of those
+    kept, score ≥ threshold and area > min_area; the first max_boxes in proposal order; ranked by
+    score; best class background dropped. "score": best class not background, score ≥ threshold,
+    area > min_area, then NMS ranked by score, at most max_boxes. Either way boxes containing a better
+    same-class detection are dropped (`containment`, ours). Ranked by score; equal (saturated) scores
+    are ordered by the best class's cosine."""
+    if nms_order not in NMS_ORDERS:
+        raise InputError(f"Unknown NMS order {nms_order!r}; choose one of {', '.join(NMS_ORDERS)}.")
     probs = np.asarray(probs)
     if len(probs) == 0:
         return np.zeros(0, np.int64)
@@ -118,7 +133,14 @@ def select_detections(
     index = np.arange(len(probs))
     score = probs[index, best]
     tie = np.asarray(cosine)[index, best]
-    candidates = np.flatnonzero((best != 0) & (score >= score_threshold) & (regions.box_areas(boxes) > min_area))
+    passes = (score >= score_threshold) & (regions.box_areas(boxes) > min_area)
+    if nms_order == "proposals":
+        nmsed = np.sort(regions.ranked_nms(boxes, index, nms_iou))  # kept, back in proposal order
+        valid = nmsed[passes[nmsed]][: int(max_boxes)]
+        foreground = valid[best[valid] != 0]
+        order = foreground[np.lexsort((-tie[foreground], -score[foreground]))]
+        return regions.drop_containing(boxes, order, best, containment)
+    candidates = np.flatnonzero((best != 0) & passes)
     order = candidates[np.lexsort((-tie[candidates], -score[candidates]))]
     kept = regions.ranked_nms(boxes, order, nms_iou)
     kept = regions.drop_containing(boxes, kept, best, containment)
@@ -189,7 +211,7 @@ class ViLDResult:
 
     def select(self, **settings) -> "ViLDResult":
         """The same regions re-filtered with other settings (score_threshold, min_area, nms_iou,
-        max_boxes); no CLIP forward."""
+        max_boxes, containment, nms_order); no CLIP forward."""
         unknown = set(settings) - set(self.settings)
         if unknown:
             raise TypeError(f"unknown settings {sorted(unknown)}")
@@ -214,6 +236,7 @@ class ViLD:
         min_box_area: float = MIN_BOX_AREA,
         max_boxes_to_draw: int = MAX_BOXES,
         containment: float = CONTAINMENT,
+        nms_order: str = "proposals",
         crop_scales: Sequence[float] = regions.CROP_SCALES,
         max_categories: int = MAX_CATEGORIES,
         prompt_engineering: bool = True,
@@ -228,7 +251,10 @@ class ViLD:
             nms_iou=nms_threshold,
             max_boxes=max_boxes_to_draw,
             containment=containment,
+            nms_order=nms_order,
         )
+        if nms_order not in NMS_ORDERS:
+            raise InputError(f"Unknown NMS order {nms_order!r}; choose one of {', '.join(NMS_ORDERS)}.")
         self.crop_scales = tuple(crop_scales)
         self.max_categories = max_categories
         self.proposal_settings = proposal_settings

@@ -71,14 +71,55 @@ def test_score_area_and_count_filters():
     probs = np.array([[0, 1.0], [0, 0.95], [0.05, 0.95], [0.15, 0.85]])
     # box 0: area 100 ≤ 220; box 1: 220, not > 220; box 3: score 0.85 < 0.9
     assert list(vild.select_detections(boxes, probs, probs)) == [2]
-    assert len(vild.select_detections(boxes, probs, probs, score_threshold=0, min_area=0, max_boxes=2)) == 2
+    assert len(vild.select_detections(boxes, probs, probs, score_threshold=0, min_area=0, max_boxes=2, containment=0)) == 2
 
 
 def test_saturated_scores_are_ranked_by_cosine():
-    boxes = np.array([[0, 0, 100, 100], [5, 5, 100, 100]], np.float32)
+    boxes = np.array([[0, 0, 100, 100], [200, 0, 300, 100]], np.float32)
     probs = np.array([[0.0, 1.0], [0.0, 1.0]])
     cosine = np.array([[0.0, 0.3], [0.0, 0.5]])
-    assert list(vild.select_detections(boxes, probs, cosine)) == [1]
+    assert list(vild.select_detections(boxes, probs, cosine)) == [1, 0]
+    # ranked by score, the overlapping pair keeps the better cosine (the "score" order)
+    overlapping = np.array([[0, 0, 100, 100], [5, 5, 100, 100]], np.float32)
+    assert list(vild.select_detections(overlapping, probs, cosine, nms_order="score")) == [1]
+
+
+# -- the demo's order: NMS over every proposal in proposal order, then the filters (issue 18) ---------
+def test_nms_runs_first_over_all_proposals_in_proposal_order():
+    # box 1 overlaps box 0 (IoU 0.82) and scores higher; the demo's NMS ranks by the proposal score
+    # (here: proposal order), so box 0 wins, then passes the filters
+    boxes = np.array([[0, 0, 100, 100], [5, 5, 105, 105]], np.float32)
+    probs = np.array([[0.05, 0.95], [0.01, 0.99]])
+    assert list(vild.select_detections(boxes, probs, probs, containment=0)) == [0]
+    assert list(vild.select_detections(boxes, probs, probs, containment=0, nms_order="score")) == [1]
+
+
+def test_filters_come_after_nms():
+    # box 0 is suppressing box 1 before its own low score removes it: nothing is left, as in the demo
+    boxes = np.array([[0, 0, 100, 100], [5, 5, 105, 105]], np.float32)
+    probs = np.array([[0.5, 0.5], [0.02, 0.98]])
+    assert list(vild.select_detections(boxes, probs, probs, containment=0)) == []
+    assert list(vild.select_detections(boxes, probs, probs, containment=0, nms_order="score")) == [1]
+
+
+def test_max_boxes_cuts_in_proposal_order_before_background_is_dropped():
+    # three disjoint confident boxes, the first most like background: the demo keeps the first two
+    # valid proposals, then drops the background one
+    boxes = np.array([[0, 0, 50, 50], [100, 0, 150, 50], [200, 0, 250, 50]], np.float32)
+    probs = np.array([[0.97, 0.03], [0.05, 0.95], [0.02, 0.98]])
+    assert list(vild.select_detections(boxes, probs, probs, max_boxes=2)) == [1]
+    assert list(vild.select_detections(boxes, probs, probs, max_boxes=2, nms_order="score")) == [2, 1]
+    with pytest.raises(InputError, match="NMS order"):
+        vild.select_detections(boxes, probs, probs, nms_order="random")
+
+
+def test_the_pipeline_runs_the_demo_order_and_can_switch(oracle):
+    result = vild.ViLD(oracle)(squares_image(), "red square; blue square")
+    assert result.settings["nms_order"] == "proposals"
+    by_score = result.select(nms_order="score")
+    assert by_score.settings["nms_order"] == "score"
+    expected = vild.select_detections(result.boxes, result.probs, result.cosine, **result.settings)
+    np.testing.assert_array_equal(result.keep, expected)
 
 
 # -- the oracle ----------------------------------------------------------------------------------------

@@ -42,7 +42,10 @@ def build(ctx) -> None:
                 lines=2,
             )
             with gr.Accordion("Advanced", open=False):
-                gr.Markdown("Filters (ViLD demo defaults); moving them re-filters without running CLIP again.")
+                gr.Markdown("Filters (ViLD demo defaults); moving them re-filters without running CLIP again. "
+                            "As in the demo, NMS runs first over all proposals, ranked by proposal order (dense-CLIP "
+                            "boxes, then selective search's ranking: there is no RPN objectness), then the score, "
+                            "area and box-count filters; the pipeline's nms_order=\"score\" filters first.")
                 score = gr.Slider(0, 1, vild.SCORE_THRESHOLD, step=0.01, label="Score threshold")
                 nms = gr.Slider(0.1, 1, vild.NMS_IOU, step=0.05, label="NMS IoU threshold")
                 min_area = gr.Slider(0, 20000, vild.MIN_BOX_AREA, step=10, label="Minimum box area (pixels)",
