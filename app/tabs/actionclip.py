@@ -7,7 +7,7 @@ import gradio as gr
 import numpy as np
 
 from app import render, runs
-from app.examples import ASSETS
+from app.examples import ASSETS, VIDEO_LABEL, WORLD_LABEL, world_examples
 from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps, text_picture
 from app.widgets import VideoUpload, method_header, replay_panel, user_errors, video_limits
 from components import actionclip as ac
@@ -108,7 +108,9 @@ def build(ctx) -> None:
             [str(VIDEOS / "yellow_stripes.webm"), "scrolling stripes, falling snow, flashing lights"],
         ],
         inputs=[video, labels],
+        label=VIDEO_LABEL,
     )
+    gr.Examples(world_examples("actionclip"), inputs=[video, labels], label=WORLD_LABEL)
 
     def outputs_for(result, frames, k):
         ranking = result.ranking()

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from app import render, runs
-from app.examples import ASSETS
+from app.examples import ASSETS, VIDEO_LABEL, WORLD_LABEL, world_clips, world_examples
 from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps, text_picture
 from app.widgets import VideoUpload, method_header, replay_panel, user_errors, video_limits
 from components import clip4clip as c4c
@@ -22,6 +22,7 @@ from components.video import MAX_VIDEO_MB
 TITLE = "CLIP4Clip"
 VIDEOS = ASSETS / "videos"
 BUNDLED = sorted(p for p in VIDEOS.iterdir() if p.suffix in (".mp4", ".webm", ".gif", ".mov", ".avi")) if VIDEOS.is_dir() else []
+BUNDLED += world_clips()  # assets/world: indexed, searched and named like the clips above
 EVAL_EXAMPLE = VIDEOS / "eval_pairs.csv"
 MAX_UPLOADS = 20  # videos added in one go
 SIMILARITY_CHOICES = [(label, key) for key, label in c4c.SIMILARITIES.items()]
@@ -107,7 +108,8 @@ def build(ctx) -> None:
                 query = gr.Textbox("a red video", label="Describe the video", lines=2)
                 k = gr.Slider(1, 50, value=6, step=1, label="Videos shown")
                 search = gr.Button("Search", variant="primary")
-                gr.Examples([["a red video"], ["a blue video"], ["yellow stripes"]], inputs=[query])
+                gr.Examples([["a red video"], ["a blue video"], ["yellow stripes"]], inputs=[query], label=VIDEO_LABEL)
+                gr.Examples(world_examples("clip4clip"), inputs=[query], label=WORLD_LABEL)
             with gr.Column(scale=2):
                 gallery = gr.Gallery(label="Ranked videos (cosine)", columns=3, height="auto")
                 ranking = gr.Dataframe(
@@ -165,7 +167,8 @@ def build(ctx) -> None:
                     "unique videos, lower median; video → text by each video's best caption).</small>"
                 )
                 evaluate = gr.Button("Evaluate", variant="primary")
-                gr.Examples([[str(EVAL_EXAMPLE)]], inputs=[pairs_file])
+                gr.Examples([[str(EVAL_EXAMPLE)]], inputs=[pairs_file], label=VIDEO_LABEL)
+                gr.Examples(world_examples("clip4clip_evaluate"), inputs=[pairs_file], label=WORLD_LABEL)
             with gr.Column(scale=2):
                 metrics = gr.Dataframe(
                     headers=["direction", "R@1", "R@5", "R@10", "MdR", "MnR"], label="Metrics", interactive=False,

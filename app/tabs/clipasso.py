@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from app import render, runs
-from app.examples import skimage_photo
+from app.examples import WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import STEP_SIZE, how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import clipasso
@@ -113,6 +113,12 @@ def build(ctx) -> None:
             [HORSE, 8, default_iterations(device), 1 if not gpu else 3, OWN],
         ],
         inputs=[image, strokes, iterations, seeds, backbones],
+        label="Photo and drawing examples (need real CLIP weights, not CLIP Lab Mini)",
+    )
+    gr.Examples(
+        [[path, 8, default_iterations(device), 1 if not gpu else 3, SHARED] for path, in world_examples("clipasso")],
+        inputs=[image, strokes, iterations, seeds, backbones],
+        label=f"{WORLD_LABEL}: sketched with the shared model",
     )
 
     stops: dict[str, threading.Event] = {}

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from app import render, runs
-from app.examples import ASSETS, skimage_photo
+from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.render import _font
 from app.tabs.depthclip import paper_backbone_name
 from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
@@ -108,7 +108,9 @@ def build(ctx) -> None:
                     [str(ASSETS / "detection_shapes.png"), "red square, blue circle, green triangle, yellow rectangle, paper"],
                 ],
                 inputs=[image, labels],
+                label="Photo and drawing examples (need real CLIP weights, not CLIP Lab Mini)",
             )
+            gr.Examples(world_examples("compare"), inputs=[image, labels], label=WORLD_LABEL)
             image_limits()
         with gr.Column(scale=3):
             board = gr.Gallery(label="The board: the image, then one picture per method", columns=3, height="auto", object_fit="contain")

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from app import render, runs
-from app.examples import skimage_photo
+from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import dense
@@ -96,14 +96,18 @@ def build(ctx) -> None:
                 )
             run = gr.Button("Estimate depth", variant="primary")
             gr.Examples(
-                [
-                    [skimage_photo("motorcycle_left")],  # with Middlebury's ground-truth depth
-                    [skimage_photo("coffee")],
-                    [skimage_photo("chelsea")],
-                    [skimage_photo("astronaut")],
+                [  # with the features named, both blocks are tables and this one stays the page's first
+                    [skimage_photo("motorcycle_left"), "layer4"],  # with Middlebury's ground-truth depth
+                    [skimage_photo("coffee"), "layer4"],
+                    [skimage_photo("chelsea"), "layer4"],
+                    [skimage_photo("astronaut"), "layer4"],
                 ],
-                inputs=[image],
-                label="Examples (the first has ground-truth depth)",
+                inputs=[image, source],
+                label=f"{PHOTO_LABEL}; the first has ground-truth depth",
+            )
+            gr.Examples(
+                world_examples("depthclip"), inputs=[image, source],
+                label=f"{WORLD_LABEL}: on the shared model's dense patches (the paper's RN50 is not Mini)",
             )
             image_limits()
             gr.Markdown(

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from app import render, runs
-from app.examples import ASSETS, skimage_photo
+from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import boxes_picture, grid_picture, how_it_works, steps, text_picture
 from app.widgets import ImageUpload, image_limits, method_header, region_controls, replay_panel, user_errors
 from components import glip, regions
@@ -73,7 +73,9 @@ def build(ctx) -> None:
             [skimage_photo("chelsea"), "A cat lying on a blanket."],
         ],
         inputs=[image, caption],
+        label="Photo and drawing examples (need real CLIP weights, not CLIP Lab Mini)",
     )
+    gr.Examples(world_examples("glip"), inputs=[image, caption], label=WORLD_LABEL)
     filters = [threshold, nms, per_phrase, containment]
 
     @user_errors

@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 
 from app import render, runs
-from app.examples import skimage_photo
+from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import dense, groupvit
@@ -106,7 +106,9 @@ def build(ctx) -> None:
             [skimage_photo("rocket"), "pascal_context_59", "rocket"],
         ],
         inputs=[image, preset, extra],
+        label=PHOTO_LABEL,
     )
+    gr.Examples(world_examples("groupvit"), inputs=[image, preset, extra], label=WORLD_LABEL)
 
     @user_errors
     def segment(image_path, engine_name, preset_name, extra_text, k1, k2, iters, use_gumbel, seed_value, thresh, k, method_name, model_choice,

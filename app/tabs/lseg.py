@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 
 from app import render, runs
-from app.examples import skimage_photo
+from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import grid_picture, how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import dense, lseg
@@ -104,7 +104,9 @@ def build(ctx) -> None:
             [skimage_photo("rocket"), "rocket, smoke, sky, tree, other"],
         ],
         inputs=[image, labels],
+        label=PHOTO_LABEL,
     )
+    gr.Examples(world_examples("lseg"), inputs=[image, labels], label=WORLD_LABEL)
 
     @user_errors
     def segment(image_path, labels_text, temp, thresh, reg, blocks, template_name, method_name, resolution_name, model_choice,

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from app import render, runs
-from app.examples import ASSETS
+from app.examples import ASSETS, WORLD_LABEL, world_examples
 from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps
 from app.widgets import method_header, replay_panel, user_errors
 from components import pointclip as pc
@@ -101,7 +101,9 @@ def build(ctx) -> None:
             [str(SHAPES / "bottle.off"), preset_text("ModelNet40"), "v2"],
         ],
         inputs=[upload, labels, projection],
+        label="Mesh examples (need real CLIP weights, not CLIP Lab Mini)",
     )
+    gr.Examples(world_examples("pointclip"), inputs=[upload, labels, projection], label=WORLD_LABEL)
 
     @user_errors
     def recognise(path, labels_text, projection_name, points, prompt_text, up, *rest, progress=gr.Progress()):

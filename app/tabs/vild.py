@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from app import render, runs
-from app.examples import ASSETS, skimage_photo
+from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, boxes_picture, how_it_works, mosaic_picture, steps
 from app.widgets import ImageUpload, image_limits, method_header, region_controls, replay_panel, user_errors
 from components import regions, vild
@@ -84,7 +84,9 @@ def build(ctx) -> None:
             [skimage_photo("rocket"), "rocket; smoke; launch tower; trees"],
         ],
         inputs=[image, categories],
+        label="Photo and drawing examples (need real CLIP weights, not CLIP Lab Mini)",
     )
+    gr.Examples(world_examples("vild"), inputs=[image, categories], label=WORLD_LABEL)
     filters = [score, nms, min_area, max_boxes, containment]
 
     @user_errors

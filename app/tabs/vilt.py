@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from app import render
 from app import runs as run_records
-from app.examples import skimage_photo
+from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, how_it_works, steps, text_picture
 from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import vilt
@@ -117,7 +117,9 @@ def build(ctx) -> None:
             [skimage_photo("motorcycle_left"), "How many wheels are there?"],
         ],
         inputs=[image, question],
+        label=PHOTO_LABEL,
     )
+    gr.Examples(world_examples("vilt"), inputs=[image, question, mode, candidates, style], label=WORLD_LABEL)
 
     @user_errors
     def answer(image_path, question_text, engine_name, mode_name, candidates_text, style_name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from app import render, runs
-from app.examples import skimage_photo
+from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, grid_picture, how_it_works, steps
 from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import dense
@@ -71,7 +71,9 @@ def build(ctx) -> None:
             [skimage_photo("rocket"), "rocket launch, airplane, lighthouse, factory chimney"],
         ],
         inputs=[image, labels],
+        label=PHOTO_LABEL,
     )
+    gr.Examples(world_examples("zeroshot"), inputs=[image, labels], label=WORLD_LABEL)
 
     @user_errors
     def classify(image_path, labels_text, template_name, method_name, resolution_name, model_choice):
