@@ -69,9 +69,26 @@ V2_MAXPOOL_PADDING = (0, 2, 2)
 V2_GAUSSIAN_SIZE = 3  # smooth: 3×3 Gaussian, σ 3, normalised to sum 1; zero padding 1
 V2_GAUSSIAN_SIGMA = 3.0
 V2_BACKGROUND = 0.0  # empty grid cells (white after the inversion)
-# Searched view weights published with V2's code (ModelNet40 zero-shot), by CLIP backbone.
-V2_WEIGHTS = {"ViT-B-16": (0.75, 0.75, 0.75, 0.25, 0.75, 1.0, 0.25, 1.0, 0.75, 0.25)}
-V2_DEFAULT_WEIGHTS_FOR = "ViT-B-16"
+# Searched zero-shot view weights published with V2's code (zeroshot_cls/trainers/best_param.py), by
+# dataset and CLIP backbone, views in V2_VIEWS' order. (The same file's per-class GPT prompts are not
+# shipped: the repository's licence could not be checked here.)
+V2_PUBLISHED_WEIGHTS = {
+    "ModelNet40": {
+        "RN50": (0.75, 0.75, 0.75, 0.75, 0.25, 0.5, 1.0, 1.0, 0.25, 0.25),
+        "RN101": (0.75, 0.75, 0.75, 0.25, 0.5, 1.0, 0.75, 0.25, 0.25, 0.25),
+        "ViT-B-16": (0.75, 0.75, 0.75, 0.25, 0.75, 1.0, 0.25, 1.0, 0.75, 0.25),
+        "ViT-B-32": (0.75, 0.75, 0.75, 0.75, 0.25, 0.5, 0.5, 0.75, 0.5, 0.5),
+    },
+    "ScanObjectNN": {
+        "RN50": (0.75, 0.75, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 0.25, 0.25),
+        "RN101": (0.5, 0.5, 0.5, 0.75, 0.5, 1.0, 1.0, 0.75, 0.25, 0.25),
+        "ViT-B-16": (0.75, 0.75, 0.75, 0.5, 0.5, 1.0, 0.75, 1.0, 0.25, 0.25),
+        "ViT-B-32": (0.75, 0.75, 0.75, 0.5, 0.75, 0.75, 0.5, 1.0, 0.5, 0.75),
+    },
+}
+V2_WEIGHTS = V2_PUBLISHED_WEIGHTS["ModelNet40"]  # by backbone
+V2_DEFAULT_WEIGHTS_FOR = "ViT-B-16"  # a backbone without published weights gets these
+V2_DEFAULT_DATASET = "ModelNet40"  # ModelNet10 and a person's own labels get these
 # The max over depth keeps the largest z', so the camera sits on the +z' side; image up is about +y.
 V2_VIEW_NAMES = (
     "from +x+z, 20° up",
@@ -114,11 +131,49 @@ PROJECTIONS = {
 }
 
 
-def default_view_weights(projection: str, model_name: str = V2_DEFAULT_WEIGHTS_FOR) -> tuple[float, ...]:
-    """V1: all ones. V2: the published weights for `model_name`, else those for ViT-B/16."""
+def v2_weights_key(model_name: str = V2_DEFAULT_WEIGHTS_FOR, label_preset: str | None = None) -> tuple[str, str]:
+    """(dataset, backbone) of the published V2 weights used for this backbone and label preset:
+    ModelNet40 or ScanObjectNN by the preset (ModelNet40 for any other labels); the backbone's own
+    set (an open_clip name, "-quickgelu" ignored), else ViT-B/16's."""
+    dataset = label_preset if label_preset in V2_PUBLISHED_WEIGHTS else V2_DEFAULT_DATASET
+    backbone = (model_name or "").removesuffix("-quickgelu")
+    return dataset, backbone if backbone in V2_PUBLISHED_WEIGHTS[dataset] else V2_DEFAULT_WEIGHTS_FOR
+
+
+def default_view_weights(
+    projection: str, model_name: str = V2_DEFAULT_WEIGHTS_FOR, label_preset: str | None = None
+) -> tuple[float, ...]:
+    """V1: all ones. V2: the published weights picked by `v2_weights_key(model_name, label_preset)`."""
     if get_projection(projection).name == "v1":
         return V1_WEIGHTS
-    return V2_WEIGHTS.get(model_name, V2_WEIGHTS[V2_DEFAULT_WEIGHTS_FOR])
+    dataset, backbone = v2_weights_key(model_name, label_preset)
+    return V2_PUBLISHED_WEIGHTS[dataset][backbone]
+
+
+def shown_backbone(name: str) -> str:
+    """ "ViT-B-16" → "ViT-B/16", as the papers write it."""
+    return name.replace("ViT-B-", "ViT-B/")
+
+
+def v2_weights_text(weights: Sequence[float], model_name: str, label_preset: str | None = None) -> str:
+    """Which V2 view weights these are: the published set picked for this backbone and label preset,
+    another published set they equal, or a person's own."""
+    w = tuple(float(v) for v in weights)
+    dataset, backbone = v2_weights_key(model_name, label_preset)
+    picked = V2_PUBLISHED_WEIGHTS[dataset][backbone]
+    if np.allclose(w, picked):
+        why = []
+        if backbone != (model_name or "").removesuffix("-quickgelu"):
+            why.append(f"none are published for {model_name}")
+        if dataset != label_preset:
+            why.append("ModelNet40's serve labels other than the two presets")
+        reason = f" ({'; '.join(why)})" if why else ""
+        return f"V2 view weights published for {shown_backbone(backbone)} on {dataset}{reason}."
+    for d, sets in V2_PUBLISHED_WEIGHTS.items():
+        for b, published in sets.items():
+            if len(published) == len(w) and np.allclose(w, published):
+                return f"V2 view weights published for {shown_backbone(b)} on {d}."
+    return "V2 view weights of your own (not a published set)."
 
 
 def get_projection(name: str | ProjectionPreset) -> ProjectionPreset:
@@ -358,8 +413,9 @@ class PointCLIP:
     """`PointCLIP(backbone, projection="v2")(points, labels) -> PointCLIPResult`.
 
     projection: "v1" (6 perspective depth maps) or "v2" (10 realistic projections).
-    view_weights: one per view; default V1 all ones, V2 the published preset for the backbone
-    (ViT-B/16's when the backbone has none of its own).
+    view_weights: one per view; default V1 all ones, V2 the published set for the backbone and the
+    label preset (`label_preset` "ModelNet40" or "ScanObjectNN"; ModelNet40's for other labels,
+    ViT-B/16's when the backbone has none of its own).
     templates: the prompt, PointCLIP's "point cloud depth map of a {}." by default.
     points: (N, 3), centred and inside the unit sphere (components.pointclouds.load_point_cloud).
     """
@@ -370,24 +426,21 @@ class PointCLIP:
         projection: str = "v2",
         view_weights: Sequence[float] | None = None,
         templates: str | TemplateSet = POINTCLIP,
+        label_preset: str | None = None,
     ):
         self.backbone = backbone
         self.preset = get_projection(projection)
+        self.label_preset = label_preset
         if view_weights is None:
-            view_weights = default_view_weights(self.preset.name, backbone.model_name)
+            view_weights = default_view_weights(self.preset.name, backbone.model_name, label_preset)
         self.view_weights = check_weights(view_weights, self.preset.num_views)
         self.templates = get_template_set(templates)
 
     @property
     def weights_note(self) -> str:
         if self.preset.name == "v1":
-            return "V1 zero-shot weights: every view 1."
-        if self.backbone.model_name in V2_WEIGHTS:
-            return f"V2 view weights published for {self.backbone.model_name} (ModelNet40)."
-        return (
-            f"No published V2 view weights for {self.backbone.model_name}; those for ViT-B/16 "
-            "(ModelNet40) are used."
-        )
+            return "V1 zero-shot weights: every view 1." if np.allclose(self.view_weights, 1) else "V1 view weights of your own."
+        return v2_weights_text(self.view_weights, self.backbone.model_name, self.label_preset)
 
     def project(self, points) -> torch.Tensor:
         """(N, 3) → (V, S, S) native maps."""

@@ -515,3 +515,58 @@ def test_point_count_limits():
         load_point_cloud(cloud, num_points=10**6)
     with pytest.raises(InputError, match="up axis"):
         load_point_cloud(cloud, up_axis="x")
+
+
+# -- V2's published view weights, all eight (issue 18) --------------------------------------------
+PUBLISHED = {
+    "ModelNet40": {
+        "RN50": (.75, .75, .75, .75, .25, .5, 1, 1, .25, .25),
+        "RN101": (.75, .75, .75, .25, .5, 1, .75, .25, .25, .25),
+        "ViT-B-16": (.75, .75, .75, .25, .75, 1, .25, 1, .75, .25),
+        "ViT-B-32": (.75, .75, .75, .75, .25, .5, .5, .75, .5, .5),
+    },
+    "ScanObjectNN": {
+        "RN50": (.75, .75, .75, 1, 1, 1, 1, 1, .25, .25),
+        "RN101": (.5, .5, .5, .75, .5, 1, 1, .75, .25, .25),
+        "ViT-B-16": (.75, .75, .75, .5, .5, 1, .75, 1, .25, .25),
+        "ViT-B-32": (.75, .75, .75, .5, .75, .75, .5, 1, .5, .75),
+    },
+}
+
+
+def test_all_eight_published_v2_weight_sets_are_shipped():
+    assert pc.V2_PUBLISHED_WEIGHTS == PUBLISHED
+    assert pc.V2_WEIGHTS == PUBLISHED["ModelNet40"]
+
+
+@pytest.mark.parametrize("dataset", ["ModelNet40", "ScanObjectNN"])
+@pytest.mark.parametrize("model", ["RN50", "RN101", "ViT-B-32", "ViT-B-16"])
+def test_v2_weights_are_picked_by_backbone_and_label_preset(dataset, model):
+    from types import SimpleNamespace
+
+    assert pc.default_view_weights("v2", model, dataset) == PUBLISHED[dataset][model]
+    assert pc.default_view_weights("v2", f"{model}-quickgelu", dataset) == PUBLISHED[dataset][model]
+    pipeline = pc.PointCLIP(SimpleNamespace(model_name=model), "v2", label_preset=dataset)
+    np.testing.assert_allclose(pipeline.view_weights, PUBLISHED[dataset][model])
+    shown = model.replace("ViT-B-", "ViT-B/")
+    assert shown in pipeline.weights_note and dataset in pipeline.weights_note
+    assert "published" in pipeline.weights_note
+
+
+def test_v2_weights_fall_back_and_say_so():
+    from types import SimpleNamespace
+
+    # ModelNet10 and a person's own labels: ModelNet40's set; a backbone without one: ViT-B/16's
+    assert pc.default_view_weights("v2", "RN50", "ModelNet10") == PUBLISHED["ModelNet40"]["RN50"]
+    assert pc.default_view_weights("v2", "RN50", None) == PUBLISHED["ModelNet40"]["RN50"]
+    assert pc.default_view_weights("v2", "clip-lab-mini", "ScanObjectNN") == PUBLISHED["ScanObjectNN"]["ViT-B-16"]
+    note = pc.PointCLIP(SimpleNamespace(model_name="clip-lab-mini"), "v2", label_preset="ScanObjectNN").weights_note
+    assert "ViT-B/16" in note and "ScanObjectNN" in note and "clip-lab-mini" in note
+    note = pc.PointCLIP(SimpleNamespace(model_name="RN101"), "v2").weights_note
+    assert "RN101" in note and "ModelNet40" in note
+    # weights given by hand: the note names the published set they equal, or calls them the person's own
+    given = pc.PointCLIP(SimpleNamespace(model_name="RN50"), "v2", view_weights=PUBLISHED["ScanObjectNN"]["RN101"])
+    assert "RN101" in given.weights_note and "ScanObjectNN" in given.weights_note
+    own = pc.PointCLIP(SimpleNamespace(model_name="RN50"), "v2", view_weights=[1] * 10)
+    assert "own" in own.weights_note
+    assert pc.default_view_weights("v1", "RN50", "ScanObjectNN") == (1.0,) * 6

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from app import render, runs
 from app.examples import ASSETS, WORLD_LABEL, world_examples
 from app.howitworks import bars_picture, grid_picture, how_it_works, mosaic_picture, steps
+from app.context import parse_choice
 from app.widgets import method_header, replay_panel, user_errors
 from components import pointclip as pc
 from components import pointclouds
@@ -38,7 +39,10 @@ def build(ctx) -> None:
         "*PointCLIP V2: Prompting CLIP and GPT for Powerful 3D Open-world Learning*, ICCV 2023.",
         "faithful zero-shot re-implementation of both projections (V1's 6 perspective depth maps, V2's "
         "10 realistic projections) on the CLIP model picked above. V2's GPT-written per-class prompts "
-        "are not shipped: both use V1's prompt. V2's view weights are those published for ViT-B/16.",
+        "are not shipped (the official repository's licence could not be checked): both use V1's prompt. "
+        "V2's view weights: the set published for the picked backbone (RN50, RN101, ViT-B/32, ViT-B/16) and "
+        "label preset (ModelNet40 or ScanObjectNN; ModelNet40's for other labels, ViT-B/16's for other "
+        "backbones); the note under the result says which.",
     )
     with gr.Row():
         with gr.Column():
@@ -119,6 +123,7 @@ def build(ctx) -> None:
             projection=preset_.name,
             view_weights=[float(w) for w in weights[: preset_.num_views]],
             templates=pc.prompt_templates(prompt_text),
+            label_preset=next((name for name in PRESETS if tuple(label_list.labels) == PRESETS[name]), None),
         )
         progress(0.3, desc=f"Projecting {preset_.num_views} views and running CLIP on them in one batch")
         result = model(loaded.points, label_list.labels)
@@ -176,8 +181,10 @@ def build(ctx) -> None:
         fused = ", ".join(f"{w:g}" for w in result.view_weights)
         return render.label_dict(result.ranking()), f"Fused with weights ({fused}); no new CLIP pass."
 
-    def reset_weights(projection_name):
-        return (weights_text(projection_name), *[gr.Slider(**slider_props(projection_name, i)) for i in range(MAX_VIEWS)])
+    def reset_weights(projection_name, preset_name=CUSTOM, model_choice=None):
+        model = parse_choice(model_choice)[0] if model_choice else pc.V2_DEFAULT_WEIGHTS_FOR
+        return (weights_text(projection_name, model, preset_name),
+                *[gr.Slider(**slider_props(projection_name, i, model, preset_name)) for i in range(MAX_VIEWS)])
 
     def fill_preset(name):
         return preset_text(name) if name in PRESETS else gr.update()
@@ -199,23 +206,25 @@ def build(ctx) -> None:
         show_progress="hidden",
         trigger_mode="always_last",
     )
-    projection.change(reset_weights, projection, [weights_note, *sliders], api_name="pointclip_projection")
-    reset.click(reset_weights, projection, [weights_note, *sliders], api_name="pointclip_reset_weights")
+    weight_picks = [projection, preset, ctx.model_picker]  # V2's published set by backbone and label preset
+    projection.change(reset_weights, weight_picks, [weights_note, *sliders], api_name="pointclip_projection")
+    reset.click(reset_weights, weight_picks, [weights_note, *sliders], api_name="pointclip_reset_weights")
     preset.input(fill_preset, preset, labels, api_name="pointclip_preset")
+    preset.input(reset_weights, weight_picks, [weights_note, *sliders], api_name="pointclip_preset_weights")
 
 
-def slider_props(projection_name: str, index: int) -> dict:
+def slider_props(projection_name: str, index: int, model: str = pc.V2_DEFAULT_WEIGHTS_FOR, label_preset=None) -> dict:
     preset = pc.get_projection(projection_name)
     if index >= preset.num_views:
         return dict(value=0.0, label=f"view {index + 1}", visible=False)
-    weights = pc.default_view_weights(preset.name)
+    weights = pc.default_view_weights(preset.name, model, label_preset)
     return dict(value=float(weights[index]), label=f"view {index + 1}: {preset.view_names[index]}", visible=True)
 
 
-def weights_text(projection_name: str) -> str:
+def weights_text(projection_name: str, model: str = pc.V2_DEFAULT_WEIGHTS_FOR, label_preset=None) -> str:
     if pc.get_projection(projection_name).name == "v1":
         return "V1 zero-shot: every view weighs 1 (the paper searched {0.25, 0.5, 0.75, 1} per view)."
-    return "V2: the view weights published for ViT-B/16 on ModelNet40."
+    return pc.v2_weights_text(pc.default_view_weights("v2", model, label_preset), model, label_preset)
 
 
 def view_gallery(result: pc.PointCLIPResult) -> list:
