@@ -42,6 +42,10 @@ class WorldMix:
     mix: tuple[tuple[str, float], ...] = tuple(MIX.items())
     image_size: int = 112
     solid_instances: int = SOLID_INSTANCES
+    # Share of batches drawn in only two colours: their negatives share colours, so the loss can fall
+    # only by telling shapes apart (colour alone separates most pairs of an ordinary batch). The
+    # shipped model was trained without (0.0); see its model card for what 0.5 did in a pilot.
+    two_colour_batches: float = 0.0
 
     def kinds(self) -> tuple[list[str], np.ndarray]:
         names = [k for k, _ in self.mix]
@@ -78,15 +82,29 @@ def scene_seed(seed: int, index: int) -> int:
     return start + (seed * 1_000_003 + index * 7_919) % (stop - start)
 
 
-def sample(index: int, seed: int, world: WorldMix, pool: SolidPool | None) -> tuple[torch.Tensor, str]:
-    """Pair `index` of run `seed`: (image as the tower gets it, (3, S, S) float32; caption)."""
+def batch_palette(seed: int, batch: int | None, world: WorldMix) -> tuple[str, ...] | None:
+    """The two colours batch `batch` is drawn in, or None (all colours)."""
+    if batch is None:
+        return None
+    rng = np.random.default_rng([seed, batch, 1])
+    if rng.uniform() >= world.two_colour_batches:
+        return None
+    return tuple(str(c) for c in rng.choice(list(scenes.COLOURS), 2, replace=False))
+
+
+def sample(
+    index: int, seed: int, world: WorldMix, pool: SolidPool | None, palette: tuple[str, ...] | None = None
+) -> tuple[torch.Tensor, str]:
+    """Pair `index` of run `seed`: (image as the tower gets it, (3, S, S) float32; caption).
+    palette: the colours scenes and clips are drawn in (default all)."""
     rng = np.random.default_rng([seed, index])
     names, shares = world.kinds()
     kind = names[rng.choice(len(names), p=shares)]
     size = world.image_size
     s = scene_seed(seed, index)
     if kind == "clip":
-        clip = clips.random_clip(s, size, exclude=world.exclude)
+        colour = palette[rng.integers(len(palette))] if palette else None
+        clip = clips.random_clip(s, size, exclude=world.exclude, colour=colour)
         frame = clip.frames[rng.integers(len(clip.frames))]
         if rng.uniform() < 0.5:
             template = captions.ACTION_TEMPLATES[rng.integers(len(captions.ACTION_TEMPLATES))]
@@ -101,11 +119,12 @@ def sample(index: int, seed: int, world: WorldMix, pool: SolidPool | None) -> tu
         text = "an empty wall." if rng.uniform() < 0.5 else f"This object is {WORDS[-1]}"
         return normalise(scenes.render(scene, size).image), text
     if kind == "single":
-        scene = scenes.random_scene(s, kind="objects", count=1, exclude=world.exclude)
+        scene = scenes.random_scene(s, kind="objects", count=1, exclude=world.exclude, palette=palette)
     elif kind == "objects":
-        scene = scenes.random_scene(s, kind="objects", count=int(rng.integers(2, 5)), exclude=world.exclude)
+        count = int(rng.integers(2, 5))
+        scene = scenes.random_scene(s, kind="objects", count=count, exclude=world.exclude, palette=palette)
     else:
-        scene = scenes.random_scene(s, kind=kind, exclude=world.exclude)
+        scene = scenes.random_scene(s, kind=kind, exclude=world.exclude, palette=palette)
     return normalise(scenes.render(scene, size).image), captions.caption(scene, rng, world.concepts)
 
 
@@ -119,6 +138,9 @@ class PairStream(torch.utils.data.IterableDataset):
         pool = SolidPool(self.world.image_size, self.world.solid_instances).build() if dict(self.world.mix).get("solid", 0) > 0 else None
         step = self.start
         while self.steps is None or step < self.start + self.steps:
-            pairs = [sample(step * self.batch_size + i, self.seed, self.world, pool) for i in range(self.batch_size)]
+            palette = batch_palette(self.seed, step, self.world)
+            pairs = [
+                sample(step * self.batch_size + i, self.seed, self.world, pool, palette) for i in range(self.batch_size)
+            ]
             yield torch.stack([p[0] for p in pairs]), [p[1] for p in pairs]
             step += 1

@@ -200,10 +200,11 @@ def _background(kind: str, colours, size: int, rng: np.random.Generator) -> np.n
 
 
 # -- making scenes ---------------------------------------------------------------------------------
-def _random_object(rng, shape=None, colour=None, size=None, exclude=frozenset()) -> SceneObject:
+def _random_object(rng, shape=None, colour=None, size=None, exclude=frozenset(), palette=None) -> SceneObject:
+    palette = palette or list(COLOURS)
     while True:
         s = shape or SHAPES[rng.integers(len(SHAPES))]
-        c = colour or list(COLOURS)[rng.integers(len(COLOURS))]
+        c = colour or palette[rng.integers(len(palette))]
         if (c, s) not in exclude:
             break
         if shape and colour:
@@ -250,11 +251,13 @@ def random_scene(
     shape: str | None = None,
     colour: str | None = None,
     size: str | None = None,
+    palette: tuple[str, ...] | None = None,
 ) -> Scene:
     """The scene of `seed`. kind: "objects" (1–4 objects, or `count`), "count" (2–4 copies of one
     colour × shape) or "relation" (two objects of different labels, clearly apart); default: drawn.
     exclude: (colour, shape) pairs never drawn (training excludes the held-out ones).
-    shape / colour / size fix the first object (the only one when count == 1)."""
+    shape / colour / size fix the first object (the only one when count == 1); palette: the colours
+    drawn from (default all)."""
     rng = np.random.default_rng(seed)
     if kind is None:
         kind = ("objects", "objects", "objects", "count", "relation")[rng.integers(5)]
@@ -263,7 +266,7 @@ def random_scene(
     placed: list[SceneObject] = []
     if kind == "count":
         n = count or int(rng.integers(2, 5))
-        first = _random_object(rng, shape, colour, size, exclude)
+        first = _random_object(rng, shape, colour, size, exclude, palette)
         lo, hi = SIZES[first.size]
         for _ in range(n):
             o = _place(
@@ -278,20 +281,20 @@ def random_scene(
             if o is not None:
                 placed.append(o)
     elif kind == "relation":
-        first = _random_object(rng, shape, colour, size, exclude)
+        first = _random_object(rng, shape, colour, size, exclude, palette)
         placed.append(first)
-        second = _place(rng, lambda: _random_object(rng, exclude=exclude), placed, 0.0, tries=60)
+        second = _place(rng, lambda: _random_object(rng, exclude=exclude, palette=palette), placed, 0.0, tries=60)
         for _ in range(60):
             if second is not None and second.label != first.label and _apart(first, second):
                 break
-            second = _place(rng, lambda: _random_object(rng, exclude=exclude), placed, 0.0)
+            second = _place(rng, lambda: _random_object(rng, exclude=exclude, palette=palette), placed, 0.0)
         if second is not None:
             placed.append(second)
     else:
         n = count or int(rng.integers(1, 5))
-        placed.append(_random_object(rng, shape, colour, size, exclude))
+        placed.append(_random_object(rng, shape, colour, size, exclude, palette))
         for _ in range(n - 1):
-            o = _place(rng, lambda: _random_object(rng, exclude=exclude), placed, 0.35)
+            o = _place(rng, lambda: _random_object(rng, exclude=exclude, palette=palette), placed, 0.35)
             if o is not None:
                 placed.append(o)
     placed.sort(key=lambda o: -o.depth)  # farthest first: nearer objects are drawn over them
