@@ -1,13 +1,14 @@
 """GLIP, CLIP-backed: phrase grounding by scoring CLIP region embeddings against caption phrases.
 
 Li et al., *Grounded Language-Image Pre-training*, CVPR 2022. GLIP reformulates detection as phrase
-grounding: a prompt is either category names joined with " . " ("sofa . remote . dog .") or a free
-caption whose noun phrases become the entities; every region is scored against every phrase
+grounding: a prompt is either a list of category names (joined with " . ", one entity per name) or a
+caption string whose noun phrases (`run_ner`: DT? JJ* NN+, determiner kept) become the entities; every region is scored against every phrase
 (region–token alignment, a phrase's score the mean over its tokens), and each phrase is grounded to
 the boxes whose score passes a threshold (≈ 0.5 in GLIP's demo), drawn as "phrase:score".
 
 GLIP's fused detector is not CLIP, so this module is the CLIP-backed version of that idea
-(METHODS.md §9): the caption is split into phrases by `split_phrases` (rules, no parser model), each
+(METHODS.md §9): the prompt is split into phrases by `split_phrases` (run_ner's chunk grammar on a
+rule-based tagger, no parser model; or one entity per category name), each
 phrase becomes a CLIP text embedding (ViLD's 63-prompt ensemble, shared with the ViLD tab), each
 proposal a CLIP region embedding (components.regions: 1× + 1.5× crops), and
 
@@ -38,114 +39,163 @@ MAX_PHRASES = MAX_LABELS
 MAX_CAPTION_CHARS = 20_000
 NOTHING_GROUNDED = "Nothing grounded"
 
-# -- the phrase splitter -----------------------------------------------------------------------------
-# Rules, in order (no parser model is downloaded):
-# 1. Explicit separation: a caption containing " . " (or ending in " .") is split on "." only and each
-#    piece is a phrase exactly as written: "man in a red shirt . dog ." → "man in a red shirt", "dog".
-# 2. Otherwise it is a free caption: split on sentence and clause punctuation (. , ; : ! ? and "/")
-#    and on the connecting words below; "there is/are" at the start of a piece is dropped, and a piece
-#    is cut at its first auxiliary verb ("a dog is running" → "a dog") and at a participle of VERBS
-#    that does not open it ("a cat sitting" → "a cat", but "sleeping cat" stays).
-# 3. Leading determiners, numbers and possessives are dropped ("the two red cars" → "red cars");
-#    pieces left with no word outside STOPWORDS are not phrases.
-# Same words twice (case-insensitive) give one phrase.
-CONNECTIVES = (
-    "and", "or", "with", "without", "next to", "beside", "besides", "near", "behind", "under", "underneath",
-    "above", "below", "on top of", "in front of", "on", "in", "inside", "at", "by", "over", "against",
-    "holding", "wearing", "carrying", "riding", "while", "between", "among", "around", "across", "into",
-    "onto", "toward", "towards", "through", "from", "along", "beneath", "outside",
-)
-AUXILIARIES = ("is", "are", "was", "were", "be", "being", "been", "has", "have", "had", "sits", "sit",
-               "stands", "stand", "lies", "lie", "looks", "look")
-VERBS = (
-    "sitting", "standing", "lying", "running", "walking", "playing", "flying", "looking", "sleeping", "eating",
-    "drinking", "jumping", "swimming", "driving", "parked", "waiting", "talking", "smiling", "launching",
-    "resting", "hanging", "floating", "sitting", "posing", "taking off", "going", "coming",
-)
-DETERMINERS = (
-    "a", "an", "the", "some", "this", "that", "these", "those", "my", "your", "his", "her", "its", "our",
-    "their", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "many", "several",
-    "few", "a few", "lots of", "a lot of", "each", "every", "another", "other",
-)
-STOPWORDS = frozenset({*DETERMINERS, *AUXILIARIES, "there", "here", "it", "they", "of", "to", "very", "too", "also"})
-_EXPLICIT = re.compile(r"\s\.(\s|$)")
-_CLAUSE = re.compile(r"[.,;:!?/\n]+")
-_CONNECTIVE = re.compile(r"\b(?:" + "|".join(re.escape(c) for c in sorted(CONNECTIVES, key=len, reverse=True)) + r")\b", re.I)
-_THERE = re.compile(r"^\s*(?:there|here)\s+(?:is|are|was|were)\b", re.I)
-_AUX = re.compile(r"\b(?:" + "|".join(AUXILIARIES) + r")\b.*$", re.I)
-_VERB = re.compile(r"\s(?:" + "|".join(re.escape(v) for v in VERBS) + r")\b.*$", re.I)
-_DETERMINER = re.compile(r"^(?:(?:" + "|".join(re.escape(d) for d in sorted(DETERMINERS, key=len, reverse=True)) + r"|\d+)\s+)+", re.I)
+# -- phrases: GLIP's run_ner, by rule --------------------------------------------------------------------
+# GLIP's demo (maskrcnn_benchmark/engine/predictor_glip.py) takes a prompt two ways:
+# - a *list* of category names: joined as "name . name . " and each name is one entity, as written;
+# - a *string* (any string, also "sofa . remote . dog ."): `run_ner` lower-cases it, tokenises and
+#   POS-tags it with NLTK, chunks noun phrases with the grammar  NP: {<DT>?<JJ.*>*<NN.*>+}  and keeps
+#   each chunk's words, determiner included ("a green umbrella"), punctuation removed.
+# NLTK's tagger data cannot be downloaded here, so `tag` below stands in for nltk.pos_tag with a small
+# lexicon: determiners (DT), adjectives (JJ: a word list and a few suffixes), words that are never
+# nouns (prepositions, conjunctions, pronouns, auxiliaries and common verbs, adverbs, numbers: "-"),
+# "-ing"/"-ed" words as verbs unless listed as nouns or adjectives, punctuation; every other word is a
+# noun (NN), the open class. `chunk` then applies the grammar as nltk.RegexpParser does (leftmost,
+# longest, no overlap). Where run_ner marks every occurrence of a phrase as its own entity, a phrase
+# here is kept once (its first occurrence).
+MODES = ("caption", "categories")
+DT = frozenset("a an the this that these those some any each every no another all both either neither".split())
+JJ = frozenset("""
+red green blue yellow orange purple pink brown black white grey gray golden silver dark light bright pale
+big small large little tiny huge giant tall short long wide narrow thick thin fat round flat deep shallow
+old new young ancient modern fresh ripe raw hot cold warm cool wet dry clean dirty empty full open closed
+beautiful pretty cute ugly happy sad angry calm quiet loud soft hard heavy fluffy furry hairy shiny curly
+striped spotted dotted checkered colored coloured painted wooden woolen plastic metallic glass-like
+sunny cloudy snowy rainy foggy grassy sandy rocky leafy busy crowded stuffed sliced fried baked grilled
+main top bottom upper lower left right middle central inner outer front rear other same different
+several many few various single double real fake
+""".split())
+JJ_SUFFIXES = ("ous", "ful", "less", "ish", "ive", "able", "ible")
+NOT_NOUN = frozenset("""
+in on at of with by for from to into onto over under above below behind beside besides between near next
+through across along around against among without within inside outside toward towards beneath underneath
+upon off up down out about like via per during before after since until
+and or but nor so yet while as because if than then though although whereas
+i you he she it we they me him her us them my your his its our their mine yours ours theirs myself itself
+there here who whom whose which what where when how why
+is are was were be been being am has have had do does did done can could will would shall should may might
+must sits sit stands stand lies lie looks look holds hold wears wear rides ride eats eat plays flies runs
+walks jumps goes go see sees shows contains seems appears gets get makes make takes take
+very too also not just only really quite almost together away back again still even ever never always
+one two three four five six seven eight nine ten eleven twelve twenty hundred thousand first second third
+""".split())
+NOUNS_ING_ED = frozenset("""
+building ceiling painting clothing king ring string thing wing evening morning pudding stuffing railing
+sibling bedding wedding spring swing awning icing frosting topping seasoning dressing sling speed
+""".split())
+_TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*|'s|n't|[^\sa-z0-9]")
+_PUNCTUATION = "|:;@()[]{}^'\"’`?$%#!&*+,."  # remove_punctuation's characters
+
+
+def tag(word: str) -> str:
+    """The stand-in for nltk.pos_tag on one lower-case token: "DT", "JJ", "NN" or "-" (anything else)."""
+    if word in DT:
+        return "DT"
+    if word in JJ:
+        return "JJ"
+    if not re.fullmatch(r"[a-z][a-z'-]*", word) or word in NOT_NOUN:
+        return "-"  # punctuation, numbers, "'s", function words and verbs
+    if len(word) > 4 and word.endswith(("ing", "ed")) and word not in NOUNS_ING_ED:
+        return "-"  # VBG / VBN / VBD
+    if word.endswith(JJ_SUFFIXES) and len(word) > 5:
+        return "JJ"
+    return "NN"
+
+
+def chunk(tags: Sequence[str]) -> list[tuple[int, int]]:
+    """Token spans [i, j) matching DT? JJ* NN+, leftmost and longest first, not overlapping."""
+    out, i, n = [], 0, len(tags)
+    while i < n:
+        j = i + (tags[i] == "DT")
+        while j < n and tags[j] == "JJ":
+            j += 1
+        k = j
+        while k < n and tags[k] == "NN":
+            k += 1
+        if k > j:
+            out.append((i, k))
+            i = k
+        else:
+            i += 1
+    return out
+
+
+def noun_phrases(caption: str) -> list[tuple[str, int, int]]:
+    """run_ner's noun phrases of a caption: (phrase, start, end) with the span in the caption, the
+    phrase lower-case, determiner kept, punctuation removed."""
+    lower = caption.lower()
+    tokens = list(_TOKEN.finditer(lower))
+    out = []
+    for i, j in chunk([tag(t.group()) for t in tokens]):
+        words = " ".join(t.group() for t in tokens[i:j])
+        phrase = "".join(c for c in words if c not in _PUNCTUATION).strip()
+        if phrase:
+            out.append((" ".join(phrase.split()), tokens[i].start(), tokens[j - 1].end()))
+    return out
 
 
 @dataclass(frozen=True)
 class Phrase:
-    text: str  # as shown ("phrase:score")
+    text: str  # as shown ("phrase:score"): run_ner's chunk (lower case, determiner kept), or the name
     prompt: str  # what CLIP reads (the text without a leading determiner)
     start: int  # character span of `text` in the caption
     end: int
 
 
-def split_phrases(caption: str) -> tuple[tuple[Phrase, ...], bool]:
-    """(phrases in caption order, explicit) where explicit says rule 1 applied (see the rules above)."""
-    if caption is None or not str(caption).strip():
-        raise InputError("Write a caption (“A green umbrella. A pink striped umbrella.”) or categories joined "
-                         "with ' . ' (“sofa . remote . dog .”).")
-    caption = str(caption)
-    if len(caption) > MAX_CAPTION_CHARS:
-        raise InputError(f"The caption is {len(caption)} characters; the limit is {MAX_CAPTION_CHARS}.")
-    explicit = bool(_EXPLICIT.search(caption))
-    spans: list[tuple[int, int]] = []
-    if explicit:
-        spans = _pieces(caption, re.compile(r"\."), 0, len(caption))
+_CATEGORY_SEPARATORS = re.compile(r"[.,;\n]+")
+_LEADING_DT = re.compile(r"^(?:(?:" + "|".join(sorted(DT, key=len, reverse=True)) + r")\s+)+", re.I)
+
+
+def _prompt(text: str) -> str:
+    return " ".join(_LEADING_DT.sub("", text).split()) or text
+
+
+def categories_caption(names: Sequence[str]) -> tuple[str, tuple[Phrase, ...]]:
+    """GLIP's list prompt: "name . name . " and one entity per name, its span in that string."""
+    caption, phrases, seen = "", [], set()
+    for name in names:
+        name = " ".join(str(name).split())
+        if not name or name.casefold() in seen:
+            continue
+        seen.add(name.casefold())
+        phrases.append(Phrase(name, _prompt(name), len(caption), len(caption) + len(name)))
+        caption += name + " . "
+    return caption, tuple(phrases)
+
+
+def split_phrases(caption: str | Sequence[str], mode: str = "caption") -> tuple[tuple[Phrase, ...], bool]:
+    """(phrases, categories) of a prompt, as GLIP's demo reads it: a list of names (or a string in
+    mode "categories", names separated by "." "," ";" or new lines) → one entity per name, exactly as
+    written; a string in mode "caption" → run_ner's noun phrases (see `noun_phrases`), whatever its
+    punctuation. Same words twice (case-insensitive) give one phrase."""
+    if mode not in MODES:
+        raise InputError(f"Unknown prompt mode {mode!r}; choose one of {', '.join(MODES)}.")
+    if isinstance(caption, (list, tuple)):
+        names = list(caption)
     else:
-        for start, end in _pieces(caption, _CLAUSE, 0, len(caption)):
-            for s, e in _pieces(caption, _CONNECTIVE, start, end):
-                piece = caption[s:e]
-                there = _THERE.match(piece)
-                if there:
-                    s += there.end()
-                    piece = caption[s:e]
-                aux = _AUX.search(piece)
-                if aux:
-                    e = s + aux.start()
-                spans.append((s, e))
-    phrases: list[Phrase] = []
-    seen: set[str] = set()
-    for s, e in spans:
-        raw = caption[s:e]
-        s, e = s + len(raw) - len(raw.lstrip()), e - (len(raw) - len(raw.rstrip()))
-        text = " ".join(caption[s:e].split())
-        if not text:
+        if caption is None or not str(caption).strip():
+            raise InputError("Write a caption (“A green umbrella. A pink striped umbrella.”) or categories "
+                             "(“sofa . remote . dog .”, in the categories mode one entity per name).")
+        caption = str(caption)
+        if len(caption) > MAX_CAPTION_CHARS:
+            raise InputError(f"The caption is {len(caption)} characters; the limit is {MAX_CAPTION_CHARS}.")
+        names = _CATEGORY_SEPARATORS.split(caption) if mode == "categories" else None
+    if names is not None:
+        if sum(len(str(n)) for n in names) > MAX_CAPTION_CHARS:
+            raise InputError(f"The categories are longer than {MAX_CAPTION_CHARS} characters together.")
+        _, phrases = categories_caption(names)
+        if not phrases:
+            raise InputError("Give at least one category name, e.g. “sofa . remote . dog .”.")
+        return phrases, True
+    phrases, seen = [], set()
+    for text, start, end in noun_phrases(caption):
+        if text in seen:
             continue
-        if not explicit:
-            cut = _DETERMINER.match(caption[s:e])
-            if cut:
-                s += cut.end()
-                text = " ".join(caption[s:e].split())
-            verb = _VERB.search(caption[s:e])
-            if verb:
-                e = s + verb.start()
-                text = " ".join(caption[s:e].split())
-        prompt = " ".join(_DETERMINER.sub("", text).split()) or text
-        words = [w.lower() for w in re.findall(r"[\w'-]+", text)]
-        if not words or (not explicit and all(w in STOPWORDS for w in words)):
-            continue
-        if text.casefold() in seen:
-            continue
-        seen.add(text.casefold())
-        phrases.append(Phrase(text, prompt, s, e))
+        seen.add(text)
+        phrases.append(Phrase(text, _prompt(text), start, end))
     if not phrases:
-        raise InputError("No phrase could be found in the caption; name what to find, e.g. “dog . person .”.")
-    return tuple(phrases), explicit
-
-
-def _pieces(text: str, separator: re.Pattern, start: int, end: int) -> list[tuple[int, int]]:
-    out, at = [], start
-    for match in separator.finditer(text, start, end):
-        out.append((at, match.start()))
-        at = match.end()
-    out.append((at, end))
-    return [(s, e) for s, e in out if text[s:e].strip()]
+        raise InputError("No noun phrase could be found in the caption; name what to find, e.g. “a dog and a "
+                         "person”, or switch to categories.")
+    return tuple(phrases), False
 
 
 def ground(
@@ -181,7 +231,7 @@ class GroundingResult:
 
     caption: str
     phrases: tuple[Phrase, ...]
-    explicit: bool
+    explicit: bool  # True: categories, one entity per name; False: run_ner's noun phrases of a caption
     boxes: np.ndarray
     sources: np.ndarray
     embeddings: np.ndarray
@@ -253,9 +303,14 @@ class GLIP:
         self.max_phrases = max_phrases
         self.proposal_settings = proposal_settings
 
-    def __call__(self, image, caption: str, proposals: regions.Proposals | None = None) -> GroundingResult:
+    def __call__(self, image, caption: str | Sequence[str], proposals: regions.Proposals | None = None,
+                 mode: str = "caption") -> GroundingResult:
+        """caption: a string (mode "caption": run_ner's noun phrases; "categories": one entity per
+        name separated by "." "," ";" or new lines) or a list of category names."""
         image = regions.check_image(image)
-        phrases, explicit = split_phrases(caption)
+        phrases, explicit = split_phrases(caption, mode)
+        if explicit:  # GLIP's list prompt: the names joined as "name . name . "
+            caption = categories_caption([p.text for p in phrases])[0]
         notes = []
         if len(phrases) > self.max_phrases:
             notes.append(f"The caption has {len(phrases)} phrases; the first {self.max_phrases} are used.")

@@ -27,8 +27,9 @@ def build(ctx) -> None:
         "Detection as phrase grounding: score every image region against every phrase of a caption and "
         "ground each phrase to the boxes that match it.",
         "Li, Zhang, Zhang, Yang, Li, et al., *Grounded Language-Image Pre-training*, CVPR 2022.",
-        "the CLIP-backed version of the idea: the caption is split into phrases by simple rules (or at "
-        "“ . ” exactly), each region proposal is embedded by CLIP (1× + 1.5× crops) and scored against "
+        "the CLIP-backed version of the idea: a caption is chunked into noun phrases as GLIP's run_ner "
+        "does (DT? JJ* NN+, the determiner kept; a small rule-based tagger stands in for NLTK's, whose data "
+        "cannot be downloaded here), or in the categories mode each name is one entity; each region proposal is embedded by CLIP (1× + 1.5× crops) and scored against "
         "each phrase with softmax of 100·cos over the phrases plus “background”. GLIP's own fused "
         "detector is not used: boxes are not regressed and scores are CLIP's, not GLIP's.",
     )
@@ -39,9 +40,12 @@ def build(ctx) -> None:
                 "A red square. A blue circle.",
                 label="Caption or categories",
                 info="A sentence (“A green umbrella. A pink striped umbrella.”) or categories joined with "
-                "' . ' (“sofa . remote . dog .”), which are used exactly as written.",
+                "' . ' (“sofa . remote . dog .”). As a caption every string is chunked into noun phrases, as "
+                "GLIP does; as categories each name is one entity, exactly as written.",
                 lines=2,
             )
+            mode = gr.Radio([("Caption (noun phrases)", "caption"), ("Categories (one entity per name)", "categories")],
+                            value="caption", label="Read the box as")
             threshold = gr.Slider(0, 1, glip.THRESHOLD, step=0.01, label="Score threshold (re-grounds without CLIP)")
             with gr.Accordion("Advanced", open=False):
                 nms = gr.Slider(0.1, 1, glip.NMS_IOU, step=0.05, label="NMS IoU threshold (per phrase)")
@@ -80,7 +84,7 @@ def build(ctx) -> None:
 
     @user_errors
     def ground(image_path, caption_text, threshold_value, nms_value, per_phrase_value, containment_value,
-               source_names, proposals_value, prompt_value, model_choice, progress=gr.Progress()):
+               source_names, proposals_value, prompt_value, model_choice, mode_value="caption", progress=gr.Progress()):
         backbone = ctx.backbone(model_choice)
         loaded = load_image(image_path)
         progress(0.1, desc="Proposing regions and embedding crops")
@@ -94,12 +98,12 @@ def build(ctx) -> None:
             max_proposals=int(proposals_value),
             prompt_engineering=prompt_value != "1",
         )
-        result = grounder(loaded.image, caption_text)
+        result = grounder(loaded.image, caption_text, mode=mode_value or "caption")
         *shown, strip_steps, saved = show(loaded.image, result, loaded.notes)
         settings = dict(
             caption=caption_text, threshold=threshold_value, nms=nms_value, per_phrase=per_phrase_value,
             containment=containment_value, sources=list(source_names or ()), max_proposals=proposals_value,
-            prompts=prompt_value,
+            prompts=prompt_value, mode=mode_value or "caption",
         )
         record_path = runs.write_record(
             "glip",
@@ -122,7 +126,7 @@ def build(ctx) -> None:
     def replay(record_path, image_path, progress=gr.Progress()):
         saved = runs.read_record(record_path, "glip")
         order = ["image", "caption", "threshold", "nms", "per_phrase", "containment", "sources", "max_proposals", "prompts"]
-        return runs.replay(saved, {"image": image_path}, functools.partial(ground, progress=progress), order)
+        return runs.replay(saved, {"image": image_path}, functools.partial(ground, progress=progress, mode_value=(saved.get("settings") or {}).get("mode", "caption")), order)
 
     @user_errors
     def regrounded(saved, threshold_value, nms_value, per_phrase_value, containment_value):
@@ -138,7 +142,7 @@ def build(ctx) -> None:
     run_outputs = [annotated, phrases, heatmap, table, notes, record, strip, state]
     run.click(
         ground,
-        [image, caption, *filters, sources, max_proposals, prompt_set, ctx.model_picker],
+        [image, caption, *filters, sources, max_proposals, prompt_set, ctx.model_picker, mode],
         run_outputs,
         api_name="glip_ground",
     )
@@ -150,7 +154,7 @@ def show(image, result: glip.GroundingResult, notes=()):
     """Outputs for a result: picture, phrases, heat map, table, notes, how-it-works strip, state."""
     labelled = result.labelled_boxes()
     picture = (image, render.box_annotations([b for b, _ in labelled], [l for _, l in labelled]))
-    how = "split at “ . ” exactly as written" if result.explicit else "split by the phrase rules"
+    how = "categories, one entity per name" if result.explicit else "run_ner's noun phrases of the caption"
     grounded = set(result.grounded_phrases())
     phrase_line = " · ".join(f"**{p.text}**" if p.text in grounded else p.text for p in result.phrases)
     phrase_md = f"Phrases ({how}; grounded in bold): {phrase_line}"
