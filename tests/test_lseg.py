@@ -200,3 +200,20 @@ def test_bad_input_says_what_to_do(oracle, image, labels, message):
 def test_bad_settings_say_what_to_do(oracle, settings, message):
     with pytest.raises(InputError, match=message):
         LSeg(oracle, **settings)(solid((200, 0, 0)), "red")
+
+
+def test_more_than_16_labels_match_one_full_softmax():
+    # the labels are upsampled 16 at a time and their log-normalisers combined: with 40 labels the
+    # confidence, label map and normaliser must equal one softmax over all 40 upsampled logits
+    torch.manual_seed(0)
+    cosine = torch.rand(40, 3, 4) * 0.4
+    cosine[37, 0, 0] = cosine[5, 2, 3] = cosine[20, 1, 1] = 0.6  # winners in the first, second and third chunk
+    scored = score(cosine, (7, 9), logit_scale=50, background_threshold=0.05)
+    up = torch.nn.functional.interpolate((50 * cosine)[None], size=(7, 9), mode="bilinear", align_corners=False)[0]
+    probs = torch.softmax(up.double(), dim=0)
+    confidence, winner = probs.max(dim=0)
+    np.testing.assert_allclose(scored["log_normaliser"], torch.logsumexp(up.double(), dim=0).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(scored["confidence"], confidence.numpy(), rtol=1e-4, atol=1e-7)
+    expected = torch.where(confidence < 0.05, -1, winner).numpy()
+    np.testing.assert_array_equal(scored["label_map"], expected)
+    assert {0, 1, 2} <= {int(i) // 16 for i in np.unique(expected) if i >= 0}  # every chunk wins somewhere
