@@ -37,6 +37,23 @@ def environment(values: dict):
                 os.environ[key] = value
 
 
+def patient_url_ok(url: str, stall_s: float = 120.0) -> bool:
+    """Gradio's own start-up check (`networking.url_ok`) gives the page 3 s a try; on a busy 2-core
+    machine building "/" can take longer, and launch() then fails. Wait for the server's answer
+    instead, failing only when it has not answered at all for `stall_s`."""
+    import httpx
+
+    deadline = time.monotonic() + stall_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.head(url, timeout=stall_s, verify=False).status_code < 400:
+                return True
+        except (httpx.ConnectError, httpx.TimeoutException):
+            pass
+        time.sleep(0.5)
+    return False
+
+
 @contextmanager
 def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random"):
     """Yield (demo, url) with the app's own launch settings, on a tiny model; closed afterwards."""
@@ -49,6 +66,9 @@ def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random"):
     demo = entry.demo
     demo.clip_lab.start_loading()
     port = free_port()
+    from gradio import networking
+
+    networking.url_ok = patient_url_ok  # a test-harness patience, not the app's: see patient_url_ok
     demo.launch(
         server_name="127.0.0.1",
         server_port=port,
