@@ -202,11 +202,13 @@ class ClipBackbone:
                 self.image_forwards += len(chunk)
         return torch.cat(out) if out else torch.empty(0, 0)
 
-    def dense(self, image: Image.Image, method: str | None = None, short_side: int | None = None):
+    def dense(self, image: Image.Image, method: str | None = None, short_side: int | None = None,
+              inference: str = "windows"):
         """Dense patch embeddings in the joint space (see `components.dense.dense_features`)."""
         from components import dense
 
-        return dense.dense_features(self, image, method=method or dense.DEFAULT_METHOD, short_side=short_side)
+        return dense.dense_features(self, image, method=method or dense.DEFAULT_METHOD, short_side=short_side,
+                                    inference=inference)
 
 
 # -- loading ---------------------------------------------------------------------------------------

@@ -13,11 +13,18 @@ training-free methods fixes that by changing only the last ViT block (METHODS.md
 Every patch token then goes through `ln_post` and `proj`, as the class token does. For ResNet towers,
 the layer4 map goes through the attention pool's value path (v_proj, c_proj) at every location.
 
-open_clip does not interpolate position embeddings, so images are resized (short side `short_side`,
-both sides multiples of the patch size) and cut into model-sized windows with a stride of half a
-window; overlapping patch embeddings are averaged. All windows, plus CLIP's standard centre-crop
-view when it is not one of them, run as one batch, and the unmodified last block gives each view's
-global embedding from the same pass, so a caller gets the image embedding for free.
+Two ways to cover an image (`inference`):
+- "windows" (default): open_clip does not interpolate position embeddings, so images are resized
+  (short side `short_side`, both sides multiples of the patch size) and cut into model-sized windows
+  with a stride of half a window; overlapping patch embeddings are averaged. All windows, plus CLIP's
+  standard centre-crop view when it is not one of them, run as one batch, and the unmodified last
+  block gives each view's global embedding from the same pass, so a caller gets the image embedding
+  for free. The training-free papers' own setting (NACLIP, ClearCLIP, SCLIP: short side 336, 224
+  windows, stride 112 for a 224-px ViT-B/16) is `short_side=papers_short_side(backbone)`.
+- "single": the whole resized image, any aspect ratio, in one pass, with the position embeddings
+  interpolated bicubically as NACLIP's `interpolate_pos_encoding` does (scale factor (n + 0.1) / √N
+  per side, the "+0.1" trick) and NACLIP's Gaussian neighbourhood over the rectangular patch grid;
+  CLIP's standard view runs as a second forward for the global embedding.
 """
 
 from __future__ import annotations
@@ -42,6 +49,9 @@ METHOD_LABELS = {
     "vanilla": "vanilla CLIP (unchanged)",
 }
 NACLIP_SIGMA = 5.0  # patches
+INFERENCE = ("windows", "single")
+PAPERS_FACTOR = 1.5  # NACLIP / ClearCLIP / SCLIP: short side 336 = 1.5 × the 224-px input, windows 224, stride 112
+POS_OFFSET = 0.1  # NACLIP's (and DINO's) interpolate_pos_encoding: scale factor (n + 0.1) / √N
 MAX_ASPECT_RATIO = 6.0
 MAX_WINDOWS = 64
 
@@ -79,10 +89,21 @@ class DenseFeatures:
         return up.reshape(*lead, *self.image_size)
 
 
-def dense_features(backbone, image: Image.Image, method: str = DEFAULT_METHOD, short_side: int | None = None):
-    """Dense patch embeddings of a PIL image through `backbone` (a `ClipBackbone`)."""
+def papers_short_side(backbone) -> int:
+    """The training-free papers' short side for this backbone: 1.5 × its input, a multiple of the
+    patch size (336 for a 224-px ViT-B/16; with 224 windows at stride 112)."""
+    patch = patch_size(backbone.model.visual)
+    return max(backbone.image_size, round(backbone.image_size * PAPERS_FACTOR / patch) * patch)
+
+
+def dense_features(backbone, image: Image.Image, method: str = DEFAULT_METHOD, short_side: int | None = None,
+                   inference: str = "windows"):
+    """Dense patch embeddings of a PIL image through `backbone` (a `ClipBackbone`); `inference`
+    "windows" (sliding windows) or "single" (one pass, interpolated position embeddings)."""
     if method not in METHODS:
         raise InputError(f"Unknown dense method {method!r}; choose one of: {', '.join(METHODS)}")
+    if inference not in INFERENCE:
+        raise InputError(f"Unknown dense inference {inference!r}; choose one of: {', '.join(INFERENCE)}")
     visual = backbone.model.visual
     image = image.convert("RGB")
     size = backbone.image_size
@@ -99,6 +120,8 @@ def dense_features(backbone, image: Image.Image, method: str = DEFAULT_METHOD, s
     scale = short_side / min(W, H)
     rw, rh = (max(size, round(W * scale / patch) * patch), max(size, round(H * scale / patch) * patch))
     resized = _normalised(image.resize((rw, rh), Image.BICUBIC), backbone)
+    if inference == "single":
+        return _single_pass(backbone, image, resized, method)
     tops, lefts = _window_starts(rh, size), _window_starts(rw, size)
     if len(tops) * len(lefts) > MAX_WINDOWS:
         raise InputError(f"That resolution needs {len(tops) * len(lefts)} CLIP windows; the limit is {MAX_WINDOWS}")
@@ -144,6 +167,76 @@ def dense_features(backbone, image: Image.Image, method: str = DEFAULT_METHOD, s
     )
 
 
+def _single_pass(backbone, image: Image.Image, resized: torch.Tensor, method: str) -> DenseFeatures:
+    """The whole resized image in one forward (position embeddings interpolated), and CLIP's standard
+    view in a second one for the global embedding."""
+    visual = backbone.model.visual
+    standard = backbone.pixels([image])
+    with torch.inference_mode():
+        if hasattr(visual, "transformer"):
+            patches, _ = _vit_dense(visual, resized[None].to(backbone.device), method)
+            _, pooled = _vit_dense(visual, standard.to(backbone.device), method)
+        elif hasattr(visual, "attnpool"):
+            patches, _ = _resnet_dense(visual, resized[None].to(backbone.device), pool=False)  # any size
+            pooled = visual.attnpool(resnet_stages(visual, standard.to(backbone.device))["layer4"])
+            method = "maskclip"
+        elif hasattr(visual, "forward_dense"):
+            patches, _ = visual.forward_dense(resized[None].to(backbone.device))
+            _, pooled = visual.forward_dense(standard.to(backbone.device))
+        else:
+            raise InputError(
+                f"Dense maps need a CLIP ViT or ResNet image tower; this model's is a {type(visual).__name__}. "
+                "Pick one of the listed CLIP models."
+            )
+    backbone.image_forwards += 2
+    features = F.normalize(patches[0].float().cpu(), dim=-1)  # (gh, gw, D)
+    rh, rw = resized.shape[-2:]
+    return DenseFeatures(
+        features=features,
+        global_embedding=F.normalize(pooled[0].float().cpu(), dim=-1),
+        image_size=(image.size[1], image.size[0]),
+        resized_size=(rh, rw),
+        patch_size=rh // features.shape[0],
+        windows=1,
+        method=method,
+    )
+
+
+def position_embedding(visual, grid_h: int, grid_w: int) -> torch.Tensor:
+    """(1 + gh·gw, C) position embeddings for a gh × gw patch grid, as NACLIP's
+    interpolate_pos_encoding makes them: the class position unchanged; the √N × √N patch positions
+    resized bicubically with scale factors ((gh + 0.1)/√N, (gw + 0.1)/√N) (align_corners False). The
+    model's own grid gets its own embeddings unchanged."""
+    pe = visual.positional_embedding
+    n = pe.shape[0] - 1
+    side = math.isqrt(n)
+    if (grid_h, grid_w) == (side, side):
+        return pe
+    patch = pe[1:].float().reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    patch = F.interpolate(patch, scale_factor=((grid_h + POS_OFFSET) / side, (grid_w + POS_OFFSET) / side),
+                          mode="bicubic")
+    if patch.shape[-2:] != (grid_h, grid_w):
+        raise InputError(f"Position embeddings could not be resized to a {grid_h}×{grid_w} grid.")
+    patch = patch.permute(0, 2, 3, 1).reshape(grid_h * grid_w, -1)
+    return torch.cat([pe[:1].float(), patch]).to(pe.dtype)
+
+
+def _embeds(visual, pixels: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """open_clip's VisionTransformer._embeds for any grid: patches, class token, the position
+    embeddings of `position_embedding`, patch dropout, ln_pre. Returns the tokens and (gh, gw)."""
+    x = visual.conv1(pixels)  # (N, width, gh, gw)
+    grid = tuple(x.shape[-2:])
+    side = math.isqrt(visual.positional_embedding.shape[0] - 1)
+    if grid == (side, side):
+        return visual._embeds(pixels), grid
+    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+    cls = visual.class_embedding.reshape(1, 1, -1).expand(x.shape[0], -1, -1).to(x.dtype)
+    x = torch.cat([cls, x], dim=1)
+    x = x + position_embedding(visual, *grid).to(x.dtype)
+    x = visual.patch_dropout(x)
+    return visual.ln_pre(x), grid
+
+
 def patch_size(visual) -> int:
     """Input pixels per cell of the tower's dense grid."""
     if hasattr(visual, "conv1") and hasattr(visual, "transformer"):
@@ -175,11 +268,10 @@ def _vit_dense(visual, pixels: torch.Tensor, method: str) -> tuple[torch.Tensor,
             "Dense maps need a standard CLIP ViT (class-token pooling); this model pools with attention. "
             "Pick one of the listed CLIP models."
         )
-    x = visual._embeds(pixels)
+    x, grid = _embeds(visual, pixels)
     *trunk, last = transformer.resblocks
     for block in trunk:
         x = block(x)
-    grid = int(math.isqrt(x.shape[1] - 1))
     pooled, _ = visual._pool(last(x))
     if visual.proj is not None:
         pooled = pooled @ visual.proj
@@ -187,11 +279,12 @@ def _vit_dense(visual, pixels: torch.Tensor, method: str) -> tuple[torch.Tensor,
     patches = visual.ln_post(patches)
     if visual.proj is not None:
         patches = patches @ visual.proj
-    return patches.reshape(len(pixels), grid, grid, -1), pooled
+    return patches.reshape(len(pixels), *grid, -1), pooled
 
 
-def last_block(block, x: torch.Tensor, method: str, grid: int) -> torch.Tensor:
-    """The last ViT block, modified by `method`. x: (N, 1 + g·g, C) tokens, class token first."""
+def last_block(block, x: torch.Tensor, method: str, grid: int | tuple[int, int]) -> torch.Tensor:
+    """The last ViT block, modified by `method`. x: (N, 1 + gh·gw, C) tokens, class token first;
+    grid: g or (gh, gw)."""
     if method == "vanilla":
         return block(x)
     q, k, v = _heads(block, block.ln_1(x))
@@ -229,9 +322,12 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(n, t, heads * d)
 
 
-def gaussian_window(grid: int, sigma: float) -> torch.Tensor:
-    """(g·g, g·g) NACLIP bias exp(-‖pᵢ - pⱼ‖² / 2σ²) between patch positions, row-major."""
-    ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+def gaussian_window(grid: int | tuple[int, int], sigma: float) -> torch.Tensor:
+    """(gh·gw, gh·gw) NACLIP bias exp(-‖pᵢ - pⱼ‖² / 2σ²) between patch positions, row-major, on a
+    square (g) or rectangular (gh, gw) grid (NACLIP's window spans the whole grid, so this is its
+    conv-built addition without the class row and column)."""
+    gh, gw = (grid, grid) if isinstance(grid, int) else grid
+    ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
     pos = torch.stack([ys.flatten(), xs.flatten()], dim=1).float()
     return torch.exp(-torch.cdist(pos, pos).pow(2) / (2 * sigma**2))
 
@@ -248,9 +344,11 @@ def resnet_stages(visual, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
     return maps
 
 
-def _resnet_dense(visual, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _resnet_dense(visual, pixels: torch.Tensor, pool: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(N, h, w, D) value-path embeddings of layer4, and (N, D) attention-pooled embeddings (pool=True;
+    the pool's position embeddings need the model's input size)."""
     layer4 = resnet_stages(visual, pixels)["layer4"]
-    pooled = visual.attnpool(layer4)
+    pooled = visual.attnpool(layer4) if pool else None
     tokens = layer4.flatten(2).transpose(1, 2)  # (N, h·w, C)
     pool = visual.attnpool
     patches = pool.c_proj(pool.v_proj(tokens))

@@ -135,7 +135,10 @@ class LSeg:
         fixed smoothing kernel); block_depth: how many blocks.
     dense_method: how patch embeddings are made (components.dense.METHODS; NACLIP by default).
     templates: "raw" (the label string, as LSeg) or another template set, e.g. "imagenet80".
-    short_side: dense resolution in pixels (the model's input size by default).
+    short_side: dense resolution in pixels (the model's input size by default; the training-free
+        papers' 336 for a 224-px model is `dense.papers_short_side(backbone)`).
+    inference: "windows" (sliding windows, the default) or "single" (one pass with interpolated
+        position embeddings, NACLIP's); see components.dense.
     """
 
     def __init__(
@@ -148,8 +151,12 @@ class LSeg:
         dense_method: str = dense.DEFAULT_METHOD,
         templates: str | TemplateSet = TEMPLATES,
         short_side: int | None = None,
+        inference: str = "windows",
     ):
         _check_settings(logit_scale, background_threshold, regulariser, block_depth)
+        if inference not in dense.INFERENCE:
+            raise InputError(f"Unknown dense inference {inference!r}; choose one of: {', '.join(dense.INFERENCE)}")
+        self.inference = inference
         self.backbone = backbone
         self.logit_scale = float(logit_scale)
         self.background_threshold = float(background_threshold)
@@ -165,7 +172,10 @@ class LSeg:
         loaded = load_image(image)
         label_list = parse_labels(labels, count_tokens=self.backbone.count_tokens)
         text = self.backbone.text_classifier(label_list.labels, self.templates)  # (L, D), cached
-        features = self.backbone.dense(loaded.image, self.dense_method, self.short_side)
+        if self.inference == "windows":
+            features = self.backbone.dense(loaded.image, self.dense_method, self.short_side)
+        else:
+            features = self.backbone.dense(loaded.image, self.dense_method, self.short_side, inference=self.inference)
         cosine = features.similarity(text)  # (L, h, w)
         scored = score(
             cosine,

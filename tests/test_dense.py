@@ -159,3 +159,115 @@ def test_towers_without_a_dense_path_say_so(oracle, tiny_vit, monkeypatch):
     monkeypatch.setattr(tiny_vit.model.visual, "attn_pool", torch.nn.Identity())
     with pytest.raises(InputError, match="pools with attention"):
         tiny_vit.dense(_noise(64, 64))
+
+
+# -- single-pass inference with interpolated position embeddings (NACLIP), the papers' setting --------
+def test_position_embeddings_are_interpolated_as_naclip_does(tiny_vit):
+    visual = tiny_vit.model.visual
+    pe = visual.positional_embedding.detach()  # (1 + 4·4, C)
+    assert dense.position_embedding(visual, 4, 4) is visual.positional_embedding  # the model's own grid
+    got = dense.position_embedding(visual, 4, 6).detach()
+    # interpolate_pos_encoding: bicubic with scale factors ((n + 0.1) / √N) per side, class position kept
+    patch = pe[1:].reshape(1, 4, 4, -1).permute(0, 3, 1, 2)
+    expected = torch.nn.functional.interpolate(patch, scale_factor=(4.1 / 4, 6.1 / 4), mode="bicubic")
+    expected = torch.cat([pe[:1], expected.permute(0, 2, 3, 1).reshape(24, -1)])
+    assert got.shape == (25, pe.shape[1])
+    torch.testing.assert_close(got, expected)
+    by_size = torch.nn.functional.interpolate(patch, size=(4, 6), mode="bicubic").permute(0, 2, 3, 1).reshape(24, -1)
+    assert not torch.allclose(got[1:], by_size)  # the "+0.1" changes where the bicubic samples
+
+
+def test_naclip_gaussian_on_a_rectangular_grid():
+    window = dense.gaussian_window((2, 3), 5.0)
+    positions = [(y, x) for y in range(2) for x in range(3)]  # row-major
+    expected = torch.tensor([[math.exp(-((a - c) ** 2 + (b - d) ** 2) / 50.0) for c, d in positions] for a, b in positions])
+    torch.testing.assert_close(window, expected)
+    torch.testing.assert_close(dense.gaussian_window(4, 5.0), dense.gaussian_window((4, 4), 5.0))
+
+
+def _tokens_any_grid(visual, pixels):
+    """conv1 patches, class token, interpolated position embeddings, ln_pre, all blocks but the last."""
+    with torch.no_grad():
+        x = visual.conv1(pixels)
+        gh, gw = x.shape[-2:]
+        x = x.flatten(2).transpose(1, 2)
+        x = torch.cat([visual.class_embedding.reshape(1, 1, -1).expand(len(x), 1, -1), x], dim=1)
+        x = visual.ln_pre(x + dense.position_embedding(visual, gh, gw))
+        for block in visual.transformer.resblocks[:-1]:
+            x = block(x)
+    return x, (gh, gw)
+
+
+def test_single_pass_on_a_non_square_image(tiny_vit):
+    from torchvision.transforms.functional import normalize, to_tensor
+
+    image = _noise(96, 64, seed=9)  # W 96, H 64: a 4 × 6 grid in one pass
+    before = tiny_vit.image_forwards
+    features = tiny_vit.dense(image, "vanilla", inference="single")
+    assert tiny_vit.image_forwards - before == 2  # the whole image, then CLIP's standard view
+    assert features.features.shape == (4, 6, 32) and features.windows == 1 and features.resized_size == (64, 96)
+    visual = tiny_vit.model.visual
+    pixels = normalize(to_tensor(image), tiny_vit.mean, tiny_vit.std)[None]
+    x, _ = _tokens_any_grid(visual, pixels)
+    with torch.no_grad():
+        x = visual.transformer.resblocks[-1](x)
+        expected = torch.nn.functional.normalize(visual.ln_post(x[0, 1:]) @ visual.proj, dim=-1).reshape(4, 6, -1)
+    torch.testing.assert_close(features.features, expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(features.global_embedding, tiny_vit.encode_images([image])[0], atol=1e-5, rtol=1e-4)
+    # the windows path covers the same image from two overlapping windows instead
+    assert tiny_vit.dense(image, "vanilla").windows == 2
+
+
+def test_single_pass_naclip_uses_the_rectangular_neighbourhood(tiny_vit):
+    from torchvision.transforms.functional import normalize, to_tensor
+
+    image = _noise(96, 64, seed=10)
+    visual = tiny_vit.model.visual
+    pixels = normalize(to_tensor(image), tiny_vit.mean, tiny_vit.std)[None]
+    x, (gh, gw) = _tokens_any_grid(visual, pixels)
+    block = visual.transformer.resblocks[-1]
+    with torch.no_grad():
+        y = block.ln_1(x[0])
+        width, heads = y.shape[1], block.attn.num_heads
+        d = width // heads
+        W, b = block.attn.in_proj_weight, block.attn.in_proj_bias
+        k = y @ W[width : 2 * width].T + b[width : 2 * width]
+        v = y @ W[2 * width :].T + b[2 * width :]
+        outs = []
+        for h in range(heads):
+            s = slice(h * d, (h + 1) * d)
+            logits = k[:, s] @ k[:, s].T / math.sqrt(d)
+            for i in range(gh * gw):
+                for j in range(gh * gw):
+                    (yi, xi), (yj, xj) = divmod(i, gw), divmod(j, gw)
+                    logits[1 + i, 1 + j] += math.exp(-((yi - yj) ** 2 + (xi - xj) ** 2) / 50.0)
+            outs.append(torch.softmax(logits, dim=-1) @ v[:, s])
+        out = torch.cat(outs, dim=1) @ block.attn.out_proj.weight.T + block.attn.out_proj.bias
+        expected = torch.nn.functional.normalize(visual.ln_post(out[1:]) @ visual.proj, dim=-1).reshape(gh, gw, -1)
+    got = tiny_vit.dense(image, "naclip", inference="single").features
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_single_pass_on_the_native_square_equals_the_one_window(tiny_vit):
+    image = _noise(64, 64, seed=11)
+    torch.testing.assert_close(tiny_vit.dense(image, inference="single").features, tiny_vit.dense(image).features)
+    with pytest.raises(InputError, match="inference"):
+        tiny_vit.dense(image, inference="tiles")
+
+
+def test_single_pass_on_a_resnet(tiny_rn):
+    features = tiny_rn.dense(_noise(100, 60), inference="single")
+    assert features.method == "maskclip" and features.windows == 1
+    assert features.features.shape[:2] == (features.resized_size[0] // 32, features.resized_size[1] // 32)
+
+
+def test_the_training_free_papers_setting(tiny_vit):
+    from types import SimpleNamespace
+
+    # NACLIP / ClearCLIP / SCLIP: short side 336 for a 224-px ViT-B/16, windows 224 at stride 112
+    vit_b16 = SimpleNamespace(model=SimpleNamespace(visual=SimpleNamespace(
+        conv1=torch.nn.Conv2d(3, 8, 16, 16), transformer=object())), image_size=224)
+    assert dense.papers_short_side(vit_b16) == 336
+    assert dense.papers_short_side(tiny_vit) == 96  # 1.5 × 64
+    features = tiny_vit.dense(_noise(200, 200), short_side=dense.papers_short_side(tiny_vit))
+    assert features.resized_size == (96, 96) and features.windows == 4  # windows at 0 and 32: stride = window / 2

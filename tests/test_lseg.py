@@ -217,3 +217,16 @@ def test_more_than_16_labels_match_one_full_softmax():
     expected = torch.where(confidence < 0.05, -1, winner).numpy()
     np.testing.assert_array_equal(scored["label_map"], expected)
     assert {0, 1, 2} <= {int(i) // 16 for i in np.unique(expected) if i >= 0}  # every chunk wins somewhere
+
+
+def test_single_pass_dense_inference_is_a_setting(tiny_vit):
+    image = Image.fromarray((np.random.default_rng(3).random((64, 96, 3)) * 255).astype(np.uint8))
+    single = LSeg(tiny_vit, inference="single")(image, ["red", "blue"])
+    windows = LSeg(tiny_vit)(image, ["red", "blue"])
+    assert single.cosine.shape == windows.cosine.shape == (2, 4, 6)
+    assert not np.allclose(single.cosine, windows.cosine)
+    features = tiny_vit.dense(image, inference="single")
+    text = tiny_vit.text_classifier(("red", "blue"), lseg.TEMPLATES)
+    np.testing.assert_allclose(single.cosine, features.similarity(text).numpy(), atol=1e-6)
+    with pytest.raises(InputError, match="inference"):
+        LSeg(tiny_vit, inference="tiles")

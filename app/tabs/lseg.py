@@ -17,7 +17,10 @@ from components.media import MAX_LABELS, load_image, parse_labels
 
 DISPLAY_SIDE = 1024  # long side of the segmentation overlay shown in the browser
 TITLE = "LSeg"
-RESOLUTIONS = {"1× (one window)": 1.0, "1.5×": 1.5, "2× (sharper, slower)": 2.0}
+RESOLUTIONS = {"1× (one window)": 1.0, "1.5×": 1.5, "2× (sharper, slower)": 2.0,
+               "training-free papers (short side 1.5×: 336, 224 windows, stride 112)": dense.PAPERS_FACTOR,
+               "single pass (whole image, interpolated position embeddings, NACLIP)": 1.0}
+SINGLE_PASS = "single pass (whole image, interpolated position embeddings, NACLIP)"
 TEMPLATE_LABELS = {"raw": "raw label strings (as LSeg)", "imagenet80": "80 ImageNet prompts (training-free papers)"}
 MAX_HEATMAPS = 16
 HEATMAP_SIDE = 384  # long side of the per-label heat maps
@@ -76,7 +79,9 @@ def build(ctx) -> None:
                     value=dense.DEFAULT_METHOD,
                     label="Dense method (how CLIP's patch embeddings are made)",
                 )
-                resolution = gr.Radio(list(RESOLUTIONS), value="1× (one window)", label="Dense resolution")
+                resolution = gr.Radio(list(RESOLUTIONS), value="1× (one window)", label="Dense resolution",
+                                      info="Sliding model-sized windows at half-window stride (the default), the "
+                                      "training-free papers' 336 setting, or one pass over the whole image.")
             run = gr.Button("Segment", variant="primary")
             image_limits()
             gr.Markdown(
@@ -124,6 +129,7 @@ def build(ctx) -> None:
             dense_method=method_name,
             templates=template_name,
             short_side=short_side_for(backbone, RESOLUTIONS.get(resolution_name, 1.0)),
+            inference="single" if resolution_name == SINGLE_PASS else "windows",
         )
         progress(0.2, desc="Embedding patches and labels")
         result = model(loaded.image, label_list.labels)
