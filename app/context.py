@@ -3,13 +3,20 @@
 Models load in a background thread so the page serves at once; a handler that needs a model waits
 for it. The header's picker names a model per browser session; `AppContext.backbone(choice)` turns
 that name into the shared, cached `ClipBackbone`.
+
+A visitor's own models (trained or uploaded in the Train tab) join a separate registry: each is
+listed only in that visitor's picker (its choice carries an unguessable token), the registry keeps a
+few at most (oldest dropped first), and it never touches `load_backbone`'s cache, so visitors'
+models never push the app's own models out.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -27,6 +34,17 @@ from components.errors import InputError, WeightsError
 
 log = logging.getLogger(__name__)
 SEPARATOR = " · "
+SESSION_TAG = "session:"  # the weights part of a visitor's own model's choice: session:<token>
+MAX_SESSION_MODELS = int(os.environ.get("CLIP_LAB_MAX_SESSION_MODELS", "4"))  # all visitors together
+MAX_MODELS_PER_SESSION = 2
+
+
+@dataclass
+class SessionModel:
+    session: str
+    label: str  # what the picker shows
+    backbone: ClipBackbone
+    note: str = ""  # what the banner says about it
 
 
 @dataclass(frozen=True)
@@ -71,11 +89,54 @@ class AppContext:
         self.choices = list(dict.fromkeys([self.default_choice, *(choice_name(m, p) for m, p in MODEL_CHOICES)]))
         self._futures: dict[str, Future] = {}
         self._stand_ins: dict[str, str] = {}  # choice → why CLIP Lab Mini runs in its place
+        self._session_models: OrderedDict[str, SessionModel] = OrderedDict()  # choice → model, oldest first
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-lab-load")
 
+    # -- visitors' own models ------------------------------------------------------------------------
+    def add_session_model(self, session: str, label: str, backbone: ClipBackbone, note: str = "") -> str:
+        """Register a visitor's model for their browser session; returns its picker choice. Beyond
+        MAX_MODELS_PER_SESSION for this session, or MAX_SESSION_MODELS in all, the oldest go."""
+        choice = choice_name(backbone.model_name, f"{SESSION_TAG}{secrets.token_hex(8)}")
+        with self._lock:
+            self._session_models[choice] = SessionModel(session, label, backbone, note)
+            own = [c for c, m in self._session_models.items() if m.session == session]
+            for old in own[: max(0, len(own) - MAX_MODELS_PER_SESSION)]:
+                del self._session_models[old]
+            while len(self._session_models) > MAX_SESSION_MODELS:
+                self._session_models.popitem(last=False)
+        return choice
+
+    @staticmethod
+    def is_session_choice(choice: str | None) -> bool:
+        return (choice or "").partition(SEPARATOR)[2].startswith(SESSION_TAG)
+
+    def session_choices(self, session: str) -> list[tuple[str, str]]:
+        """The picker's (label, choice) pairs for one browser session: the app's models, then the
+        visitor's own."""
+        with self._lock:
+            own = [(m.label, c) for c, m in self._session_models.items() if m.session == session]
+        return [(shown_choice(c), c) for c in self.choices] + own
+
+    def _session_model(self, choice: str) -> SessionModel:
+        with self._lock:
+            entry = self._session_models.get(choice)
+            if entry is not None:
+                self._session_models.move_to_end(choice)
+        if entry is None:
+            raise InputError(
+                f"That trained model is no longer kept (the app keeps {MAX_SESSION_MODELS} visitors' models "
+                "at most, the oldest dropped first). Train it again or upload its checkpoint in the Train "
+                "tab, or pick another model."
+            )
+        return entry
+
     def start_loading(self, choice: str | None = None) -> Future:
         choice = choice or self.default_choice
+        if self.is_session_choice(choice):
+            future: Future = Future()
+            future.set_result(self._session_model(choice).backbone)
+            return future
         if choice not in self.choices:
             raise InputError(f"{choice!r} is not one of this app's models.")
         with self._lock:
@@ -117,11 +178,19 @@ class AppContext:
             raise InputError(str(error)) from None
 
     def is_ready(self, choice: str | None = None) -> bool:
+        if self.is_session_choice(choice):
+            return True
         return self.start_loading(choice).done()
 
     def status(self, choice: str | None = None) -> str:
         """One line: loading → ready, and which weights."""
         choice = choice or self.default_choice
+        if self.is_session_choice(choice):
+            try:
+                entry = self._session_model(choice)
+            except InputError as error:
+                return f"**Dropped:** {error}"
+            return f"Ready: **{entry.backbone.describe()}** (yours: trained or uploaded in this browser session)"
         future = self.start_loading(choice)
         if not future.done():
             return f"Loading **{shown_choice(choice)}** on {resolve_device(self.settings.device)}…"
@@ -133,6 +202,10 @@ class AppContext:
 
     def banner(self, choice: str | None = None) -> str:
         """A warning shown above every tab while the weights are random; empty otherwise."""
+        if self.is_session_choice(choice):
+            with self._lock:
+                entry = self._session_models.get(choice)
+            return entry.note if entry is not None else ""
         future = self.start_loading(choice)
         if not future.done() or future.exception() is not None:
             return ""

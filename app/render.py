@@ -380,3 +380,134 @@ def video_heatmap(
         yaxis=dict(title=yaxis, autorange="reversed", type="category"),
     )
     return fig
+
+
+# -- Train tab -----------------------------------------------------------------------------------------
+def training_curves(steps: Sequence[int], loss: Sequence[float], scale: Sequence[float], learnable: bool = True) -> go.Figure:
+    """The contrastive loss per step (left axis) and the logit scale 1/τ (right axis, dotted)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=list(steps), y=list(loss), mode="lines", name="loss (symmetric cross-entropy)", line=dict(color="#4662d7")))
+    fig.add_trace(go.Scatter(
+        x=list(steps), y=list(scale), mode="lines", yaxis="y2", line=dict(color="#f66b19", dash="dot"),
+        name="logit scale 1/τ (learned)" if learnable else "logit scale 1/τ (fixed)",
+    ))
+    fig.update_layout(
+        xaxis_title="step",
+        yaxis=dict(title="loss", rangemode="tozero"),
+        yaxis2=dict(title="1/τ", overlaying="y", side="right", rangemode="tozero", showgrid=False),
+        height=280,
+        margin=dict(l=10, r=10, t=10, b=10),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    return fig
+
+
+def accuracy_curves(evaluations: Sequence[dict], chance: dict[str, float], title: str = "") -> go.Figure:
+    """Held-out zero-shot accuracy per concept over the steps (one line each; dotted: chance)."""
+    fig = go.Figure()
+    names = [k for k in chance if any(e.get(k) is not None for e in evaluations)]
+    for i, name in enumerate(names):
+        colour = "#%02x%02x%02x" % PALETTE[i % len(PALETTE)]
+        points = [(e["step"], e[name]) for e in evaluations if e.get(name) is not None]
+        fig.add_trace(go.Scatter(
+            x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=name,
+            line=dict(color=colour, width=3 if name == "top-1" else 2),
+        ))
+        fig.add_hline(y=chance[name], line=dict(color=colour, dash="dot", width=1))
+    fig.update_layout(
+        title=title,
+        xaxis_title="step",
+        yaxis=dict(title="accuracy (dotted: chance)", range=[0, 1.02], tickformat=".0%"),
+        height=300,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    return fig
+
+
+# marker symbols standing for the world's shapes on the embedding map
+SHAPE_SYMBOLS = {"circle": "circle", "square": "square", "triangle": "triangle-up", "star": "star", "cross": "cross",
+                 "diamond": "diamond", "ring": "circle-open", "heart": "hexagram"}
+
+
+def embedding_map_figure(emap, colours: dict[str, tuple[float, float, float]], title: str = "") -> go.Figure:
+    """The 2-D PCA map: each image a marker in its object's colour and shape, each label's text
+    embedding its words, written in the same colour."""
+    def hex_of(label: str) -> str:
+        rgb = colours.get(label.split(" ")[0], (0.5, 0.5, 0.5))
+        return "#%02x%02x%02x" % tuple(int(round(255 * c)) for c in rgb)
+
+    shapes = [label.split(" ")[-1] for label in emap.image_labels]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=emap.image_xy[:, 0], y=emap.image_xy[:, 1], mode="markers", name="images",
+        marker=dict(size=13, color=[hex_of(l) for l in emap.image_labels],
+                    symbol=[SHAPE_SYMBOLS.get(s, "circle") for s in shapes], line=dict(color="#333", width=1)),
+        text=list(emap.image_labels), hovertemplate="image of a %{text}<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=emap.text_xy[:, 0], y=emap.text_xy[:, 1], mode="markers+text", name="texts: “a photo of a …”",
+        marker=dict(size=6, color="#222", symbol="x-thin", line=dict(width=1)),
+        text=list(emap.text_labels), textposition="top center",
+        textfont=dict(color=[hex_of(l) for l in emap.text_labels], size=12),
+        hovertemplate="text: a photo of a %{text}.<extra></extra>",
+    ))
+    explained = ", ".join(f"{v:.0%}" for v in emap.explained)
+    fig.update_layout(
+        title=title,
+        xaxis=dict(title=f"PC 1", zeroline=False),
+        yaxis=dict(title=f"PC 2", zeroline=False, scaleanchor="x"),
+        height=420,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        legend=dict(orientation="h", y=-0.15),
+        annotations=[dict(text=f"variance explained: {explained}", xref="paper", yref="paper", x=0, y=1.0,
+                          showarrow=False, font=dict(size=11, color="#555"), xanchor="left", yanchor="bottom")],
+    )
+    return fig
+
+
+def similarity_picture(
+    similarity: np.ndarray, images: Sequence[np.ndarray], captions: Sequence[str], scale: float | None = None, cell: int = 44
+) -> Image.Image:
+    """The batch's image × text cosine matrix as in the CLIP paper's figure 1: each row an image
+    (thumbnail at the left), each column a caption (written above), the cosine printed in each cell;
+    the diagonal — the true pairs — outlined. Cells are coloured by the cosine over [-1, 1], or, given
+    the logit `scale`, by each row's softmax(scale × cosine): which caption the image picks, what
+    the loss pushes towards the diagonal."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    n = min(len(images), len(captions), similarity.shape[0], similarity.shape[1])
+    similarity = similarity[:n, :n]
+    if scale is not None and n:
+        logits = scale * similarity
+        shade = np.exp(logits - logits.max(1, keepdims=True))
+        shade /= shade.sum(1, keepdims=True)
+        lo = 0.0
+    else:
+        shade, lo = similarity, -1.0
+    text_band, left, pad = 190, cell + 8, 6
+    width, height = left + n * cell + pad, text_band + n * cell + pad
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    font = _font(12)
+    for j, caption in enumerate(captions[:n]):  # captions, rotated to read bottom-up above each column
+        text = str(caption)
+        while text and font.getlength(text) > text_band - 12:
+            text = text[:-2] + "…" if len(text) > 2 else ""
+        label = Image.new("RGB", (text_band - 6, cell), "white")
+        ImageDraw.Draw(label).text((2, cell // 2 - 7), text, fill="black", font=font)
+        rotated = label.rotate(90, expand=True)
+        picture.paste(rotated, (left + j * cell, 0))
+    for i, image in enumerate(images[:n]):
+        thumb = Image.fromarray(np.asarray(image, np.uint8)).resize((cell - 4, cell - 4), Image.BILINEAR)
+        picture.paste(thumb, (2, text_band + i * cell + 2))
+    colours = colorize(shade, vmin=lo, vmax=1.0, cmap="viridis")
+    for i in range(n):
+        for j in range(n):
+            x0, y0 = left + j * cell, text_band + i * cell
+            colour = tuple(int(c) for c in colours[i, j])
+            draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=colour)
+            ink = "black" if sum(colour) > 380 else "white"
+            draw.text((x0 + 5, y0 + cell // 2 - 7), f"{similarity[i, j]:.2f}", fill=ink, font=font)
+        x0, y0 = left + i * cell, text_band + i * cell
+        draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], outline=(230, 25, 75), width=3)
+    return picture

@@ -29,15 +29,16 @@ def on_gpu(handler, seconds: int = GPU_SECONDS):
     return spaces.GPU(duration=seconds)(handler)
 
 
-def user_errors(handler=None, *, gpu_seconds: int = GPU_SECONDS):
+def user_errors(handler=None, *, gpu_seconds: int = GPU_SECONDS, gpu: bool = True):
     """Turn `InputError` into a message in the browser (HTML-escaped: it may quote a file name).
     Other exceptions are bugs and propagate. Works for plain functions and generators. On a ZeroGPU
-    Space the handler also holds a GPU while it runs (`on_gpu`).
+    Space the handler also holds a GPU while it runs (`on_gpu`), unless `gpu=False` (handlers that
+    must run in the main process, e.g. ones that keep state there).
 
     Use as `@user_errors` or, for long jobs, `@user_errors(gpu_seconds=300)`."""
     if handler is None:
-        return functools.partial(user_errors, gpu_seconds=gpu_seconds)
-    return on_gpu(_with_messages(handler), gpu_seconds)
+        return functools.partial(user_errors, gpu_seconds=gpu_seconds, gpu=gpu)
+    return on_gpu(_with_messages(handler), gpu_seconds) if gpu else _with_messages(handler)
 
 
 def _with_messages(handler):

@@ -291,3 +291,48 @@ def test_clip4clip_replay_without_what_it_needs(client, folder, endpoint, settin
     param, tab, _ = VIDEO_REPLAYS[endpoint]
     record = _record(folder, f"{tab}-{abs(hash(str(settings)))}.json", tab, settings, inputs)
     _expect_message(client, endpoint, expected, record_path=handle_file(str(record)), **{param: None})
+
+
+# -- the Train tab's settings, checkpoints and records ----------------------------------------------
+TRAIN_QUICK = {"steps": 2, "batch_size": 4, "eval_every": 2}
+BAD_TRAIN_SETTINGS = {
+    "zero steps": ({"steps": 0}, None),  # the slider's own bound message
+    "too many steps": ({"steps": 10**6}, None),
+    "batch of one": ({"batch_size": 1}, None),
+    "negative learning rate": ({"lr": -0.01}, "learning rate must be between"),
+    "huge learning rate": ({"lr": 1e6}, "learning rate must be between"),
+    "zero temperature": ({"temperature": 0}, "temperature must be between"),
+    "no concepts": ({"concepts": []}, "at least one concept"),
+    "only counts": ({"concepts": ["counts"]}, "Keep colours or shapes"),
+    "unknown combination": ({"held_out": ["purple unicorn"]}, "not a colour × shape"),
+    "every red shape held out": ({"held_out": [f"red {s}" for s in
+                                               ("circle", "square", "triangle", "star", "cross", "diamond", "ring", "heart")]},
+                                 "every red shape"),
+    "negative seed": ({"seed": -3}, "seed must be between"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TRAIN_SETTINGS))
+def test_bad_train_settings(client, case):
+    settings, expected = BAD_TRAIN_SETTINGS[case]
+    _expect_message(client, "/train_run", expected, **{**TRAIN_QUICK, **settings})
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda f: bad.zero_bytes(f, "empty.safetensors"), "empty"),
+        (lambda f: bad.text_file(f, "weights.safetensors"), "not a safetensors checkpoint"),
+        (lambda f: bad.truncated_png(f), "file type"),  # Gradio's own check of the extension
+    ],
+)
+def test_bad_train_checkpoints(client, folder, make, expected):
+    _expect_message(client, "/train_load_checkpoint", expected, path=handle_file(str(make(folder))))
+
+
+def test_no_train_checkpoint_or_record(client, folder):
+    _expect_message(client, "/train_load_checkpoint", "Upload a checkpoint", path=None)
+    _expect_message(client, "/train_replay", "not a clip lab run record",
+                    record_path=handle_file(str(bad.text_file(folder, "train-record.json"))))
+    record = _record(folder, "train-bare.json", "train", {})
+    _expect_message(client, "/train_replay", "lacks its training settings", record_path=handle_file(str(record)))

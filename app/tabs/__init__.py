@@ -11,9 +11,10 @@ from app.tabs import (
     groupvit,
     lseg,
     pointclip,
+    train,
     vild,
     vilt,
     zeroshot,
 )
 
-TABS = [zeroshot, actionclip, clip4clip, clipasso, depthclip, groupvit, lseg, pointclip, vild, glip, vilt, compare]
+TABS = [zeroshot, train, actionclip, clip4clip, clipasso, depthclip, groupvit, lseg, pointclip, vild, glip, vilt, compare]
