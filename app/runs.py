@@ -92,9 +92,9 @@ def read_record(path: str | None, tab: str) -> dict:
     return record
 
 
-def replay(record: dict, files: Mapping[str, str | None], handler: Callable, order: Sequence[str]):
-    """Call `handler` with the recorded settings in `order` (names of settings or files), after
-    checking that each file is the one the record was made with. The model choice comes last."""
+def recorded_settings(record: dict, files: Mapping[str, str | None], order: Sequence[str]) -> dict:
+    """The settings named in `order` (names of settings or files) as the record holds them, the files
+    taken from `files` after checking that each is the one the record was made with."""
     inputs, settings = record.get("inputs"), record.get("settings")
     if not isinstance(inputs, dict) or not isinstance(settings, dict) or not isinstance(record.get("model"), str):
         raise InputError("This run record is incomplete (no inputs, settings or model); replay a record as the tab wrote it.")
@@ -114,5 +114,10 @@ def replay(record: dict, files: Mapping[str, str | None], handler: Callable, ord
                 f"The {name} given is not the one this record was made with "
                 f"({recorded.get('name')}); upload that file to replay the run."
             )
-    args = [files[name] if name in files else settings[name] for name in order]
-    return handler(*args, record["model"])
+    return {name: files[name] if name in files else settings[name] for name in order}
+
+
+def replay(record: dict, files: Mapping[str, str | None], handler: Callable, order: Sequence[str]):
+    """Call `handler` with the recorded settings in `order`, then the model choice."""
+    recorded = recorded_settings(record, files, order)
+    return handler(*(recorded[name] for name in order), record["model"])

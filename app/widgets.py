@@ -10,7 +10,7 @@ import os
 import gradio as gr
 
 from components import regions
-from components.errors import InputError
+from components.errors import InputError, WeightsError
 from components.media import limits_text
 from components.video import limits_text as video_limits_text
 
@@ -30,8 +30,9 @@ def on_gpu(handler, seconds: int = GPU_SECONDS):
 
 
 def user_errors(handler=None, *, gpu_seconds: int = GPU_SECONDS, gpu: bool = True):
-    """Turn `InputError` into a message in the browser (HTML-escaped: it may quote a file name).
-    Other exceptions are bugs and propagate. Works for plain functions and generators. On a ZeroGPU
+    """Turn `InputError` and `WeightsError` (weights asked for that are not on this machine: the
+    message says how to add them) into a message in the browser (HTML-escaped: it may quote a file
+    name). Other exceptions are bugs and propagate. Works for plain functions and generators. On a ZeroGPU
     Space the handler also holds a GPU while it runs (`on_gpu`), unless `gpu=False` (handlers that
     must run in the main process, e.g. ones that keep state there).
 
@@ -42,7 +43,7 @@ def user_errors(handler=None, *, gpu_seconds: int = GPU_SECONDS, gpu: bool = Tru
 
 
 def _with_messages(handler):
-    def as_gr_error(error: InputError) -> gr.Error:
+    def as_gr_error(error: Exception) -> gr.Error:
         return gr.Error(html.escape(str(error)), print_exception=False)
 
     if inspect.isgeneratorfunction(handler):
@@ -51,7 +52,7 @@ def _with_messages(handler):
         def generator(*args, **kwargs):
             try:
                 yield from handler(*args, **kwargs)
-            except InputError as error:
+            except (InputError, WeightsError) as error:
                 raise as_gr_error(error) from None
 
         return generator
@@ -60,7 +61,7 @@ def _with_messages(handler):
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except InputError as error:
+        except (InputError, WeightsError) as error:
             raise as_gr_error(error) from None
 
     return wrapper

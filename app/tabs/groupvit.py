@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-
 import gradio as gr
 import numpy as np
 
-from app import render, runs
+from app import render
 from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
-from app.howitworks import bars_picture, how_it_works, steps
-from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
+from app.howitworks import bars_picture, steps
+from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
 from components import dense, groupvit
-from components.errors import InputError, WeightsError
+from components.errors import InputError
 from components.labelsets import LABEL_SETS
 from components.media import load_image, parse_labels
 
 DISPLAY_SIDE = 1024  # long side of the segmentation overlay shown in the browser
-TITLE = "GroupViT"
 ENGINES = {
     "clip": "CLIP-backed grouping (shared CLIP, always available)",
     "official": f"official GroupViT weights ({groupvit.OFFICIAL_MODEL}, from the local cache only)",
@@ -27,173 +24,149 @@ PRESETS = [(s.title, s.name) for s in LABEL_SETS.values() if s.name in groupvit.
 PRESETS.append(("none (extra classes only)", ""))
 
 
-def build(ctx) -> None:
-    method_header(
-        "GroupViT — semantic segmentation emerges from text supervision",
-        "Group the image's patches into 64 segments, then those into 8 groups; name each group with "
-        "the class text it matches best, keeping only the image's top-5 classes.",
-        "Xu, De Mello, Liu, Byeon, Breuel, Kautz, Wang, *GroupViT: Semantic Segmentation Emerges from "
-        "Text Supervision*, CVPR 2022.",
-        "by default a CLIP-backed version of GroupViT's inference: CLIP's dense patch embeddings are "
-        "grouped by two stages of group centroids (64 then 8, deterministic start, refined by hard "
-        "assignment) and labelled with GroupViT's official rules. The official GroupViT network runs "
-        "only when its weights are already in the Hugging Face cache.",
-    )
+def _engine_radio() -> gr.Radio:
     cached = groupvit.official_weights_cached()
+    return gr.Radio(
+        [(v, k) for k, v in ENGINES.items()],
+        value="clip",
+        label="Engine",
+        info=(
+            "The official weights are in the local cache."
+            if cached
+            else "The official weights are not in this machine's cache (nothing is downloaded): "
+            "choosing them explains how to add them."
+        ),
+    )
+
+
+TAB = Tab(
+    key="groupvit",
+    title="GroupViT",
+    name="GroupViT — semantic segmentation emerges from text supervision",
+    idea="Group the image's patches into 64 segments, then those into 8 groups; name each group with "
+    "the class text it matches best, keeping only the image's top-5 classes.",
+    paper="Xu, De Mello, Liu, Byeon, Breuel, Kautz, Wang, *GroupViT: Semantic Segmentation Emerges from "
+    "Text Supervision*, CVPR 2022.",
+    runs="by default a CLIP-backed version of GroupViT's inference: CLIP's dense patch embeddings are "
+    "grouped by two stages of group centroids (64 then 8, deterministic start, refined by hard "
+    "assignment) and labelled with GroupViT's official rules. The official GroupViT network runs "
+    "only when its weights are already in the Hugging Face cache.",
+    settings=[
+        image_setting(),
+        Setting("engine", _engine_radio, str, '"clip" (CLIP-backed grouping) or "official" (cached GroupViT weights)'),
+        Setting("preset", lambda: gr.Dropdown(PRESETS, value=DEFAULT_PRESET, label="Label set"), str,
+                "label-set name (e.g. pascal_voc_20, coco_80, pascal_context_59) or empty"),
+        Setting("extra", lambda: gr.Textbox("", label="Extra classes", info="Added to the label set; separated by commas.",
+                                            placeholder="e.g. rocket, flag"), str, "extra classes, comma-separated"),
+        Setting("stage1", lambda: gr.Slider(2, 128, value=groupvit.NUM_GROUP_TOKENS[0], step=1, label="Stage-1 groups"),
+                int, "stage-1 group tokens (GroupViT: 64)"),
+        Setting("stage2", lambda: gr.Slider(2, 32, value=groupvit.NUM_GROUP_TOKENS[1], step=1, label="Stage-2 (final) groups"),
+                int, "stage-2 group tokens (GroupViT: 8)"),
+        Setting("iterations", lambda: gr.Slider(0, 10, value=groupvit.ITERATIONS, step=1, label="Centroid refinements per stage"),
+                int, "hard-assignment refinements per stage"),
+        Setting("gumbel", lambda: gr.Checkbox(False, label="Gumbel noise while assigning (GroupViT's training rule)"),
+                bool, "add Gumbel noise while assigning"),
+        Setting("seed", lambda: gr.Number(0, precision=0, label="Gumbel seed"), int, "seed of the Gumbel noise"),
+        Setting("threshold", lambda: gr.Slider(
+            0.0, 1.0, value=groupvit.BACKGROUND_THRESHOLD, step=0.01, label="Background threshold",
+            info="Background where a pixel's best score < min(threshold, best group score). "
+            "GroupViT: 0.95, 0.35 for PASCAL Context (set with the preset)."),
+            float, "background threshold (GroupViT: 0.95; 0.35 for PASCAL Context)", rescore=True),
+        Setting("top_k", lambda: gr.Slider(1, 20, value=groupvit.TOP_K, step=1, label="Image-level classes kept (top-k)"),
+                int, "image-level classes kept (GroupViT: 5)", rescore=True),
+        Setting("method", lambda: gr.Dropdown([(v, k) for k, v in dense.METHOD_LABELS.items()], value=dense.DEFAULT_METHOD,
+                                              label="Dense method (CLIP-backed engine)"),
+                str, "dense method of the CLIP-backed engine (naclip, clearclip, sclip, maskclip, vanilla)"),
+    ],
+)
+TITLE = TAB.title
+
+
+def build(ctx) -> None:
+    page = Page(ctx, TAB)
     with gr.Row():
         with gr.Column():
-            image = ImageUpload("Image")
-            engine = gr.Radio(
-                [(v, k) for k, v in ENGINES.items()],
-                value="clip",
-                label="Engine",
-                info=(
-                    "The official weights are in the local cache."
-                    if cached
-                    else "The official weights are not in this machine's cache (nothing is downloaded): "
-                    "choosing them explains how to add them."
-                ),
-            )
-            preset = gr.Dropdown(PRESETS, value=DEFAULT_PRESET, label="Label set")
-            extra = gr.Textbox(
-                "",
-                label="Extra classes",
-                info="Added to the label set; separated by commas.",
-                placeholder="e.g. rocket, flag",
-            )
+            image, _, preset, _ = page.inputs("image", "engine", "preset", "extra")
             with gr.Accordion("Advanced", open=False):
-                stage1 = gr.Slider(2, 128, value=groupvit.NUM_GROUP_TOKENS[0], step=1, label="Stage-1 groups")
-                stage2 = gr.Slider(2, 32, value=groupvit.NUM_GROUP_TOKENS[1], step=1, label="Stage-2 (final) groups")
-                iterations = gr.Slider(0, 10, value=groupvit.ITERATIONS, step=1, label="Centroid refinements per stage")
-                gumbel = gr.Checkbox(False, label="Gumbel noise while assigning (GroupViT's training rule)")
-                seed = gr.Number(0, precision=0, label="Gumbel seed")
-                threshold = gr.Slider(
-                    0.0, 1.0, value=groupvit.BACKGROUND_THRESHOLD, step=0.01,
-                    label="Background threshold",
-                    info="Background where a pixel's best score < min(threshold, best group score). "
-                    "GroupViT: 0.95, 0.35 for PASCAL Context (set with the preset).",
-                )
-                top_k = gr.Slider(1, 20, value=groupvit.TOP_K, step=1, label="Image-level classes kept (top-k)")
-                method = gr.Dropdown(
-                    [(v, k) for k, v in dense.METHOD_LABELS.items()],
-                    value=dense.DEFAULT_METHOD,
-                    label="Dense method (CLIP-backed engine)",
-                )
+                page.inputs("stage1", "stage2", "iterations", "gumbel", "seed", "threshold", "top_k", "method")
             run = gr.Button("Group and label", variant="primary")
-            image_limits()
+            page.limits()
         with gr.Column():
-            segmentation = gr.AnnotatedImage(label="Segmentation map", format="jpeg")
+            page.output("segmentation", gr.AnnotatedImage(label="Segmentation map", format="jpeg"))
             with gr.Row():
-                groups_image = gr.Image(label="Final groups", type="pil", format="jpeg")
-                stage1_image = gr.Image(label="Stage-1 groups", type="pil", format="jpeg")
-            table = gr.Dataframe(
+                page.output("groups", gr.Image(label="Final groups", type="pil", format="jpeg"))
+                page.output("stage1_groups", gr.Image(label="Stage-1 groups", type="pil", format="jpeg"))
+            page.output("table", gr.Dataframe(
                 headers=["group", "share of image (%)", "class", "score", "labelled"],
                 datatype=["number", "number", "str", "number", "str"],
                 label="Groups",
                 interactive=False,
-            )
-            notes = gr.Markdown()
-            record = gr.File(label="Run record (JSON): settings, input hash, weights, scores")
-    strip = how_it_works()
-    record_in, (image_in,), replay_button = replay_panel()
-    state = gr.State()
-
-    gr.Examples(
+            ))
+            page.notes_and_record()
+    page.strip()
+    page.replay_panel()
+    page.examples(
         [
             [skimage_photo("astronaut"), DEFAULT_PRESET, "rocket, flag"],
             [skimage_photo("chelsea"), DEFAULT_PRESET, ""],
             [skimage_photo("coffee"), "coco_80", ""],
             [skimage_photo("rocket"), "pascal_context_59", "rocket"],
         ],
-        inputs=[image, preset, extra],
-        label=PHOTO_LABEL,
+        ["image", "preset", "extra"],
+        PHOTO_LABEL,
     )
-    gr.Examples(world_examples("groupvit"), inputs=[image, preset, extra], label=WORLD_LABEL)
+    page.examples(world_examples("groupvit"), ["image", "preset", "extra"], WORLD_LABEL)
 
-    @user_errors
-    def segment(image_path, engine_name, preset_name, extra_text, k1, k2, iters, use_gumbel, seed_value, thresh, k, method_name, model_choice,
-                progress=gr.Progress()):
-        progress(0.0, desc="Reading the image")
-        loaded = load_image(image_path)
-        classes = list(groupvit.preset_classes(preset_name))
-        if extra_text and extra_text.strip():
-            classes += parse_labels(extra_text, max_labels=groupvit.MAX_CLASSES).labels
-        if not classes:
-            raise InputError("Pick a label set or give some extra classes.")
-        progress(0.2, desc="Grouping and labelling")
-        if engine_name == "official":
-            try:
-                model = groupvit.load_official()
-            except WeightsError as error:
-                raise InputError(str(error)) from None
-            result = model(loaded.image, classes, background_threshold=thresh, top_k=int(k))
-            described = f"Engine: official GroupViT ({model.weights})."
-            weights = f"official GroupViT · {model.weights}"
-        else:
-            backbone = ctx.backbone(model_choice)
-            model = groupvit.GroupViT(
-                backbone,
-                num_group_tokens=(int(k1), int(k2)),
-                iterations=int(iters),
-                gumbel=bool(use_gumbel),
-                seed=int(seed_value or 0),
-                background_threshold=thresh,
-                top_k=int(k),
-                dense_method=method_name,
-            )
-            result = model(loaded.image, classes)
-            described = f"Engine: CLIP-backed grouping on {backbone.describe()}; dense method {result.settings['dense_method']}."
-            weights = backbone.describe()
-        extra_notes = [*loaded.notes, described]
-        *shown, strip_steps = outputs(loaded.image, result, extra_notes)
-        settings = dict(
-            engine=engine_name, preset=preset_name, extra=extra_text, stage1=k1, stage2=k2, iterations=iters,
-            gumbel=use_gumbel, seed=seed_value, threshold=thresh, top_k=k, method=method_name,
+    page.run(run, segment, "segment")
+    preset.change(groupvit.background_threshold_for, preset, page.components["threshold"],
+                  api_name="groupvit_preset_threshold")
+    page.rescore([page.components["threshold"], page.components["top_k"]], relabel, "relabel",
+                 uses=["threshold", "top_k"])
+
+
+def segment(ctx, s, progress=quiet) -> Answer:
+    """Group the image's patches and label the groups."""
+    progress(0.0, desc="Reading the image")
+    loaded = load_image(s.image)
+    classes = list(groupvit.preset_classes(s.preset))
+    if s.extra and s.extra.strip():
+        classes += parse_labels(s.extra, max_labels=groupvit.MAX_CLASSES).labels
+    if not classes:
+        raise InputError("Pick a label set or give some extra classes.")
+    progress(0.2, desc="Grouping and labelling")
+    if s.engine == "official":
+        model = groupvit.load_official()
+        result = model(loaded.image, classes, background_threshold=s.threshold, top_k=int(s.top_k))
+        described = f"Engine: official GroupViT ({model.weights})."
+        weights = f"official GroupViT · {model.weights}"
+    else:
+        backbone = ctx.backbone(s.model)
+        model = groupvit.GroupViT(
+            backbone,
+            num_group_tokens=(int(s.stage1), int(s.stage2)),
+            iterations=int(s.iterations),
+            gumbel=bool(s.gumbel),
+            seed=int(s.seed or 0),
+            background_threshold=s.threshold,
+            top_k=int(s.top_k),
+            dense_method=s.method,
         )
-        record_path = runs.write_record(
-            "groupvit",
-            settings=settings,
-            files={"image": image_path},
-            model_choice=model_choice,
-            weights=weights,
-            scores=run_scores(result),
-        )
-        return (*shown, record_path, strip_steps, (loaded.image, result, extra_notes))
+        result = model(loaded.image, classes)
+        described = f"Engine: CLIP-backed grouping on {backbone.describe()}; dense method {result.settings['dense_method']}."
+        weights = backbone.describe()
+    kept = (loaded.image, result, [*loaded.notes, described])
+    answer = outputs(*kept)
+    answer.scores, answer.weights, answer.keep = run_scores(result), weights, kept
+    return answer
 
-    @user_errors
-    def replay(record_path, image_path, progress=gr.Progress()):
-        saved = runs.read_record(record_path, "groupvit")
-        order = ["image", "engine", "preset", "extra", "stage1", "stage2", "iterations", "gumbel", "seed",
-                 "threshold", "top_k", "method"]
-        return runs.replay(saved, {"image": image_path}, functools.partial(segment, progress=progress), order)
 
-    @user_errors
-    def relabel(thresh, k, saved):
-        if not saved:
-            raise InputError("Group an image first; then the threshold and top-k relabel it.")
-        image, result, extra_notes = saved
-        result = result.relabel(background_threshold=thresh, top_k=int(k))
-        return (*outputs(image, result, extra_notes), (image, result, extra_notes))
-
-    def preset_threshold(preset_name):
-        return groupvit.background_threshold_for(preset_name)
-
-    run.click(
-        segment,
-        [image, engine, preset, extra, stage1, stage2, iterations, gumbel, seed, threshold, top_k, method, ctx.model_picker],
-        [segmentation, groups_image, stage1_image, table, notes, record, strip, state],
-        api_name="groupvit_segment",
-    )
-    replay_button.click(
-        replay,
-        [record_in, image_in],
-        [segmentation, groups_image, stage1_image, table, notes, record, strip, state],
-        api_name="groupvit_replay",
-    )
-    preset.change(preset_threshold, preset, threshold, api_name="groupvit_preset_threshold")
-    relabel_io = ([threshold, top_k, state], [segmentation, groups_image, stage1_image, table, notes, strip, state])
-    threshold.release(relabel, *relabel_io, api_name="groupvit_relabel")
-    top_k.release(relabel, *relabel_io, api_name=False)
+def relabel(ctx, s, kept) -> Answer:
+    """Relabel the kept groups with a new background threshold and top-k (no forward)."""
+    image, result, extra_notes = need_kept(kept, "Group an image first; then the threshold and top-k relabel it.")
+    result = result.relabel(background_threshold=s.threshold, top_k=int(s.top_k))
+    answer = outputs(image, result, extra_notes)
+    answer.keep = (image, result, extra_notes)
+    return answer
 
 
 def outputs(image, result, extra_notes):
@@ -221,13 +194,15 @@ def outputs(image, result, extra_notes):
     ]
     groups_picture = render.palette_image(result.group_map, image)
     stage1_picture = render.palette_image(result.stage1_map, image)
-    return (
-        gr.update(value=(shown, annotations), color_map=colours),
-        groups_picture,
-        stage1_picture,
-        rows,
-        "\n".join(f"- {line}" for line in lines),
-        pipeline_steps(image, result, stage1_picture, groups_picture, annotations),
+    return Answer(
+        {
+            "segmentation": gr.update(value=(shown, annotations), color_map=colours),
+            "groups": groups_picture,
+            "stage1_groups": stage1_picture,
+            "table": rows,
+        },
+        notes=lines,
+        steps=pipeline_steps(image, result, stage1_picture, groups_picture, annotations),
     )
 
 
