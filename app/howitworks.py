@@ -13,7 +13,10 @@ import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
 
-from app.render import _font, colormap
+from app.render import colormap
+from app.render.text import font as _font
+from app.render.text import plain as _plain_text
+from app.render.text import wrap as _wrap
 
 STEP_SIZE = 320  # pixels on the long side of each step picture
 
@@ -51,25 +54,6 @@ def _captioned(image: Image.Image, text: str) -> Image.Image:
     for n, line in enumerate(lines):
         draw.text((6, image.height + 4 + 19 * n), line, fill="black", font=font)
     return out
-
-
-def _plain_text(text: str) -> str:
-    """The bundled bitmap-free font lacks typographic quotes and some symbols."""
-    for fancy, plain in (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("×", "x"), ("→", "->"), ("←", "<-"), ("–", "-"), ("…", "...")):
-        text = text.replace(fancy, plain)
-    return text
-
-
-def _wrap(text: str, font, width: int) -> list[str]:
-    lines, line = [], ""
-    for word in text.split():
-        trial = f"{line} {word}".strip()
-        if font.getlength(trial) <= width or not line:
-            line = trial
-        else:
-            lines.append(line)
-            line = word
-    return [*lines, line][:4]
 
 
 def _fit(image: Image.Image) -> Image.Image:

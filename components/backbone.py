@@ -224,6 +224,29 @@ _cache_lock = threading.Lock()
 _key_locks: dict[_Key, threading.Lock] = {}
 
 
+# The methods' own backbones, from their papers and official code, loaded through the same bounded
+# cache as the shared model. CLIP_LAB_<ROLE>_MODEL / _PRETRAINED override one (tests use tiny models).
+PAPER_BACKBONES = {
+    "depthclip": ("RN50", "openai"),  # DepthCLIP: RN50 layer4
+    "clipasso_loss": ("RN101", "openai"),  # CLIPasso: RN101 layer maps and the attention-pool output
+    "clipasso_saliency": ("ViT-B-32", "openai"),  # CLIPasso: ViT-B/32 relevancy for the saliency start
+}
+
+
+def paper_backbone_name(role: str) -> tuple[str, str]:
+    """(model, pretrained) of a method's own backbone (`PAPER_BACKBONES`), after any override."""
+    model, pretrained = PAPER_BACKBONES[role]
+    prefix = f"CLIP_LAB_{role.upper()}"
+    return os.environ.get(f"{prefix}_MODEL", model), os.environ.get(f"{prefix}_PRETRAINED", pretrained)
+
+
+def load_paper_backbone(role: str, device: str = "auto") -> "ClipBackbone":
+    """A method's own backbone; `WeightsError` (its message says how to add them) when its weights
+    are not on this machine: a paper backbone never falls back to random weights."""
+    model, pretrained = paper_backbone_name(role)
+    return load_backbone(model, pretrained, device, fallback_to_random=False)
+
+
 def load_backbone(
     model: str = DEFAULT_MODEL,
     pretrained: str = DEFAULT_PRETRAINED,

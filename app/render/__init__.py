@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from app.render import text as lettering
 
 # Anchor colours of matplotlib's "turbo"-like and "viridis" maps, interpolated to 256 entries.
 _ANCHORS = {
@@ -63,7 +65,7 @@ def with_colorbar(image: Image.Image, vmin: float, vmax: float, caption: str = "
     bar = Image.fromarray(np.repeat(column[:, None, :], bar_w, axis=1)).resize((bar_w, h - 20))
     canvas.paste(bar, (w + pad, 10))
     draw = ImageDraw.Draw(canvas)
-    font = _font(max(11, h // 30))
+    font = lettering.font(max(11, h // 30))
     draw.text((w + pad + bar_w + 4, 6), f"{vmax:.3g}", fill="black", font=font)
     draw.text((w + pad + bar_w + 4, h - 24), f"{vmin:.3g}", fill="black", font=font)
     if caption:
@@ -75,13 +77,6 @@ def heatmap_overlay(image: Image.Image, values: np.ndarray, caption: str = "cosi
     """An (H, W) map over the image, coloured over its own range, with a colour bar of that range."""
     lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
     return with_colorbar(overlay(image, values, vmin=lo, vmax=hi, cmap=cmap), lo, hi, caption, cmap)
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # older Pillow
-        return ImageFont.load_default()
 
 
 def probability_bars(ranking: Sequence[tuple[str, float]], title: str = "", top_k: int = 15) -> go.Figure:
@@ -488,7 +483,7 @@ def similarity_picture(
     width, height = left + n * cell + pad, text_band + n * cell + pad
     picture = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(picture)
-    font = _font(12)
+    font = lettering.font(12)
     for j, caption in enumerate(captions[:n]):  # captions, rotated to read bottom-up above each column
         text = str(caption)
         while text and font.getlength(text) > text_band - 12:

@@ -344,7 +344,7 @@ def loss_picture(train_losses: np.ndarray, seeds) -> Image.Image:
     width, height, left, top, bottom = STEP_SIZE, 216, 56, 28, 40
     picture = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(picture)
-    font = render._font(13)
+    font = render.lettering.font(13)
     values = np.asarray(train_losses, dtype=np.float64)
     log = bool(values.size) and bool(np.all(values > 0))
     draw.text((8, 6), "loss per iteration" + (" (log scale)" if log else ""), fill="black", font=font)

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from app import render, runs
 from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
-from app.render import _font
+from app.render.text import font as _font
 from app.tabs.depthclip import paper_backbone_name
 from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
 from components import compare as cmp

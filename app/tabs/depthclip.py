@@ -268,7 +268,7 @@ def word_grids(result, columns: int = 3) -> Image.Image:
     """Every word's probability on the network's cell grid (0–1, one shared scale), tiled with the
     word and its bin under each."""
     tiles = []
-    font = render._font(20)
+    font = render.lettering.font(20)
     for i, (word, bin_m) in enumerate(zip(result.words, result.bins)):
         cells = _cells(result.probs[i], 0.0, 1.0, "magma", 200)
         tile = Image.new("RGB", (max(cells.width, 180), cells.height + 48), "white")
