@@ -92,6 +92,7 @@ class AppContext:
         self._session_models: OrderedDict[str, SessionModel] = OrderedDict()  # choice → model, oldest first
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-lab-load")
+        self.pages: dict = {}  # tab key → its scaffold Page (what it declared and wired), for tests and tools
 
     # -- visitors' own models ------------------------------------------------------------------------
     def add_session_model(self, session: str, label: str, backbone: ClipBackbone, note: str = "") -> str:

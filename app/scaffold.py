@@ -116,7 +116,16 @@ class Answer:
     keep: Any = None
 
 
-NOTHING_KEPT = object()
+@dataclass(frozen=True)
+class RunEndpoint:
+    """One recorded run a page wired: its endpoint, its replay endpoint, the settings it takes."""
+
+    api_name: str
+    replay_api_name: str | None
+    uses: tuple[str, ...]
+    handler: Callable
+    record_as: str
+    slots: tuple[str, ...]  # the outputs in order (the client sees all but the kept state)
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,10 @@ class Page:
         self.replay_inputs: dict[str, gr.Component] = {}
         self.replay_record = self.replay_button = None
         self.state = gr.State()
+        self.endpoints: list[RunEndpoint] = []  # what run() wired, for the contract tests
+        self.rescores: list[RunEndpoint] = []  # what rescore() wired
+        self.example_rows: dict[str, tuple[list[str], list[list]]] = {}  # label → (setting names, rows)
+        getattr(ctx, "pages", {})[tab.key] = self
         method_header(tab.name, tab.idea, tab.paper, tab.runs)
 
     # -- layout -------------------------------------------------------------------------------
@@ -215,6 +228,7 @@ class Page:
             self.replay_button = gr.Button("Replay")
 
     def examples(self, rows: list[list], names: Sequence[str], label: str) -> gr.Examples:
+        self.example_rows[label] = (list(names), [list(row) for row in rows])
         return gr.Examples(rows, inputs=[self.components[n] for n in names], label=label)
 
     # -- wiring -------------------------------------------------------------------------------
@@ -264,8 +278,10 @@ class Page:
         main = event_fn(endpoint, [self.components[n] for n in uses] + [self.ctx.model_picker], components,
                         api_name=f"{self.tab.key}_{verb}", **event_kwargs)
         events = [main]
+        replay_verb = "replay" if record_as == self.tab.key else f"{verb}_replay"
+        self.endpoints.append(RunEndpoint(f"{self.tab.key}_{verb}", f"{self.tab.key}_{replay_verb}" if replay else None,
+                                          tuple(uses), handler, record_as, tuple(slots)))
         if replay:
-            replay_verb = "replay" if record_as == self.tab.key else f"{verb}_replay"
             replayer = self.replayer(handler, uses, slots, record_as=record_as, gpu_seconds=gpu_seconds)
             files = [n for n in uses if self.tab.setting(n).file]
             events.append(self.replay_button.click(
@@ -287,6 +303,7 @@ class Page:
         inputs = [self.components[n] for n in uses] + [self.state]
         for n, trigger in enumerate(triggers):
             getattr(trigger, event)(fn, inputs, components, api_name=f"{self.tab.key}_{verb}" if n == 0 else False)
+        self.rescores.append(RunEndpoint(f"{self.tab.key}_{verb}", None, tuple(uses), handler, self.tab.key, tuple(slots)))
 
     def endpoint(self, handler, uses, slots, *, record_as, gpu_seconds=None):
         def call(values: Values, progress):

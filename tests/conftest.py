@@ -30,12 +30,6 @@ TINY_VIT = "clip-lab-tiny-vit"
 TINY_RN = "clip-lab-tiny-rn"
 
 
-def pytest_configure(config):
-    # Noise from gradio's own use of pandas 3, not ours.
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:gradio")
-    config.addinivalue_line("filterwarnings", "ignore:.*(no_silent_downcasting|copy keyword).*")
-
-
 @pytest.fixture(scope="session")
 def tiny_vit():
     from components.backbone import load_backbone
@@ -68,3 +62,21 @@ def halves(left_rgb, right_rgb, size=(128, 64)) -> Image.Image:
     array[:, : w // 2] = left_rgb
     array[:, w // 2 :] = right_rgb
     return Image.fromarray(array)
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """One running app for the whole session, on the tiny test model (DepthCLIP on a tiny ResNet):
+    (demo, url). Tests that need the app as it starts, or other settings, launch their own."""
+    from appserver import TINY_DEPTHCLIP, environment, running_demo
+
+    with environment(TINY_DEPTHCLIP), running_demo() as (demo, url):
+        yield demo, url
+
+
+@pytest.fixture(scope="session")
+def app_client(app_server):
+    """A gradio_client on the session's app."""
+    from gradio_client import Client
+
+    return Client(app_server[1], verbose=False)

@@ -18,4 +18,4 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 
 export HF_HUB_OFFLINE=1
-exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 tests "$@"
+exec .venv/bin/python -m pytest -q "$@"  # settings: pyproject.toml
