@@ -1,33 +1,27 @@
 """Class names of the 3-D benchmarks PointCLIP reports on, as label presets.
 
-Names are written as words ("flower pot", not "flower_pot"): PointCLIP's zero-shot code replaces
-underscores with spaces before filling the prompt.
+The names live as data in `components/labelsets/` (`modelnet40.json`, `modelnet10.json`,
+`scanobjectnn.json`), in the app's one label-set table; `PRESETS` maps each preset's short name to
+its classes. Names are written as words ("flower pot", not "flower_pot"): PointCLIP's zero-shot
+code replaces underscores with spaces before filling the prompt.
 """
 
 from __future__ import annotations
 
-MODELNET40 = (
-    "airplane", "bathtub", "bed", "bench", "bookshelf", "bottle", "bowl", "car", "chair", "cone",
-    "cup", "curtain", "desk", "door", "dresser", "flower pot", "glass box", "guitar", "keyboard",
-    "lamp", "laptop", "mantel", "monitor", "night stand", "person", "piano", "plant", "radio",
-    "range hood", "sink", "sofa", "stairs", "stool", "table", "tent", "toilet", "tv stand", "vase",
-    "wardrobe", "xbox",
-)  # Wu et al., 3D ShapeNets, CVPR 2015: the 40 ModelNet40 categories in their usual order
+from collections.abc import Mapping
 
-MODELNET10 = (
-    "bathtub", "bed", "chair", "desk", "dresser", "monitor", "night stand", "sofa", "table", "toilet",
-)  # the ModelNet10 subset
+from components.labelsets import View, get_label_set, of_use
 
-SCANOBJECTNN = (
-    "bag", "bin", "box", "cabinet", "chair", "desk", "display", "door", "shelf", "table", "bed",
-    "pillow", "sink", "sofa", "toilet",
-)  # Uy et al., ScanObjectNN, ICCV 2019: the 15 categories in their usual order
+PRESETS: Mapping[str, tuple[str, ...]] = View(of_use("point clouds"), key=lambda s: s.short, value=lambda s: s.classes)
 
-PRESETS: dict[str, tuple[str, ...]] = {
-    "ModelNet40": MODELNET40,
-    "ModelNet10": MODELNET10,
-    "ScanObjectNN": SCANOBJECTNN,
-}
+_SETS = {"MODELNET40": "modelnet40", "MODELNET10": "modelnet10", "SCANOBJECTNN": "scanobjectnn"}
+
+
+def __getattr__(name: str):
+    """`MODELNET40`, `MODELNET10`, `SCANOBJECTNN`: a set's classes, read from the table when first asked for."""
+    if name in _SETS:
+        return get_label_set(_SETS[name]).classes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def preset_text(name: str) -> str:
