@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from app import presentation
+from app import presentation, serving
 from app.examples import allowed_paths
 from app.ui import build_demo
 from app.context import Settings
@@ -46,6 +46,7 @@ def launch_kwargs() -> dict:
         allowed_paths=allowed_paths(),
         footer_links=["api", "gradio"],
         css=presentation.CSS,
+        app_kwargs=serving.app_kwargs(),  # the page, its config and API description built once, compressed
     )
 
 
