@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 from components import dense
@@ -256,3 +257,20 @@ def agreement(lseg: LSegResult, groupvit: GroupViTResult) -> Agreement:
         if sa or sb:
             rows.append((name, sa, sb))
     return Agreement(same=float((a == b).mean()), per_label=tuple(rows))
+
+
+def headline(result: CompareResult) -> dict:
+    """Each method's headline numbers, small enough to read in a run record: the zero-shot ranking,
+    LSeg's label shares, GroupViT's top classes, ViLD's kept boxes with their best category (not
+    background: class 0 is skipped), and DepthCLIP's median depth in metres."""
+    vild = result.vild
+    return {
+        "zeroshot": dict(result.zeroshot.ranking()),
+        "lseg_shares": {label: float(share) for label, share in zip(result.lseg.labels, result.lseg.shares)},
+        "groupvit_top_classes": [result.groupvit.classes[int(i)] for i in result.groupvit.top_classes],
+        "vild_detections": [
+            {"box": [round(float(v), 1) for v in vild.boxes[i]], "class": vild.classes[1 + int(np.argmax(vild.probs[i][1:]))]}
+            for i in vild.keep
+        ],
+        "depth_median_m": float(np.nanmedian(result.depth.depth)),
+    }

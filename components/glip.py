@@ -250,6 +250,12 @@ class GroundingResult:
         """(P, N) phrase × region score matrix."""
         return self.probs[:, 1:].T
 
+    def best_regions(self, n: int) -> np.ndarray:
+        """Indices of the `n` regions with the highest score for any phrase, best first."""
+        if not self.scores.size:
+            return np.zeros(0, np.int64)
+        return np.argsort(-self.scores.max(0), kind="stable")[:n]
+
     def labelled_boxes(self) -> list[tuple[tuple[float, float, float, float], str]]:
         """GLIP's drawing: each grounded box with "phrase:score"."""
         return [(tuple(float(v) for v in self.boxes[r]), f"{self.phrases[p].text}:{s:.2f}") for p, r, s in self.grounded]

@@ -184,6 +184,15 @@ class ViLDResult:
         order = np.argsort(-self.probs[region], kind="stable")[:k]
         return tuple((self.classes[i], float(self.probs[region, i])) for i in order)
 
+    def showcase(self, n: int) -> list[int]:
+        """Up to `n` regions worth showing, in this order: the detections (best first), the other
+        proposals that look most like a category (not background), then the rest in proposal order."""
+        foreground = np.flatnonzero(self.probs.argmax(1) != 0) if len(self.boxes) else np.zeros(0, np.int64)
+        if len(foreground):
+            foreground = foreground[np.argsort(-self.probs[foreground, 1:].max(1), kind="stable")]
+        ordered = dict.fromkeys([*self.keep.tolist(), *foreground.tolist(), *range(len(self.boxes))])
+        return [int(i) for i in ordered][:n]
+
     def detections(self) -> list[Detection]:
         out = []
         for i in self.keep:

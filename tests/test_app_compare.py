@@ -1,6 +1,7 @@
-"""The Compare tab through gradio_client on the tiny models: the board, its PNG download, the
-GroupViT vs LSeg view, the shared work stated, and a bad input answered while the server keeps serving.
-DepthCLIP's RN50 is swapped for the tiny ResNet (CLIP_LAB_DEPTHCLIP_MODEL), as in the DepthCLIP tab's tests."""
+"""The Compare tab on the tiny models, called directly and through gradio_client: the board, its PNG
+download, the GroupViT vs LSeg view, the shared work stated, and a bad input answered while the server
+keeps serving. DepthCLIP's RN50 is swapped for the tiny ResNet (CLIP_LAB_DEPTHCLIP_MODEL), as in the
+DepthCLIP tab's tests."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from app.examples import skimage_photo
-from appserver import TINY_DEPTHCLIP, environment, running_demo
+from appserver import TINY_DEPTHCLIP, environment
 
 TINY = "clip-lab-tiny-vit · random"
 
 
 @pytest.fixture(scope="module")
-def client():
-    with environment(TINY_DEPTHCLIP), running_demo() as (demo, url):
-        yield Client(url, verbose=False)
+def client(app_client) -> Client:  # the session's app runs DepthCLIP on the tiny ResNet
+    return app_client
 
 
 def compare(client, image, labels, *, method="naclip", templates="single", proposals=5, score=0.9, height=64):
@@ -32,7 +32,9 @@ def test_endpoint_is_named(client):
 
 
 def test_board_download_and_side_by_side(client):
-    board, download, status, record, lseg_png, groupvit_png, this_run = compare(client, skimage_photo("chelsea"), "cat, floor, wall")
+    board, download, status, lseg_png, groupvit_png, this_run, notes, record = compare(
+        client, skimage_photo("chelsea"), "cat, floor, wall"
+    )
     captions = [item["caption"] for item in board]
     assert len(board) == 6
     assert captions[0].startswith("The image") and "cat, floor, wall" in captions[0]
@@ -48,11 +50,11 @@ def test_board_download_and_side_by_side(client):
 
 def test_repeated_labels_cost_no_text_forward(client):
     compare(client, skimage_photo("coffee"), "cup, table")
-    *_, status, _, _, _, _ = compare(client, skimage_photo("astronaut"), "cup, table", templates="imagenet80", proposals=10)
+    status = compare(client, skimage_photo("astronaut"), "cup, table", templates="imagenet80", proposals=10)[2]
     assert "80 ImageNet" not in status  # the status speaks of counts, not settings
     first_line = [line for line in status.split("\n\n") if line.startswith("**Shared work:**")][0]
     assert "reused 3 times" in first_line
-    *_, status, _, _, _, _ = compare(client, skimage_photo("astronaut"), "cup, table", templates="imagenet80", proposals=10)
+    status = compare(client, skimage_photo("astronaut"), "cup, table", templates="imagenet80", proposals=10)[2]
     assert "0 prompts went through the text tower" in status and "0 for DepthCLIP" in status
 
 
@@ -66,12 +68,32 @@ def test_a_run_record_replays_to_the_same_board(client):
     import json
 
     photo = skimage_photo("coffee")
-    board, _, _, record, *_ = compare(client, photo, "cup, saucer, table")
+    board, *_, record = compare(client, photo, "cup, saucer, table")
     saved = json.loads(open(record).read())
     assert saved["tab"] == "compare" and saved["settings"]["labels"] == "cup, saucer, table"
     assert set(saved["scores"]) == {"zeroshot", "lseg_shares", "groupvit_top_classes", "vild_detections", "depth_median_m"}
-    replayed, _, _, again, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/compare_replay")
+    replayed, *_, again = client.predict(handle_file(record), handle_file(photo), api_name="/compare_replay")
     assert json.loads(open(again).read())["scores"] == saved["scores"]
     assert [item["caption"] for item in replayed] == [item["caption"] for item in board]
     with pytest.raises(Exception, match="not the one this record was made with"):
         client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/compare_replay")
+
+
+def test_compare_directly_without_a_server():
+    from app.context import AppContext, Settings
+    from app.tabs import compare as tab
+
+    ctx = AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+    with environment(TINY_DEPTHCLIP):
+        s = tab.TAB.defaults(image=skimage_photo("chelsea"), labels="cat, floor", proposals=5, depth_side=64,
+                             model=ctx.default_choice)
+        answer = tab.compare(ctx, s)
+        assert "clip-lab-tiny-rn-depth" in tab.runs_text()
+    board = answer.outputs["board"]
+    assert [caption.split(":")[0] for _, caption in board][1:] == ["Zero-shot", "LSeg", "GroupViT", "ViLD", "DepthCLIP"]
+    assert answer.outputs["lseg"] is board[2][0] and answer.outputs["groupvit"] is board[3][0]
+    with Image.open(answer.outputs["download"]) as png:
+        assert png.format == "PNG" and png.width == 3 * (max(t.width for t, _ in board) + 16)
+    assert set(answer.scores) == {"zeroshot", "lseg_shares", "groupvit_top_classes", "vild_detections", "depth_median_m"}
+    assert "1 dense pass" in answer.outputs["status"] and "same label to" in answer.outputs["this_run"]
+    assert "DepthCLIP: clip-lab-tiny-rn-depth" in answer.weights

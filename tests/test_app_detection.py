@@ -1,5 +1,6 @@
-"""The ViLD and GLIP tabs through gradio_client: every endpoint, and bad input answered with a message
-while the server keeps serving."""
+"""The ViLD and GLIP tabs: their handlers called directly on the tiny model, and through gradio_client
+every endpoint, a record replayed (also one written before GLIP's "Read the box as"), and bad input
+answered with a message while the server keeps serving."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from appserver import running_demo
 from app.examples import ASSETS, skimage_photo
 from app.howitworks import STEP_SIZE
+from components.errors import InputError
 
 MODEL = "clip-lab-tiny-vit · random"
 SHAPES = str(ASSETS / "detection_shapes.png")
@@ -20,9 +21,14 @@ SOURCES = ["selective_search", "dense"]
 
 
 @pytest.fixture(scope="module")
-def client():
-    with running_demo() as (demo, url):
-        yield Client(url, verbose=False)
+def client(app_client) -> Client:
+    return app_client
+
+
+def glip_ground(client, image=SHAPES, caption="A red square. A blue circle.", threshold=0.0, mode="caption"):
+    return client.predict(
+        handle_file(image), caption, threshold, 0.6, 2, 0.9, SOURCES, 20, "1", mode, MODEL, api_name="/glip_ground",
+    )
 
 
 def vild_detect(client, image=SHAPES, categories="red square; blue circle", score=0.0, proposals_shown=False, **kw):
@@ -105,10 +111,7 @@ def test_vild_detect_filter_and_box(client):
 
 
 def test_glip_ground_and_filter(client):
-    picture, phrases, heatmap, table, notes, record, strip = client.predict(
-        handle_file(SHAPES), "A red square. A blue circle.", 0.0, 0.6, 2, 0.9, SOURCES, 20, "1", MODEL,
-        api_name="/glip_ground",
-    )
+    picture, phrases, heatmap, table, notes, record, strip = glip_ground(client)
     # the strip: phrases → proposals → phrase × region scores → grounded boxes of this run
     assert len(strip) == 4 and all(step["caption"] for step in strip)
     assert "2 phrase(s)" in strip[0]["caption"]
@@ -128,10 +131,7 @@ def test_a_run_record_replays_to_the_same_result(client, tmp_path, tab):
     if tab == "vild":
         picture, table, *_, record, _strip = vild_detect(client, categories="red square; green triangle", max_boxes=5)
     else:
-        picture, _, _, table, _, record, _strip = client.predict(
-            handle_file(SHAPES), "red square . green triangle .", 0.0, 0.6, 2, 0.9, SOURCES, 20, "1", MODEL,
-            api_name="/glip_ground",
-        )
+        picture, _, _, table, _, record, _strip = glip_ground(client, caption="red square . green triangle .")
     saved = json.loads(open(record).read())
     assert saved["tab"] == tab and saved["model"] == MODEL and "random" in saved["weights"]
     assert len(saved["inputs"]["image"]["sha256"]) == 64 and saved["settings"]["sources"] == SOURCES
@@ -170,7 +170,7 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, cal
         elif call == "vild_no_sources":
             vild_detect(client, sources=[])
         else:
-            client.predict(handle_file(SHAPES), "  ", 0.5, 0.6, 5, 0.9, SOURCES, 20, "1", MODEL, api_name="/glip_ground")
+            glip_ground(client, caption="  ", threshold=0.5)
     assert message in str(info.value)
     status, _, _ = client.predict(MODEL, api_name="/model_status")
     assert "Ready" in status
@@ -180,3 +180,90 @@ def test_a_thousand_categories_get_a_note(client):
     categories = ";".join(f"thing {i}" for i in range(1000))
     *_, notes, _record, _strip = vild_detect(client, categories=categories, sources=["selective_search"])
     assert "1000 categories" in notes
+
+
+# -- the handlers called directly, without a server -------------------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    from app.context import AppContext, Settings
+
+    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_vild_handlers_directly(ctx):
+    from app.tabs import vild
+
+    s = vild.TAB.defaults(image=SHAPES, categories="red square; blue circle", score=0.0, max_proposals=20, prompts="1",
+                          model=ctx.default_choice)
+    answer = vild.detect(ctx, s)
+    rows = answer.outputs["table"]
+    assert rows and {row[1] for row in rows} <= {"red square", "blue circle"}
+    assert len(answer.scores["detections"]) == len(rows) and answer.scores["proposals"] == 20
+    assert answer.notes[0] == f"**{len(rows)} detection(s)** from 20 proposals." and len(answer.steps) == 4
+    assert "random" in answer.weights
+    choice = answer.outputs["box_choice"].value
+    assert vild.box_bars(choice, answer.keep) is not None and vild.box_bars("999", answer.keep) is None
+    assert vild.box_bars(choice, None) is None
+    proposals = vild.refilter(ctx, s.replace(show_proposals=True), answer.keep)
+    assert len(proposals.outputs["detections"][1]) == 20
+    strict = vild.refilter(ctx, s.replace(score=1.0), answer.keep)
+    assert strict.outputs["table"] == [] and strict.notes[0].startswith("**Nothing detected")
+    assert strict.keep[1].settings["score_threshold"] == 1.0  # the re-filtered result is kept
+    with pytest.raises(InputError, match="Run Detect first"):
+        vild.refilter(ctx, s, None)
+
+
+def test_glip_handlers_directly(ctx):
+    from app.tabs import glip
+
+    s = glip.TAB.defaults(image=SHAPES, caption="red square . blue circle", threshold=0.0, max_proposals=20, prompts="1",
+                          model=ctx.default_choice)
+    caption = glip.ground(ctx, s)
+    assert caption.scores["phrases"] == ["red square", "blue circle"]  # run_ner's noun phrases
+    assert "noun phrases" in caption.outputs["phrases"]
+    names = glip.ground(ctx, s.replace(caption="red square . blue circle . red square", mode="categories"))
+    assert names.scores["phrases"] == ["red square", "blue circle"] and "one entity per name" in names.outputs["phrases"]
+    assert len(names.outputs["table"]) == len(names.scores["grounded"]) <= 2 * s.per_phrase
+    strict = glip.reground(ctx, s.replace(threshold=1.0), names.keep)
+    assert strict.outputs["table"] == [] and strict.outputs["heatmap"] is not None
+    assert strict.notes[0].startswith("**Nothing grounded")
+    with pytest.raises(InputError, match="Run Ground first"):
+        glip.reground(ctx, s, None)
+
+
+def test_the_region_tabs_share_one_declaration_of_the_proposal_settings():
+    from app.tabs import glip, vild
+
+    shared = ["sources", "max_proposals", "prompts"]
+    for tab in (vild.TAB, glip.TAB):
+        assert all(tab.setting(n).doc for n in shared)
+        assert tab.setting("prompts").component().choices == vild.TAB.setting("prompts").component().choices
+        assert [v for _, v in tab.setting("sources").component().choices] == SOURCES
+    assert [v for _, v in glip.TAB.setting("mode").component().choices] == ["caption", "categories"]
+
+
+def test_region_pictures():
+    from app.render import boxes
+
+    image = Image.new("RGB", (100, 80), "white")
+    assert [c.size for c in boxes.crops(image, [[10, 10, 30, 50]])] == [(96, 96)] * 2
+    drawn = np.asarray(boxes.outline(image, [[10, 10, 30, 50]], colours=[1]))
+    assert tuple(drawn[10, 20]) == boxes.STEP_PALETTE[1] and tuple(drawn[30, 20]) == (255, 255, 255)
+    scaled = np.asarray(boxes.outline(image, [[10, 10, 30, 50]], scale=0.5))
+    assert tuple(scaled[5, 10]) == boxes.STEP_PALETTE[0]
+    assert boxes.banded(Image.new("RGB", (40, 2))).size == (40, 160)
+
+
+@pytest.mark.parametrize("mode", [None, "Caption (noun phrases)"])
+def test_a_glip_record_from_before_read_the_box_as_still_replays(client, tmp_path, mode):
+    picture, _, _, table, _, record, _ = glip_ground(client, caption="A red square. A green triangle.")
+    saved = json.loads(open(record).read())
+    assert saved["settings"]["mode"] == "caption"
+    if mode is None:
+        del saved["settings"]["mode"]  # written before the setting existed: read as a caption
+    else:
+        saved["settings"]["mode"] = mode  # display text, as a hand-edited record might hold
+    old = tmp_path / "old-glip.json"
+    old.write_text(json.dumps(saved))
+    replayed, _, _, table2, *_ = client.predict(handle_file(str(old)), handle_file(SHAPES), api_name="/glip_replay")
+    assert table2["data"] == table["data"] and replayed["annotations"] == picture["annotations"]

@@ -242,3 +242,13 @@ def test_tiny_models_plumbing(tiny_vit):
     assert result.labels == ("red", "blue", "green") and result.dense_passes == 1
     assert result.lseg.label_map.shape == result.groupvit.label_map.shape == result.depth.depth.shape == (64, 128)
     assert len(result.vild.boxes) <= 5 and set(result.seconds) == set(cmp.METHODS)
+
+
+def test_headline_holds_each_methods_main_numbers(result):
+    numbers = cmp.headline(result)
+    assert numbers["zeroshot"] == dict(result.zeroshot.ranking())
+    assert set(numbers["lseg_shares"]) == set(result.lseg.labels)
+    assert numbers["groupvit_top_classes"] == [result.groupvit.classes[int(i)] for i in result.groupvit.top_classes]
+    assert len(numbers["vild_detections"]) == len(result.vild.keep)
+    assert {d["class"] for d in numbers["vild_detections"]} <= set(result.labels)
+    assert numbers["depth_median_m"] == float(np.nanmedian(result.depth.depth))

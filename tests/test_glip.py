@@ -144,3 +144,13 @@ def test_tiny_model_plumbing(tiny_vit):
     result = glip.GLIP(tiny_vit, threshold=0.0)(squares_image(), "A red square. A blue square.")
     assert result.scores.shape == (2, len(result.boxes)) and np.isfinite(result.scores).all()
     assert all(0 <= s <= 1 for _, _, s in result.grounded)
+
+
+def test_best_regions_rank_by_the_best_phrase_score(oracle):
+    result = glip.GLIP(oracle)(squares_image(), "red . green .", mode="categories")
+    best = result.best_regions(3)
+    assert len(best) == min(3, len(result.boxes))
+    top = result.scores.max(0)
+    assert list(top[best]) == sorted(top, reverse=True)[: len(best)]
+    none = glip.GLIP(oracle, sources=("dense",), max_proposals=1, dense_threshold=2.0)(squares_image(), ["red"])
+    assert none.best_regions(3).size == 0

@@ -199,3 +199,15 @@ def test_a_panorama_skips_dense_proposals_with_a_note(oracle):
     result = vild.ViLD(oracle)(wide, "red square")
     assert any("Dense-CLIP proposals were skipped" in n for n in result.notes)
     assert "selective_search" in result.found and "dense" not in result.found
+
+
+def test_showcase_orders_detections_then_likely_regions_then_the_rest():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7], [0.95, 0.05]])
+    boxes = np.tile(np.array([[0, 0, 10, 10]], np.float32), (5, 1))
+    result = vild.ViLDResult(("background", "cat"), boxes, np.zeros(5, np.int64), np.zeros((5, 2)), np.log(probs), probs,
+                             keep=np.array([2]), image_size=(10, 10), settings={})
+    assert result.showcase(10) == [2, 1, 3, 0, 4]  # kept; foreground by score (0.8, 0.7); the rest in order
+    assert result.showcase(2) == [2, 1]
+    empty = vild.ViLDResult(("background", "cat"), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros((0, 2)),
+                            np.zeros((0, 2)), np.zeros((0, 2)), keep=np.zeros(0, np.int64), image_size=(10, 10), settings={})
+    assert empty.showcase(4) == []

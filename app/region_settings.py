@@ -1,0 +1,53 @@
+"""What the region-based tabs (ViLD, GLIP) share: their proposal settings, declared once, the start
+of a run, and the line of notes that says what those settings proposed. Each tab puts
+`proposal_settings()` in its own table; `region_pipeline` builds its pipeline with them."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from app.scaffold import Setting
+from components import regions
+from components.media import load_image
+
+PROMPT_SETS = [("ViLD's 63 prompts (first use of a word: 63 text forwards)", "63"),
+               ("one prompt: “This is a photo of a {}.”", "1")]
+
+
+def proposal_settings() -> list[Setting]:
+    """sources, max_proposals, prompts: where proposals come from, how many are embedded, and the
+    prompt set of the text embeddings."""
+    return [
+        Setting("sources", lambda: gr.CheckboxGroup(
+            [(regions.SOURCE_LABELS[s], s) for s in regions.SOURCES], value=list(regions.SOURCES),
+            label="Proposal sources"),
+            list[str], f"proposal sources, any of {', '.join(regions.SOURCES)}"),
+        Setting("max_proposals", lambda: gr.Slider(
+            1, regions.MAX_PROPOSALS_LIMIT, regions.MAX_PROPOSALS, step=1,
+            label="Regions to embed (each costs two CLIP forwards: 1× and 1.5× crops)"),
+            int, f"regions embedded, two CLIP forwards each (default {regions.MAX_PROPOSALS})"),
+        Setting("prompts", lambda: gr.Radio(PROMPT_SETS, value="63", label="Prompts"),
+                str, '"63" (ViLD\'s 63 prompts per word) or "1" (one prompt, “This is a photo of a {}.”)'),
+    ]
+
+
+def pipeline_settings(s) -> dict:
+    """The proposal settings of a run as the pipelines (`vild.ViLD`, `glip.GLIP`) take them."""
+    return dict(sources=tuple(s.sources or ()), max_proposals=int(s.max_proposals), prompt_engineering=s.prompts != "1")
+
+
+def region_pipeline(ctx, s, progress, pipeline, **settings):
+    """The run's backbone, its image (`components.media.load_image`) and `pipeline` (`vild.ViLD`
+    or `glip.GLIP`) built on that backbone with `settings` and the run's proposal settings."""
+    backbone = ctx.backbone(s.model)
+    loaded = load_image(s.image)
+    progress(0.1, desc="Proposing regions and embedding crops")
+    return backbone, loaded, pipeline(backbone, **settings, **pipeline_settings(s))
+
+
+def proposals_line(result) -> str:
+    """What the proposal step found (by source, before de-duplication and the cap) and how long
+    proposing and scoring took, for a ViLD or GLIP result."""
+    found = ", ".join(f"{regions.SOURCE_LABELS[k]}: {v}" for k, v in result.found.items())
+    return (f"Proposals found before de-duplication and the cap — {found or 'none'}. "
+            f"Proposing took {result.proposal_seconds:.2f} s, embedding and scoring {result.scoring_seconds:.2f} s.")
