@@ -189,18 +189,55 @@ class ClipBackbone:
         return torch.stack([self.preprocess(im.convert("RGB")) for im in images])
 
     def encode_images(
-        self, images: Sequence[Image.Image] | torch.Tensor, batch_size: int = 32
+        self, images: Sequence[Image.Image] | torch.Tensor, batch_size: int = 32, *, normalize: bool = True
     ) -> torch.Tensor:
-        """(N, D) unit-length image embeddings of PIL images, or of an (N, 3, S, S) tensor already
-        normalised with `self.mean` / `self.std`."""
+        """(N, D) image embeddings of PIL images, or of an (N, 3, S, S) tensor already normalised with
+        `self.mean` / `self.std`; unit length unless `normalize=False` (e.g. before meanP pooling)."""
         pixels = images if isinstance(images, torch.Tensor) else self.pixels(images)
         out = []
         with torch.inference_mode():
             for start in range(0, len(pixels), batch_size):
                 chunk = pixels[start : start + batch_size].to(self.device)
-                out.append(self.model.encode_image(chunk, normalize=True).float().cpu())
+                out.append(self.model.encode_image(chunk, normalize=normalize).float().cpu())
                 self.image_forwards += len(chunk)
         return torch.cat(out) if out else torch.empty(0, 0)
+
+    # -- the image tower's parts, for pipelines that need more than its embedding -----------------
+    @property
+    def visual(self) -> torch.nn.Module:
+        return self.model.visual
+
+    @property
+    def is_resnet(self) -> bool:
+        return hasattr(self.model.visual, "attnpool")
+
+    @property
+    def patch_size(self) -> int:
+        """Input pixels per cell of the tower's dense grid (a ResNet's layer4: 32)."""
+        return patch_size(self.model.visual)
+
+    @property
+    def attention_pool(self) -> torch.nn.Module:
+        """A ResNet tower's attention pool (layer4 map → embedding)."""
+        return self.model.visual.attnpool
+
+    def vit_blocks(self) -> list[torch.nn.Module]:
+        """A ViT tower's residual attention blocks, in order."""
+        return list(self.model.visual.transformer.resblocks)
+
+    def vit_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The tokens entering a ViT's first block (patches, class token, positions, ln_pre) at the
+        model's own input size."""
+        return self.model.visual._embeds(pixels)
+
+    def vit_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
+        """A ViT's (un-normalised) embedding of the tokens leaving its last block."""
+        visual = self.model.visual
+        pooled, _ = visual._pool(tokens)
+        return pooled @ visual.proj if visual.proj is not None else pooled
+
+    def resnet_stages(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        return resnet_stages(self.model.visual, pixels)
 
     def dense(self, image: Image.Image, method: str | None = None, short_side: int | None = None,
               inference: str = "windows"):
@@ -209,6 +246,27 @@ class ClipBackbone:
 
         return dense.dense_features(self, image, method=method or dense.DEFAULT_METHOD, short_side=short_side,
                                     inference=inference)
+
+
+def patch_size(visual) -> int:
+    """Input pixels per cell of an image tower's dense grid."""
+    if hasattr(visual, "conv1") and hasattr(visual, "transformer"):
+        return int(visual.conv1.kernel_size[0])
+    if hasattr(visual, "attnpool"):
+        return 32  # ResNet: layer4 is 1/32 of the input
+    return int(visual.patch_size)
+
+
+def resnet_stages(visual, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Feature maps of a CLIP ModifiedResNet tower (or a copy of one): stem, layer1 … layer4, each
+    (N, C, h, w)."""
+    x = pixels.to(visual.conv1.weight.dtype)
+    maps = {"stem": visual.stem(x)}
+    x = maps["stem"]
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        x = getattr(visual, name)(x)
+        maps[name] = x
+    return maps
 
 
 # -- loading ---------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from PIL import Image
 from torchvision.transforms.functional import normalize, to_tensor
 
 from components.errors import InputError
+from components.backbone import patch_size, resnet_stages  # noqa: F401  (dense.patch_size / resnet_stages: older imports)
 
 METHODS = ("naclip", "clearclip", "sclip", "maskclip", "vanilla")
 DEFAULT_METHOD = "naclip"
@@ -237,15 +238,6 @@ def _embeds(visual, pixels: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]
     return visual.ln_pre(x), grid
 
 
-def patch_size(visual) -> int:
-    """Input pixels per cell of the tower's dense grid."""
-    if hasattr(visual, "conv1") and hasattr(visual, "transformer"):
-        return int(visual.conv1.kernel_size[0])
-    if hasattr(visual, "attnpool"):
-        return 32  # ResNet: layer4 is 1/32 of the input
-    return int(visual.patch_size)
-
-
 def _window_starts(length: int, window: int) -> list[int]:
     stride = window // 2
     starts = list(range(0, length - window + 1, stride))
@@ -333,17 +325,6 @@ def gaussian_window(grid: int | tuple[int, int], sigma: float) -> torch.Tensor:
 
 
 # -- ResNet ----------------------------------------------------------------------------------------
-def resnet_stages(visual, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Feature maps of a CLIP ModifiedResNet: stem, layer1 … layer4, each (N, C, h, w)."""
-    x = pixels.to(visual.conv1.weight.dtype)
-    maps = {"stem": visual.stem(x)}
-    x = maps["stem"]
-    for name in ("layer1", "layer2", "layer3", "layer4"):
-        x = getattr(visual, name)(x)
-        maps[name] = x
-    return maps
-
-
 def _resnet_dense(visual, pixels: torch.Tensor, pool: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(N, h, w, D) value-path embeddings of layer4, and (N, D) attention-pooled embeddings (pool=True;
     the pool's position embeddings need the model's input size)."""

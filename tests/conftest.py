@@ -1,7 +1,7 @@
-"""Shared fixtures: tiny random open_clip models and the toy oracle backbone.
+"""Shared fixtures: tiny random open_clip models, the toy oracle backbone, one app for the session.
 
-Tests run offline on the CPU: no fixture downloads anything. The tiny configs live in
-tests/model_configs and are registered with open_clip under the names below.
+Tests run offline on the CPU: no fixture downloads anything. Names and pictures tests share are in
+testkit.py (its import registers the tiny configs of tests/model_configs with open_clip).
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import open_clip
 import pytest
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -25,9 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Never read or write the person's own video-index cache.
 os.environ.setdefault("CLIP_LAB_VIDEO_CACHE", tempfile.mkdtemp(prefix="clip-lab-test-video-index-"))
 
-open_clip.add_model_config(ROOT / "tests" / "model_configs")
-TINY_VIT = "clip-lab-tiny-vit"
-TINY_RN = "clip-lab-tiny-rn"
+from testkit import TINY_RN, TINY_VIT, halves, solid  # noqa: E402,F401  (registers the tiny configs; old imports)
 
 
 @pytest.fixture(scope="session")
@@ -49,19 +44,6 @@ def oracle():
     from oracle import oracle_backbone
 
     return oracle_backbone()
-
-
-def solid(rgb, size=(64, 64)) -> Image.Image:
-    return Image.new("RGB", size, tuple(rgb))
-
-
-def halves(left_rgb, right_rgb, size=(128, 64)) -> Image.Image:
-    """An image whose left half is one colour and right half another; size is (W, H)."""
-    w, h = size
-    array = np.zeros((h, w, 3), np.uint8)
-    array[:, : w // 2] = left_rgb
-    array[:, w // 2 :] = right_rgb
-    return Image.fromarray(array)
 
 
 @pytest.fixture(scope="session")

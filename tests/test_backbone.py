@@ -207,3 +207,28 @@ def test_seeded_draws_repeat_and_leave_the_callers_random_state_alone():
         b = torch.rand(4)
     assert torch.equal(a, b)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_tower_accessors_rebuild_the_towers_own_embedding(tiny_vit, tiny_rn):
+    """The parts pipelines take from the backbone (tokens, blocks, pool; stages, attention pool)
+    compose back into the tower's own un-normalised embedding."""
+    import torch
+    from PIL import Image
+
+    picture = Image.new("RGB", (80, 60), (200, 40, 40))
+    for backbone in (tiny_vit, tiny_rn):
+        pixels = backbone.pixels([picture])
+        own = backbone.encode_images(pixels, normalize=False)
+        with torch.inference_mode():
+            if backbone.is_resnet:
+                rebuilt = backbone.attention_pool(backbone.resnet_stages(pixels)["layer4"])
+                assert backbone.patch_size == 32
+            else:
+                tokens = backbone.vit_tokens(pixels)
+                for block in backbone.vit_blocks():
+                    tokens = block(tokens)
+                rebuilt = backbone.vit_embedding(tokens)
+                assert backbone.patch_size == backbone.visual.conv1.kernel_size[0]
+        torch.testing.assert_close(rebuilt.float(), own, rtol=1e-4, atol=1e-5)
+        unit = backbone.encode_images(pixels)
+        torch.testing.assert_close(unit, own / own.norm(dim=-1, keepdim=True), rtol=1e-4, atol=1e-6)
