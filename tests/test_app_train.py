@@ -1,6 +1,7 @@
 """The Train tab through its endpoints: a few-step run streams its plots, Stop stops it, the trained
 model joins this session's picker (and only this session's) and serves the zero-shot tab, a saved
-checkpoint loads back, bad settings get messages."""
+checkpoint loads back, bad settings get messages. Its handlers are also called directly, without a
+server."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
+from app.context import AppContext, Settings
 from app.examples import skimage_photo
+from app.scaffold import run_all
+from app.tabs import train as tab
 from appserver import finish, running_demo, wait_for
+from components.errors import InputError
 from components.mini import live
 
 QUICK = dict(steps=6, batch_size=8, eval_every=3)
@@ -89,14 +94,14 @@ def test_the_trained_model_joins_this_sessions_picker_and_serves_zero_shot(serve
     status, banner, _timer = client.predict(choice, api_name="/model_status")
     assert status.startswith("Ready") and live.LIVE_MODEL in status and "trained in the Train tab" in banner
     ranked, *_ = client.predict(
-        handle_file(skimage_photo("astronaut")), "red star, blue circle", "single", "naclip", "1× (one window)", choice,
+        handle_file(skimage_photo("astronaut")), "red star, blue circle", "single", "naclip", 1.0, choice,
         api_name="/zeroshot_classify",
     )
     assert {c["label"] for c in ranked["confidences"]} == {"red star", "blue circle"}
     # another browser session neither sees it nor can use it
     stranger = Client(server[1], verbose=False)
     with pytest.raises(Exception):
-        stranger.predict(handle_file(skimage_photo("astronaut")), "red star", "single", "naclip", "1× (one window)",
+        stranger.predict(handle_file(skimage_photo("astronaut")), "red star", "single", "naclip", 1.0,
                          choice, api_name="/zeroshot_classify")
     # the app's default model is still in the backbone cache
     from components.backbone import cached_backbones
@@ -132,3 +137,42 @@ def test_probe_and_export_before_any_training_say_what_to_do(server):
     for endpoint, args in (("/train_probe", ("a red star",)), ("/train_export", ()), ("/train_use_model", ("x",))):
         with pytest.raises(Exception, match="Train a model first"):
             fresh.predict(*args, api_name=endpoint)
+
+
+# -- the handlers, called directly (no server) ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_the_handlers_train_probe_export_and_serve_without_a_server(ctx):
+    s = tab.TAB.defaults(**QUICK, model=ctx.default_choice)
+    answers = list(tab.train(ctx, s, session="direct"))
+    assert answers[0].outputs["status"].startswith("Step 0 / 6") and answers[0].scores is None
+    last = answers[-1]
+    assert last.outputs["status"].startswith("**Finished** after 6 steps")
+    assert set(last.outputs) >= {*tab.PLOTS, "checkpoint"} and last.outputs["checkpoint"].endswith(".safetensors")
+    assert last.settings == live.check_settings(*(s[n] for n in tab.TRAINING)).as_dict()
+    assert set(last.settings) == set(tab.TRAINING) and last.model == ctx.default_choice
+    assert last.extra["outcome"] == "finished" and [e["step"] for e in last.extra["history"]["evaluations"]] == [0, 3, 6]
+    assert {"top-1", "colour", "held-out combinations"} <= set(last.scores)
+    found = tab.probe(ctx, s.replace(caption="a photo of a red star."), session="direct").outputs["probe"]
+    assert len(found) == 8 and all(caption for _, caption in found)
+    exported = tab.export(ctx, s, session="direct")
+    assert exported.scores == last.scores and exported.extra["history"] == last.extra["history"]
+    used = tab.use_model(ctx, s.replace(label="  my   CLIP "), session="direct").outputs
+    choice = used["picker"].value
+    assert dict((c, n) for n, c in ctx.session_choices("direct"))[choice] == "my CLIP"
+    assert choice not in dict((c, n) for n, c in ctx.session_choices("someone else"))
+    assert tab.stop(ctx, s, session="direct").outputs["status"] == "Nothing is training in this session."
+
+
+def test_the_handlers_say_what_to_do_first(ctx):
+    s = tab.TAB.defaults(model=ctx.default_choice)
+    for handler in (tab.probe, tab.export, tab.use_model):
+        with pytest.raises(InputError, match="Train a model first"):
+            handler(ctx, s, session="nobody yet")
+    with pytest.raises(InputError, match="Upload a checkpoint"):
+        tab.load_checkpoint(ctx, s.replace(path=None), session="nobody yet")
+    with pytest.raises(InputError, match="at least one concept"):
+        run_all(tab.train(ctx, s.replace(concepts=[]), session="nobody yet"))

@@ -333,6 +333,6 @@ def test_bad_train_checkpoints(client, folder, make, expected):
 def test_no_train_checkpoint_or_record(client, folder):
     _expect_message(client, "/train_load_checkpoint", "Upload a checkpoint", path=None)
     _expect_message(client, "/train_replay", "not a clip lab run record",
-                    record_path=handle_file(str(bad.text_file(folder, "train-record.json"))))
+                    record=handle_file(str(bad.text_file(folder, "train-record.json"))))
     record = _record(folder, "train-bare.json", "train", {})
-    _expect_message(client, "/train_replay", "lacks its training settings", record_path=handle_file(str(record)))
+    _expect_message(client, "/train_replay", "lacks its training settings", record=handle_file(str(record)))

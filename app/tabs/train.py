@@ -6,282 +6,296 @@ import platform
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import torch
-from PIL import Image
 
-from app import render, runs
-from app.widgets import method_header, replay_panel, user_errors
+from app.render import training as shown
+from app.scaffold import Answer, Page, Setting, Tab, quiet
 from components.backbone import resolve_device
 from components.errors import InputError
 from components.mini import live
 from components.world import scenes
 
-TITLE = "Train CLIP"
 STREAM_EVERY_S = 1.0  # the page gets a new picture at most once a second (and at each evaluation)
 MAX_KEPT_RUNS = 8  # finished runs kept for probes and exports, all sessions together (oldest dropped)
-REPLAY_ORDER = ["steps", "batch_size", "lr", "concepts", "held_out", "learnable_temperature", "temperature", "seed",
-                "eval_every"]
 QUICK = dict(steps=20, batch_size=16)  # the examples' few-step run (the browser sweep runs it)
+TRAINING = ["steps", "batch_size", "lr", "concepts", "held_out", "learnable_temperature", "temperature", "seed",
+            "eval_every"]  # the settings of a run, in its endpoint's (and its record's) order
+PLOTS = ["status", "curves", "matrix", "accuracy", "embedding_map", "combos"]
 
 
+def _check_record(record: dict) -> dict:
+    """A replay needs every training setting (the record as this tab wrote it)."""
+    settings = record.get("settings")
+    if not isinstance(settings, dict) or any(k not in settings for k in TRAINING):
+        raise InputError("This run record lacks its training settings; replay a record as the Train tab wrote it.")
+    return record
+
+
+TAB = Tab(
+    key="train",
+    title="Train CLIP",
+    name="Train CLIP: watch contrastive learning",
+    idea="Press Train and watch a small CLIP learn from scratch: each step pulls every image of the batch "
+    "towards its own caption and away from the batch's other captions, until the image × text matrix "
+    "turns diagonal and words name pictures the model has never seen.",
+    paper="Radford et al., *Learning Transferable Visual Models From Natural Language Supervision*, ICML 2021 "
+    "(the contrastive objective; figure 1 is the matrix below).",
+    runs=f"CLIP's recipe at small scale — open_clip's model and `ClipLoss`, AdamW with warm-up and cosine decay, "
+    f"a learnable temperature capped at 100 — on CLIP Lab Live (a small {live.IMAGE_SIZE}-px ResNet image tower and a "
+    "2-layer text tower, 4 M weights, almost all of them the text tower's word table), trained here on "
+    "this machine's CPU from pairs drawn from the generated world. It learns the world's colours, shapes, "
+    "counts and positions, never photos. Zero-shot scores are on held-out scenes training never saw.",
+    limits=f"One training at a time on this server (others wait in the queue); at most {live.MAX_STEPS} "
+    f"steps or {live.MAX_SECONDS / 60:.0f} minutes, batches of {live.MIN_BATCH}–{live.MAX_BATCH}. The "
+    "default run reaches about half the held-out scenes right in under three minutes on two CPU cores. "
+    "Same seed and settings → the same curve on the same machine.",
+    settings=[
+        Setting("steps", lambda: gr.Slider(1, live.MAX_STEPS, value=live.DEFAULT_STEPS, step=1, label="Steps"),
+                int, f"training steps (1–{live.MAX_STEPS})"),
+        Setting("batch_size", lambda: gr.Slider(
+            live.MIN_BATCH, live.MAX_BATCH, value=live.DEFAULT_BATCH, step=1, label="Batch size",
+            info="Pairs per step: each image's caption competes with the batch's other captions."),
+            int, f"pairs per step ({live.MIN_BATCH}–{live.MAX_BATCH})"),
+        Setting("lr", lambda: gr.Number(live.DEFAULT_LR, label="Learning rate (AdamW peak)"),
+                float, "AdamW's peak learning rate"),
+        Setting("concepts", lambda: gr.CheckboxGroup(
+            list(live.CONCEPTS), value=list(live.DEFAULT_CONCEPTS), label="What the captions mention",
+            info="Concepts left out are never named: “a red shape”, “a star”."),
+            list[str], f"what the captions mention, among {', '.join(live.CONCEPTS)}"),
+        Setting("held_out", lambda: gr.Dropdown(
+            scenes.class_labels(), value=list(live.DEFAULT_HELD_OUT), multiselect=True, allow_custom_value=True,
+            label="Hold out these combinations", max_choices=live.MAX_HELD_OUT,
+            info="Never shown in training; scored separately: compositional zero-shot."),
+            list[str], f"colour × shape combinations never shown in training (at most {live.MAX_HELD_OUT})"),
+        Setting("learnable_temperature", lambda: gr.Checkbox(True, label="Learnable temperature (CLIP's); off: fixed"),
+                bool, "learn the temperature τ as CLIP does (false: keep it fixed)"),
+        Setting("temperature", lambda: gr.Number(live.DEFAULT_TEMPERATURE, label="Temperature τ (initial, or fixed)"),
+                float, "the temperature τ at the start (or throughout, when fixed)"),
+        Setting("seed", lambda: gr.Number(0, label="Seed", precision=0), int, "seed of the weights and the pairs drawn"),
+        Setting("eval_every", lambda: gr.Slider(1, 500, value=live.EVAL_EVERY, step=1, label="Evaluate every … steps"),
+                int, "steps between held-out evaluations"),
+        Setting("caption", lambda: gr.Textbox("a photo of a red star.", label="Caption", max_lines=1),
+                str, "a caption to find held-out images with"),
+        Setting("label", lambda: gr.Textbox("", label="Name in the model picker (optional)", max_lines=1),
+                str, "the trained model's name in the picker (optional)"),
+        Setting("path", lambda: gr.File(label="Load a checkpoint this tab saved", file_types=[".safetensors"]),
+                str, "path of a checkpoint (.safetensors) this tab saved", file=True),
+    ],
+    upgrade=_check_record,
+    strip=False,
+)
+TITLE = TAB.title
+
+
+# -- layout and wiring --------------------------------------------------------------------------------
 def build(ctx) -> None:
-    method_header(
-        "Train CLIP: watch contrastive learning",
-        "Press Train and watch a small CLIP learn from scratch: each step pulls every image of the batch "
-        "towards its own caption and away from the batch's other captions, until the image × text matrix "
-        "turns diagonal and words name pictures the model has never seen.",
-        "Radford et al., *Learning Transferable Visual Models From Natural Language Supervision*, ICML 2021 "
-        "(the contrastive objective; figure 1 is the matrix below).",
-        f"CLIP's recipe at small scale — open_clip's model and `ClipLoss`, AdamW with warm-up and cosine decay, "
-        f"a learnable temperature capped at 100 — on CLIP Lab Live (a small {live.IMAGE_SIZE}-px ResNet image tower and a "
-        "2-layer text tower, 4 M weights, almost all of them the text tower's word table), trained here on "
-        "this machine's CPU from pairs drawn from the generated world. It learns the world's colours, shapes, "
-        "counts and positions, never photos. Zero-shot scores are on held-out scenes training never saw.",
-    )
-    colours = {name: rgb for name, rgb in scenes.COLOURS.items()}
+    page = Page(ctx, TAB)
     with gr.Row():
         with gr.Column(scale=2):
             with gr.Row():
-                train = gr.Button("Train", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
-            steps = gr.Slider(1, live.MAX_STEPS, value=live.DEFAULT_STEPS, step=1, label="Steps")
-            batch_size = gr.Slider(live.MIN_BATCH, live.MAX_BATCH, value=live.DEFAULT_BATCH, step=1, label="Batch size",
-                                   info="Pairs per step: each image's caption competes with the batch's other captions.")
-            lr = gr.Number(live.DEFAULT_LR, label="Learning rate (AdamW peak)")
-            concepts = gr.CheckboxGroup(list(live.CONCEPTS), value=list(live.DEFAULT_CONCEPTS), label="What the captions mention",
-                                        info="Concepts left out are never named: “a red shape”, “a star”.")
-            held_out = gr.Dropdown(
-                scenes.class_labels(), value=list(live.DEFAULT_HELD_OUT), multiselect=True, allow_custom_value=True,
-                label="Hold out these combinations", max_choices=live.MAX_HELD_OUT,
-                info="Never shown in training; scored separately: compositional zero-shot.",
-            )
+                train_button = gr.Button("Train", variant="primary")
+                stop_button = gr.Button("Stop", variant="stop")
+            page.inputs("steps", "batch_size", "lr", "concepts", "held_out")
             with gr.Accordion("Advanced", open=False):
-                learnable = gr.Checkbox(True, label="Learnable temperature (CLIP's); off: fixed")
-                temperature = gr.Number(live.DEFAULT_TEMPERATURE, label="Temperature τ (initial, or fixed)")
-                seed = gr.Number(0, label="Seed", precision=0)
-                eval_every = gr.Slider(1, 500, value=live.EVAL_EVERY, step=1, label="Evaluate every … steps")
-            gr.Markdown(
-                f"<small>One training at a time on this server (others wait in the queue); at most {live.MAX_STEPS} "
-                f"steps or {live.MAX_SECONDS / 60:.0f} minutes, batches of {live.MIN_BATCH}–{live.MAX_BATCH}. The "
-                "default run reaches about half the held-out scenes right in under three minutes on two CPU cores. "
-                "Same seed and settings → the same curve on the same machine.</small>"
-            )
-            with gr.Accordion("Probe: a caption → the held-out images it finds", open=True):
-                probe_text = gr.Textbox("a photo of a red star.", label="Caption", max_lines=1)
-                probe_button = gr.Button("Probe (the model at its last evaluation)")
-                probe_gallery = gr.Gallery(label="Top held-out images (cosine · what the scene is)", columns=4, height=260)
-            with gr.Accordion("Use it everywhere", open=True):
-                name = gr.Textbox("", label="Name in the model picker (optional)", max_lines=1)
-                use = gr.Button("Use this model in every tab")
-                use_note = gr.Markdown()
-                export = gr.Button("Save checkpoint and run record (also after Stop)")
-                checkpoint = gr.File(label="Checkpoint (safetensors)")
-                record = gr.File(label="Run record (JSON): settings, curves, scores")
-                upload = gr.File(label="Load a checkpoint this tab saved", file_types=[".safetensors"])
-                load = gr.Button("Load it and use it in every tab")
+                page.inputs("learnable_temperature", "temperature", "seed", "eval_every")
+            page.limits()
+            probe_button = _probe_panel(page)
+            use_button, export_button, load_button = _use_panel(page)
         with gr.Column(scale=3):
-            status = gr.Markdown("Press **Train**.")
-            curves = gr.Plot(label="Loss and temperature")
-            matrix = gr.Image(label="This batch: image × text (cosine; colour: each row's softmax)", type="pil", format="png")
-            accuracy = gr.Plot(label="Zero-shot accuracy on held-out scenes, per concept")
-            embedding_map = gr.Plot(label="Embedding map (PCA): images and their words")
-            combos = gr.Plot(label="Held-out combinations: top-1 on scenes of each (never trained on)")
-    record_in, _, replay_button = replay_panel(
-        inputs=lambda: [],
-        note="Trains again with the recorded settings: on the same machine, the same curve.",
-    )
+            page.output("status", gr.Markdown("Press **Train**."))
+            page.output("curves", gr.Plot(label="Loss and temperature"))
+            page.output("matrix", gr.Image(label="This batch: image × text (cosine; colour: each row's softmax)",
+                                           type="pil", format="png"))
+            page.output("accuracy", gr.Plot(label="Zero-shot accuracy on held-out scenes, per concept"))
+            page.output("embedding_map", gr.Plot(label="Embedding map (PCA): images and their words"))
+            page.output("combos", gr.Plot(label="Held-out combinations: top-1 on scenes of each (never trained on)"))
+    page.replay_panel("Trains again with the recorded settings: on the same machine, the same curve.", files=())
+    quick = [QUICK["steps"], QUICK["batch_size"], live.DEFAULT_LR]
+    full = [live.DEFAULT_STEPS, live.DEFAULT_BATCH, live.DEFAULT_LR]
+    examples = ["steps", "batch_size", "lr", "concepts", "held_out"]
+    page.examples([[*quick, list(live.DEFAULT_CONCEPTS), list(live.DEFAULT_HELD_OUT)],
+                   [*quick, ["colours", "shapes"], ["red star"]]], examples, "Quick runs (a few steps)")
+    page.examples([[*full, list(live.DEFAULT_CONCEPTS), list(live.DEFAULT_HELD_OUT)],
+                   [*full, ["colours", "shapes"], ["red star", "blue circle"]]], examples, "Full runs (a few minutes)")
 
-    gr.Examples(
-        [
-            [QUICK["steps"], QUICK["batch_size"], live.DEFAULT_LR, list(live.DEFAULT_CONCEPTS), list(live.DEFAULT_HELD_OUT)],
-            [QUICK["steps"], QUICK["batch_size"], live.DEFAULT_LR, ["colours", "shapes"], ["red star"]],
-        ],
-        inputs=[steps, batch_size, lr, concepts, held_out],
-        label="Quick runs (a few steps)",
-    )
-    gr.Examples(
-        [
-            [live.DEFAULT_STEPS, live.DEFAULT_BATCH, live.DEFAULT_LR, list(live.DEFAULT_CONCEPTS), list(live.DEFAULT_HELD_OUT)],
-            [live.DEFAULT_STEPS, live.DEFAULT_BATCH, live.DEFAULT_LR, ["colours", "shapes"], ["red star", "blue circle"]],
-        ],
-        inputs=[steps, batch_size, lr, concepts, held_out],
-        label="Full runs (a few minutes)",
-    )
+    one_at_a_time = dict(concurrency_limit=1, concurrency_id="train_clip")
+    runs = page.run(train_button, train, "run", uses=TRAINING, outputs=[*PLOTS, "checkpoint", "record"], gpu=False,
+                    **one_at_a_time)  # on the CPU, in the main process: the run is kept for probes and exports
+    page.action(stop_button, stop, "stop", outputs=["status"], model=False, gpu=False, cancels=runs, queue=False)
+    page.action(probe_button, probe, "probe", uses=["caption"], outputs=["probe"], model=False, gpu=False)
+    page.action(page.components["caption"], probe, "probe_submit", uses=["caption"], outputs=["probe"], model=False,
+                gpu=False, event="submit")
+    page.action(use_button, use_model, "use_model", uses=["label"], outputs=["picker", "use_note"], model=False, gpu=False)
+    page.action(load_button, load_checkpoint, "load_checkpoint", uses=["path"], outputs=["picker", "use_note"],
+                model=False, gpu=False)
+    page.action(export_button, export, "export", outputs=["checkpoint", "record"], model=False, gpu=False)
 
-    stops: dict[str, threading.Event] = {}
-    kept: OrderedDict[str, live.LiveRun] = OrderedDict()
-    lock = threading.Lock()
-    device = ctx.settings.device
 
-    def session_key(request) -> str:
-        return getattr(request, "session_hash", None) or "default"
+def _probe_panel(page: Page) -> gr.Button:
+    with gr.Accordion("Probe: a caption → the held-out images it finds", open=True):
+        page.input("caption")
+        button = gr.Button("Probe (the model at its last evaluation)")
+        page.output("probe", gr.Gallery(label="Top held-out images (cosine · what the scene is)", columns=4, height=260))
+    return button
 
-    def keep(key: str, run: live.LiveRun) -> None:
-        with lock:
-            kept[key] = run
-            kept.move_to_end(key)
-            while len(kept) > MAX_KEPT_RUNS:
-                kept.popitem(last=False)
 
-    def session_run(request) -> live.LiveRun:
-        with lock:
-            run = kept.get(session_key(request))
-        if run is None or run.snapshot is None:
+def _use_panel(page: Page) -> tuple[gr.Button, gr.Button, gr.Button]:
+    with gr.Accordion("Use it everywhere", open=True):
+        page.input("label")
+        use = gr.Button("Use this model in every tab")
+        page.output("use_note", gr.Markdown())
+        page.output("picker", page.ctx.model_picker)
+        export_button = gr.Button("Save checkpoint and run record (also after Stop)")
+        page.output("checkpoint", gr.File(label="Checkpoint (safetensors)"))
+        page.record = gr.File(label="Run record (JSON): settings, curves, scores")
+        page.input("path")
+        load = gr.Button("Load it and use it in every tab")
+    return use, export_button, load
+
+
+# -- this tab's state: each session's running training and its last run ---------------------------------
+class Trainings:
+    """The Stop flag of each session's running training, and the last run of each session (for
+    probes, exports and "use it"), MAX_KEPT_RUNS at most, all sessions together (oldest dropped)."""
+
+    def __init__(self):
+        self.stops: dict[str, threading.Event] = {}
+        self.kept: OrderedDict[str, tuple[live.LiveRun, str]] = OrderedDict()  # session → (run, model choice)
+        self.lock = threading.Lock()
+
+    def start(self, session: str, run: live.LiveRun, model: str) -> threading.Event:
+        flag = threading.Event()
+        with self.lock:
+            self.stops[session] = flag
+            self.kept[session] = (run, model)
+            self.kept.move_to_end(session)
+            while len(self.kept) > MAX_KEPT_RUNS:
+                self.kept.popitem(last=False)
+        return flag
+
+    def finish(self, session: str, flag: threading.Event) -> None:
+        with self.lock:
+            if self.stops.get(session) is flag:
+                self.stops.pop(session, None)
+
+    def stop(self, session: str) -> bool:
+        with self.lock:
+            flag = self.stops.get(session)
+        if flag is not None:
+            flag.set()
+        return flag is not None
+
+    def last(self, session: str) -> tuple[live.LiveRun, str]:
+        with self.lock:
+            kept = self.kept.get(session)
+        if kept is None or kept[0].snapshot is None:
             raise InputError("Train a model first (press Train), or load a checkpoint this tab saved.")
-        return run
-
-    @user_errors(gpu=False)  # trains on the CPU, in the main process (the run is kept for probes and exports)
-    def train_run(steps, batch_size, lr, concepts, held_out, learnable_temperature, temperature, seed, eval_every,
-                  request: gr.Request = None):
-        settings = live.check_settings(steps, batch_size, lr, concepts, held_out, learnable_temperature, temperature,
-                                       seed, eval_every)
-        key = session_key(request)
-        stop_flag = threading.Event()
-        stops[key] = stop_flag
-        run = live.LiveRun(settings)
-        keep(key, run)
-        last = 0.0
-        try:
-            for report in run.run(stop_flag):
-                now = time.perf_counter()
-                if not (report.done or report.evaluation is not None or now - last >= STREAM_EVERY_S):
-                    continue
-                last = now
-                files = (gr.skip(), gr.skip())
-                if report.done:
-                    files = write_files(run)
-                yield (
-                    status_text(run, report),
-                    curves_figure(run),
-                    matrix_picture(run, report) if report.train is not None else gr.skip(),
-                    *(evaluation_outputs(run, colours) if report.evaluation is not None else (gr.skip(),) * 3),
-                    *files,
-                )
-        finally:
-            if stops.get(key) is stop_flag:
-                stops.pop(key, None)
-
-    @user_errors(gpu=False)
-    def replay(record_path, request: gr.Request = None):
-        saved = runs.read_record(record_path, "train")
-        settings = saved.get("settings")
-        if not isinstance(settings, dict) or any(k not in settings for k in REPLAY_ORDER):
-            raise InputError("This run record lacks its training settings; replay a record as the Train tab wrote it.")
-        yield from train_run(*(settings[k] for k in REPLAY_ORDER), request=request)
-
-    def request_stop(request: gr.Request = None):
-        event = stops.get(session_key(request))
-        if event is None:
-            return "Nothing is training in this session."
-        event.set()
-        return "**Stopped.** The model stays as it was at its last evaluation: probe it, save it or use it in every tab."
-
-    @user_errors(gpu=False)
-    def run_probe(caption, request: gr.Request = None):
-        run = session_run(request)
-        found = live.probe(run.snapshot, caption, run.eval_data)
-        return [
-            (Image.fromarray(image).resize((128, 128), Image.NEAREST), f"{score:.2f} · {truth}")
-            for image, score, truth in zip(found.images, found.scores, found.truths)
-        ]
-
-    @user_errors(gpu=False)
-    def use_model(label, request: gr.Request = None):
-        run = session_run(request)
-        snapshot = run.snapshot
-        top1 = snapshot.evaluation.top1
-        weights = f"trained here ({snapshot.step} steps, held-out top-1 {top1:.0%})"
-        backbone = live.as_backbone(snapshot.model, weights, resolve_device(device))
-        shown = clean_name(label) or f"{live.LIVE_MODEL} · trained here, step {snapshot.step} ({top1:.0%})"
-        return register(request, shown, backbone, trained_note(snapshot.step, top1, run.settings.concepts))
-
-    @user_errors(gpu=False)
-    def load_upload(path, request: gr.Request = None):
-        if not path:
-            raise InputError("Upload a checkpoint (.safetensors) that the Train tab saved.")
-        model, metadata = live.load_checkpoint(path)
-        file_name = Path(path).name
-        backbone = live.as_backbone(model, f"checkpoint:{file_name}", resolve_device(device), model_name=metadata["model"])
-        steps_done = metadata.get("steps", "?")
-        note = (f"ℹ️ **This runs a CLIP loaded from {file_name}** ({metadata['model']}, {steps_done} steps on the "
-                "generated world). It knows that world's colours, shapes, counts and positions at best, never photos: "
-                "try each tab's world examples.")
-        return register(request, f"{metadata['model']} · {file_name} (uploaded)", backbone, note)
-
-    def register(request, shown: str, backbone, note: str):
-        key = session_key(request)
-        choice = ctx.add_session_model(key, shown, backbone, note)
-        return (
-            gr.Dropdown(choices=ctx.session_choices(key), value=choice),
-            f"**{shown}** is now the model of every tab, for you only (this browser session). Pick another model "
-            "in the header to go back.",
-        )
-
-    @user_errors(gpu=False)
-    def export_files(request: gr.Request = None):
-        run = session_run(request)
-        return write_files(run)
-
-    inputs = [steps, batch_size, lr, concepts, held_out, learnable, temperature, seed, eval_every]
-    outputs = [status, curves, matrix, accuracy, embedding_map, combos, checkpoint, record]
-    train_event = train.click(train_run, inputs, outputs, api_name="train_run", concurrency_limit=1,
-                              concurrency_id="train_clip")
-    replay_event = replay_button.click(replay, [record_in], outputs, api_name="train_replay", concurrency_limit=1,
-                                       concurrency_id="train_clip")
-    stop.click(request_stop, None, status, api_name="train_stop", cancels=[train_event, replay_event], queue=False)
-    probe_button.click(run_probe, [probe_text], probe_gallery, api_name="train_probe")
-    probe_text.submit(run_probe, [probe_text], probe_gallery, api_name="train_probe_submit")
-    use.click(use_model, [name], [ctx.model_picker, use_note], api_name="train_use_model")
-    load.click(load_upload, [upload], [ctx.model_picker, use_note], api_name="train_load_checkpoint")
-    export.click(export_files, None, [checkpoint, record], api_name="train_export")
+        return kept
 
 
-# -- outputs ------------------------------------------------------------------------------------------
-def status_text(run: live.LiveRun, report: live.LiveReport) -> str:
-    s = run.settings
-    if report.train is None:
-        return f"Step 0 / {s.steps}: the untrained model, scored before the first step · drawing pairs…"
-    t = report.train
-    rate = len(run.steps) / run.seconds if run.seconds > 0 else 0.0
-    latest = run.evaluations[-1]
-    line = (
-        f"Step {t.step} / {s.steps} · loss {t.loss:.3f} (chance ln {s.batch_size} = {np.log(s.batch_size):.2f}) · "
-        f"1/τ {t.logit_scale:.1f} · {run.seconds:.0f} s, {rate:.1f} steps/s · held-out top-1 "
-        f"{latest.top1:.0%} at step {latest.step} (chance {live.CHANCE['top-1']:.1%})"
-    )
-    if report.done:
-        how = {"finished": "Finished", "stopped": "Stopped", "time limit": "Stopped at the time limit"}[report.outcome]
-        scores = ", ".join(f"{k} {v:.0%}" for k, v in latest.concepts.items() if v is not None)
-        line = f"**{how}** after {t.step} steps in {run.seconds:.0f} s ({rate:.1f} steps/s). Held-out: {scores}.  \n" + line
-    return line
+_TRAININGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # AppContext → its Trainings
 
 
-def curves_figure(run: live.LiveRun):
-    return render.training_curves(run.steps, run.losses, run.scales, run.settings.learnable_temperature)
+def trainings(ctx) -> Trainings:
+    return _TRAININGS.setdefault(ctx, Trainings())
 
 
-def matrix_picture(run: live.LiveRun, report: live.LiveReport):
-    t = report.train
-    return render.similarity_picture(t.similarity, run.batch_images(t), t.captions, scale=t.logit_scale)
+def _session(session: str) -> str:
+    return session or "default"
 
 
-def evaluation_outputs(run: live.LiveRun, colours):
-    history = run.history()["evaluations"]
-    latest = run.evaluations[-1]
-    accuracy = render.accuracy_curves(history, live.CHANCE)
-    emap = render.embedding_map_figure(latest.map, colours, title=f"step {latest.step}")
-    if latest.per_combination:
-        ranking = sorted(latest.per_combination.items(), key=lambda kv: -kv[1])
-        combos = render.probability_bars(ranking, title=f"step {latest.step}: held out {latest.concepts['held-out combinations']:.0%}, "
-                                                        f"seen {latest.seen:.0%} (chance {live.CHANCE['top-1']:.1%})")
-    else:
-        combos = render.probability_bars([], title="nothing held out")
-    return accuracy, emap, combos
+# -- handlers -----------------------------------------------------------------------------------------
+def train(ctx, s, progress=quiet, session: str = "") -> Iterator[Answer]:
+    """Train CLIP Lab Live with the settings, streaming the status, curves and plots; the last answer
+    carries the checkpoint and the run record. The header's model is only recorded: training starts
+    from scratch."""
+    settings = live.check_settings(*(s[n] for n in TRAINING))
+    key, state = _session(session), trainings(ctx)
+    run = live.LiveRun(settings)
+    flag = state.start(key, run, s.model)
+    last = 0.0
+    try:
+        for report in run.run(flag):
+            now = time.perf_counter()
+            if not (report.done or report.evaluation is not None or now - last >= STREAM_EVERY_S):
+                continue
+            last = now
+            yield _report(run, report, s.model)
+    finally:
+        state.finish(key, flag)
+
+
+def _report(run: live.LiveRun, report: live.LiveReport, model: str) -> Answer:
+    outputs = {"status": shown.status(run, report), "curves": shown.curves(run)}
+    if report.train is not None:
+        outputs["matrix"] = shown.batch_matrix(run, report)
+    if report.evaluation is not None:
+        outputs.update(shown.evaluation(run))
+    if not report.done:
+        return Answer(outputs)
+    answer = saved(run, model)
+    answer.outputs = {**outputs, **answer.outputs}
+    return answer
+
+
+def stop(ctx, s, progress=quiet, session: str = "") -> Answer:
+    """Stop this session's training at its next step."""
+    if not trainings(ctx).stop(_session(session)):
+        return Answer({"status": "Nothing is training in this session."})
+    return Answer({"status": "**Stopped.** The model stays as it was at its last evaluation: probe it, save it or "
+                             "use it in every tab."})
+
+
+def probe(ctx, s, progress=quiet, session: str = "") -> Answer:
+    """The held-out images the caption finds, by the model at its last evaluation."""
+    run, _ = trainings(ctx).last(_session(session))
+    return Answer({"probe": shown.probe_gallery(live.probe(run.snapshot, s.caption, run.eval_data))})
+
+
+def use_model(ctx, s, progress=quiet, session: str = "") -> Answer:
+    """Serve the trained model (at its last evaluation) to every tab, for this browser session."""
+    run, _ = trainings(ctx).last(_session(session))
+    snapshot = run.snapshot
+    top1 = snapshot.evaluation.top1
+    weights = f"trained here ({snapshot.step} steps, held-out top-1 {top1:.0%})"
+    backbone = live.as_backbone(snapshot.model, weights, resolve_device(ctx.settings.device))
+    name = clean_name(s.label) or f"{live.LIVE_MODEL} · trained here, step {snapshot.step} ({top1:.0%})"
+    return _register(ctx, session, name, backbone, trained_note(snapshot.step, top1, run.settings.concepts))
+
+
+def load_checkpoint(ctx, s, progress=quiet, session: str = "") -> Answer:
+    """Load a checkpoint this tab saved and serve it to every tab, for this browser session."""
+    if not s.path:
+        raise InputError("Upload a checkpoint (.safetensors) that the Train tab saved.")
+    model, metadata = live.load_checkpoint(s.path)
+    file_name = Path(s.path).name
+    backbone = live.as_backbone(model, f"checkpoint:{file_name}", resolve_device(ctx.settings.device),
+                                model_name=metadata["model"])
+    note = (f"ℹ️ **This runs a CLIP loaded from {file_name}** ({metadata['model']}, {metadata.get('steps', '?')} steps "
+            "on the generated world). It knows that world's colours, shapes, counts and positions at best, never "
+            "photos: try each tab's world examples.")
+    return _register(ctx, session, f"{metadata['model']} · {file_name} (uploaded)", backbone, note)
+
+
+def export(ctx, s, progress=quiet, session: str = "") -> Answer:
+    """The checkpoint and run record of this session's last run, as it is now (also after Stop)."""
+    return saved(*trainings(ctx).last(_session(session)))
+
+
+def _register(ctx, session: str, name: str, backbone, note: str) -> Answer:
+    key = _session(session)
+    choice = ctx.add_session_model(key, name, backbone, note)
+    return Answer({
+        "picker": gr.Dropdown(choices=ctx.session_choices(key), value=choice),
+        "use_note": f"**{name}** is now the model of every tab, for you only (this browser session). Pick another "
+                    "model in the header to go back.",
+    })
 
 
 def clean_name(text) -> str:
@@ -296,20 +310,20 @@ def trained_note(step: int, top1: float, concepts) -> str:
     )
 
 
-def write_files(run: live.LiveRun) -> tuple[str, str]:
-    """The checkpoint (safetensors, fp16) and the run record (JSON) of the run's last snapshot."""
+def saved(run: live.LiveRun, model: str) -> Answer:
+    """The checkpoint (safetensors, fp16) of the run's last snapshot, and what its run record holds:
+    the checked settings, the held-out scores, the curves, how the run ended and on what machine."""
     snapshot = run.snapshot
     folder = Path(tempfile.mkdtemp(prefix="clip-lab-train-"))
     weights = live.save(snapshot.model, folder / f"{live.LIVE_MODEL}-seed{run.settings.seed}-step{snapshot.step}.safetensors",
                         run.settings, extra={"steps": snapshot.step, "seed": run.settings.seed})
-    scores = {k: v for k, v in snapshot.evaluation.concepts.items()}
-    record = runs.write_record(
-        "train",
-        settings=run.settings.as_dict(),
-        files={},
-        model_choice=f"{live.LIVE_MODEL} (trained here)",
+    evaluation = snapshot.evaluation
+    return Answer(
+        {"checkpoint": str(weights)},
+        scores={**evaluation.concepts, "seen combinations": evaluation.seen, "per_combination": evaluation.per_combination},
         weights=f"{weights.name}, step {snapshot.step}",
-        scores={**scores, "seen combinations": snapshot.evaluation.seen, "per_combination": snapshot.evaluation.per_combination},
+        settings=run.settings.as_dict(),
+        model=model,
         extra={
             "outcome": run.outcome or "running",
             "seconds": round(run.seconds, 1),
@@ -318,4 +332,3 @@ def write_files(run: live.LiveRun) -> tuple[str, str]:
                         "torch": torch.__version__},
         },
     )
-    return str(weights), record
