@@ -147,3 +147,45 @@ def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, tmp_path,
     assert message in str(info.value)
     status, _, _ = client.predict(MODEL, api_name="/model_status")
     assert "Ready" in status
+
+
+# -- the handlers called directly, without a server -----------------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    from app.context import AppContext, Settings
+
+    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_sketch_handler_called_directly_streams_and_ends_with_a_record(ctx):
+    from app.scaffold import run_all
+    from app.tabs.clipasso import TAB, sketch
+
+    s = TAB.defaults(image=HORSE, strokes=4, iterations=10, seeds=1, backbones=SHARED, model=ctx.default_choice)
+    answer = run_all(sketch(ctx, s))
+    assert "after 10 iterations" in answer.outputs["status"] and "random weights" in answer.outputs["status"]
+    assert answer.scores["strokes"] == 4 and answer.scores["iterations"] == 10 and len(answer.steps) == 5
+    assert answer.outputs["svg"].endswith(".svg") and answer.outputs["gif"].endswith(".gif")
+    # the old display text of the backbones choice still means the shared model (records made before)
+    old = s.replace(backbones=TAB.setting("backbones").value("The shared model picked above (quick, not the paper's)"))
+    assert old.backbones == SHARED
+
+
+def test_stop_sets_only_this_sessions_event(ctx):
+    from app.tabs.clipasso import TAB, request_stop, stop_event
+
+    mine, theirs = stop_event("mine"), stop_event("theirs")
+    assert request_stop(ctx, TAB.defaults(), session="mine").outputs["status"] == "Stopped."
+    assert mine.is_set() and not theirs.is_set()
+    request_stop(ctx, TAB.defaults(), session="theirs")
+
+
+def test_bad_number_from_a_direct_call_names_the_field(ctx):
+    from components.errors import InputError
+    from app.scaffold import run_all
+    from app.tabs.clipasso import TAB, sketch
+
+    s = TAB.defaults(image=HORSE, strokes=4, iterations=10, seeds=1, backbones=SHARED, lr=float("nan"),
+                     model=ctx.default_choice)
+    with pytest.raises(InputError, match="learning rate"):
+        run_all(sketch(ctx, s))

@@ -402,3 +402,49 @@ def test_evaluation_text_to_video_and_video_to_text_differ_and_are_not_swapped(i
     np.testing.assert_array_equal(evaluation.text_to_video.ranks, t2v.ranks)
     np.testing.assert_array_equal(evaluation.video_to_text.ranks, v2t.ranks)
     assert (evaluation.text_to_video.R1, evaluation.text_to_video.MnR) != (evaluation.video_to_text.R1, evaluation.video_to_text.MnR)
+
+
+# -- what the tab used to compute itself: the captions' softmax, the best frame, provenance ------------
+def test_caption_probabilities_are_the_softmax_of_the_logits():
+    from components.clip4clip import caption_probabilities
+
+    logits = LOGIT_SCALE * np.array([0.30, 0.25, 0.10], np.float32)
+    probs = caption_probabilities(logits)
+    expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(probs, expected, rtol=1e-6)
+    assert probs.sum() == pytest.approx(1.0) and int(np.argmax(probs)) == 0
+
+
+def test_best_frame_skips_padding_and_falls_back_to_the_start():
+    from components.clip4clip import best_frame
+
+    times = np.array([0.5, 1.5, 2.5])
+    assert best_frame(np.array([0.1, 0.4, 0.2, np.nan]), times) == 1.5  # the padding slot is NaN
+    assert best_frame(np.full(4, np.nan), times) == 0.5  # no scored frame: the first
+    assert best_frame(np.array([0.1, 0.2, 0.3, 0.9]), times) == 0.0  # a slot beyond the video's frames
+
+
+def test_index_state_and_difference_name_the_videos(index):
+    from components.clip4clip import index_difference, index_state
+
+    state = index_state(index)
+    assert state["videos"] == len(index) and len(state["digest"]) == 64
+    assert set(state["keys"].values()) == set(index.names())
+    assert index_difference(state, state) == ""
+    then = dict(state, digest="0" * 64, videos=state["videos"] + 1, keys={**state["keys"], "f" * 64: "gone.mp4"})
+    text = index_difference(then, state)
+    assert "index differs" in text and "missing now: gone.mp4" in text and text.endswith("may differ.")
+
+
+def test_one_index_per_backbone_in_the_process(oracle, monkeypatch, tmp_path):
+    from components.clip4clip import forget_indexes, index_for, indexes
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    forget_indexes()
+    try:
+        first = index_for(oracle)
+        assert index_for(oracle) is first and indexes() == [first]
+        assert first.root == tmp_path
+    finally:
+        forget_indexes()
+    assert indexes() == []

@@ -1,25 +1,4 @@
-"""CLIP4Clip: text–video retrieval with CLIP (Luo et al. 2022), zero-shot with meanP, over a video index.
-
-The paper's parameter-free path, as its official code runs it:
-1. Frames: one per second; more than `max_frames` = 12 → 12 picked uniformly; shorter videos are
-   padded, with a mask.
-2. Text capped at 32 tokens (start and end markers included).
-3. meanP: L2-normalise each frame feature, zero the padding, divide the sum by the number of valid
-   frames (0 counted as 1), normalise again; score = logit_scale · text·video with logit scale
-   exp(ln 100) = 100.
-4. Metrics: per query, rank = 0-based position of the ground truth after sorting scores descending;
-   R@K = % of ranks < K; median rank = median + 1; mean rank = mean + 1; video→text uses the
-   transposed matrix. Tied scores: every sorted position whose score equals the ground truth's is
-   recorded, so a tie adds several ranks (and the percentages are over all recorded ranks).
-   A set where a video has several captions is scored as the official code scores its multi-sentence
-   datasets (`multi_caption_metrics`): text → video ranks each caption over the unique videos
-   (`tensor_text_to_video_metrics`: double argsort, torch's lower median + 1, mean + 1, rank std);
-   video → text takes, for each video, the best of each other video's captions
-   (`tensor_video_to_text_sim`), then the metrics above.
-
-Labelled extensions (parameter-free, not in the paper): `max` — the best single frame's cosine;
-`softmax` — text-conditioned softmax pooling: frames weighted by softmax(100 · cos(text, frame)), the
-weighted mean renormalised, then cosine with the text.
+"""The on-disk video index: each video's frame embeddings cached by content hash, searched with faiss.
 
 `VideoIndex` stores each video's frame embeddings on disk, keyed by the file's content hash + model +
 weights, so nothing is encoded twice and the index survives a restart. Search runs through faiss:
@@ -29,12 +8,13 @@ while at 100 000 it takes 12–30 ms (benchmarks/bench_video.py; two shared core
 past the 20 ms budget. IVF-Flat with √N lists and 16 probed lists scans ~5 % of the vectors
 (< 1 ms at 100 000), needs only a k-means of a few seconds to build, keeps exact scores for the
 vectors it visits, and takes new videos without retraining until the set doubles.
+
+The cache's format: one `<key>-<sampling>.npz` per video (frames, mask, times, thumbnail, duration)
+and an `index-<sampling>.json` manifest of the indexed videos, under a folder per model and weights.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -44,38 +24,25 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
+from components.clip4clip.metrics import multi_caption_metrics, retrieval_metrics
+from components.clip4clip.results import Evaluation, IndexedVideo, IndexProgress, TextToVideo, VideoToText
+from components.clip4clip.similarity import LOGIT_SCALE, MAX_FRAMES, SIMILARITIES, similarity_matrix
+from components.clip4clip.texts import cap_text, parse_captions
 from components.errors import InputError
-from components.media import parse_labels
 from components.video import CLIP4CLIP_SAMPLING, SampledVideo, Sampling, content_hash, load_video
 
 log = logging.getLogger(__name__)
 
-MAX_FRAMES = 12  # frames per video (max_frames)
-FRAME_RATE = 1.0  # frames sampled per second
-MAX_WORDS = 32  # text tokens, start and end markers included
-LOGIT_SCALE = math.exp(math.log(100.0))  # exp(ln 100)
-POOL_TEMPERATURE = 100.0  # text-conditioned softmax pooling (extension): weights softmax(100 · cos)
-
 EXACT_UP_TO = 20_000  # videos searched exactly; more → approximate (IVF), see the module docstring
 IVF_PROBES = 16
 SHORTLIST = 1_000  # extensions on an approximate index re-score this many meanP candidates exactly
-MAX_EVAL_PAIRS = 1_000
-MAX_CAPTIONS = 200
 THUMBNAIL_SIDE = 160
 CACHE_ENV = "CLIP_LAB_VIDEO_CACHE"
-
-SIMILARITIES = {
-    "meanP": "meanP (faithful): mean of normalised frames",
-    "max": "max over frames (extension)",
-    "softmax": "text-conditioned softmax pooling (extension)",
-}
 
 
 def default_cache_dir() -> Path:
@@ -86,287 +53,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "clip-lab" / "video-index"
 
 
-# -- similarity calculators --------------------------------------------------------------------------
-def mean_pool(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """meanP: (V, F, D) frame features + (V, F) mask → (V, D) unit video features. Each frame is
-    normalised, padding zeroed, the sum divided by the valid count (0 counted as 1), renormalised."""
-    frames = np.asarray(frames, np.float32)
-    mask = np.asarray(mask, np.float32)
-    unit = frames / np.maximum(np.linalg.norm(frames, axis=-1, keepdims=True), 1e-12)
-    unit = unit * mask[..., None]
-    count = mask.sum(axis=1, keepdims=True)
-    count[count == 0] = 1.0
-    video = unit.sum(axis=1) / count
-    return video / np.maximum(np.linalg.norm(video, axis=-1, keepdims=True), 1e-12)
 
-
-def similarity_matrix(text: np.ndarray, frames: np.ndarray, mask: np.ndarray, method: str = "meanP") -> np.ndarray:
-    """(Q, V) cosine between Q unit text features and V videos of (F, D) frames with an (F,) mask."""
-    text = np.asarray(text, np.float32)
-    frames = np.asarray(frames, np.float32)
-    mask = np.asarray(mask, bool)
-    if method == "meanP":
-        return text @ mean_pool(frames, mask).T
-    unit = frames / np.maximum(np.linalg.norm(frames, axis=-1, keepdims=True), 1e-12)
-    per_frame = np.einsum("qd,vfd->qvf", text, unit)  # (Q, V, F)
-    if method == "max":
-        return np.where(mask[None], per_frame, -np.inf).max(axis=2)
-    if method == "softmax":
-        logits = np.where(mask[None], POOL_TEMPERATURE * per_frame, -np.inf)
-        logits = logits - logits.max(axis=2, keepdims=True)
-        weights = np.exp(logits)
-        weights /= weights.sum(axis=2, keepdims=True)  # (Q, V, F)
-        pooled = np.einsum("qvf,vfd->qvd", weights, unit)
-        norm = np.maximum(np.linalg.norm(pooled, axis=-1), 1e-12)
-        return np.einsum("qvd,qd->qv", pooled, text) / norm
-    raise InputError(f"Unknown similarity {method!r}; choose one of {', '.join(SIMILARITIES)}.")
-
-
-# -- metrics -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Metrics:
-    """R@K in percent, median and mean rank (1-based), and every recorded 0-based rank. StdR: the
-    standard deviation of the 1-based ranks, which the official multi-caption text → video metric
-    reports (None where the official metric does not)."""
-
-    R1: float
-    R5: float
-    R10: float
-    MdR: float
-    MnR: float
-    ranks: np.ndarray
-    StdR: float | None = None
-
-    def as_row(self) -> dict:
-        return {"R@1": self.R1, "R@5": self.R5, "R@10": self.R10, "MdR": self.MdR, "MnR": self.MnR}
-
-
-def retrieval_metrics(sim: np.ndarray) -> Metrics:
-    """CLIP4Clip's metrics for a square (queries × candidates) matrix whose diagonal holds the
-    ground truths: rows sorted by score descending; every sorted position whose score equals the
-    ground truth's is recorded as a rank (ties add several); R@K = 100·#(rank < K)/#ranks."""
-    x = np.asarray(sim, np.float64)
-    if x.ndim != 2 or x.shape[0] != x.shape[1] or x.shape[0] == 0:
-        raise InputError(f"Retrieval metrics need a square, non-empty similarity matrix; got shape {x.shape}.")
-    if not np.isfinite(x).all():
-        raise InputError("The similarity matrix holds NaN or infinite values.")
-    sorted_neg = np.sort(-x, axis=1)
-    ground_truth = np.diag(-x)[:, None]
-    ranks = np.nonzero(sorted_neg - ground_truth == 0)[1]
-    n = len(ranks)
-    return Metrics(
-        R1=100.0 * float(np.sum(ranks == 0)) / n,
-        R5=100.0 * float(np.sum(ranks < 5)) / n,
-        R10=100.0 * float(np.sum(ranks < 10)) / n,
-        MdR=float(np.median(ranks)) + 1,
-        MnR=float(np.mean(ranks)) + 1,
-        ranks=ranks,
-    )
-
-
-def multi_caption_metrics(sim: np.ndarray, caption_video: np.ndarray) -> tuple[Metrics, Metrics]:
-    """The official multi-sentence metrics (CLIP4Clip main_task_retrieval.py + metrics.py) of a
-    (captions × videos) matrix whose caption i belongs to video caption_video[i]; every video has at
-    least one caption. Returns (text → video, video → text).
-
-    The captions are grouped per video into a (videos, most captions, videos) tensor padded with −inf.
-    Text → video (`tensor_text_to_video_metrics`): for each caption slot a videos × videos matrix;
-    ranks by double argsort (descending; ties by column order), the ground truth on the diagonal,
-    padding dropped; MdR = the lower median (torch.median) + 1, MnR = mean + 1, StdR = std of rank + 1.
-    Video → text (`tensor_video_to_text_sim`): entry (j, i) = the best score of video i's captions
-    for video j, then the one-caption metrics (`retrieval_metrics`, ties recorded)."""
-    x = np.asarray(sim, np.float64)
-    owner = np.asarray(caption_video)
-    if x.ndim != 2 or x.size == 0 or owner.shape != (x.shape[0],):
-        raise InputError(f"Multi-caption metrics need a (captions × videos) matrix and one video per caption; "
-                         f"got {x.shape} and {owner.shape}.")
-    if not np.isfinite(x).all():
-        raise InputError("The similarity matrix holds NaN or infinite values.")
-    n_videos = x.shape[1]
-    groups = [np.flatnonzero(owner == v) for v in range(n_videos)]
-    if any(len(g) == 0 for g in groups) or owner.min() < 0 or owner.max() >= n_videos:
-        raise InputError("Every video of the evaluation needs at least one caption.")
-    width = max(len(g) for g in groups)
-    tensor = np.full((n_videos, width, n_videos), -np.inf)
-    for v, g in enumerate(groups):
-        tensor[v, : len(g)] = x[g]
-    # text → video: slot-major stack of videos × videos matrices; the rank of column v in row v
-    stacked = tensor.transpose(1, 0, 2)
-    first = np.argsort(-stacked, axis=-1, kind="stable")
-    second = np.argsort(first, axis=-1, kind="stable")
-    ranks = np.diagonal(second, axis1=1, axis2=2).reshape(-1)  # (slot, video) order
-    valid = np.isfinite(np.diagonal(tensor, axis1=0, axis2=2).reshape(-1))
-    ranks = ranks[valid]
-    n = len(ranks)
-    text_to_video = Metrics(
-        R1=100.0 * float(np.sum(ranks < 1)) / n,
-        R5=100.0 * float(np.sum(ranks < 5)) / n,
-        R10=100.0 * float(np.sum(ranks < 10)) / n,
-        MdR=float(np.sort(ranks)[(n - 1) // 2]) + 1,  # torch.median: the lower middle value
-        MnR=float(np.mean(ranks + 1)),
-        ranks=ranks,
-        StdR=float(np.std(ranks + 1)),
-    )
-    # video → text: the best caption of each video, rows = query videos
-    video_to_text = retrieval_metrics(tensor.max(axis=1).T)
-    return text_to_video, video_to_text
-
-
-# -- results -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class IndexedVideo:
-    """One video in the index: `frames` (F, D) unit frame features, `mask` (MAX_FRAMES,), `times`
-    (F,) seconds, `thumbnail` (h, w, 3) uint8, `key` the content hash."""
-
-    key: str
-    name: str
-    frames: np.ndarray
-    mask: np.ndarray
-    times: np.ndarray
-    thumbnail: np.ndarray
-    duration: float
-    source: str = ""
-
-    @property
-    def pooled(self) -> np.ndarray:
-        return mean_pool(self.frames[None], np.ones((1, len(self.frames)), bool))[0]
-
-    def padded(self, slots: int = MAX_FRAMES) -> tuple[np.ndarray, np.ndarray]:
-        frames = np.zeros((slots, self.frames.shape[1]), np.float32)
-        frames[: len(self.frames)] = self.frames[:slots]
-        mask = np.zeros(slots, bool)
-        mask[: len(self.frames)] = True
-        return frames, mask
-
-
-@dataclass(frozen=True)
-class IndexProgress:
-    done: int
-    total: int
-    name: str
-    cached: bool
-    entry: IndexedVideo | None = None
-    skipped: str = ""  # why a video was not added (an InputError message), else ""
-
-
-@dataclass(frozen=True)
-class TextToVideo:
-    """The `k` best videos for `query`: names/keys best first, `scores` cosine, `logits` 100·cosine,
-    `frame_scores` (k, F) each frame's cosine with the query (NaN for padding)."""
-
-    query: str
-    similarity: str
-    names: tuple[str, ...]
-    keys: tuple[str, ...]
-    scores: np.ndarray
-    logits: np.ndarray
-    frame_scores: np.ndarray
-    approximate: bool
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class VideoToText:
-    """Captions ranked for one video: `order` best first, `scores` cosine in the order given.
-
-    The evidence behind the scores: `frame_scores` (C, F) the cosine of each of the C captions (in
-    the order given) with each of the video's F sampled frames, `times` (F,) those frames' times in
-    seconds, `key` the video's content hash, and `thumbnails` the F sampled frames as small (h, w, 3)
-    uint8 pictures when they were asked for and could be had (else ())."""
-
-    video: str
-    similarity: str
-    captions: tuple[str, ...]
-    scores: np.ndarray
-    logits: np.ndarray
-    order: np.ndarray
-    notes: tuple[str, ...] = ()
-    frame_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    times: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    key: str = ""
-    thumbnails: tuple[np.ndarray, ...] = ()
-
-    def ranking(self) -> list[tuple[str, float]]:
-        return [(self.captions[i], float(self.scores[i])) for i in self.order]
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """`similarity` (captions, videos) cosine of the pairs' captions (CSV order) with the unique videos
-    (first-appearance order); caption i's ground truth is video `caption_video[i]` (one caption per
-    video: the diagonal). `protocol`: "one caption per video" or "multi-caption" (see
-    `multi_caption_metrics`)."""
-
-    videos: tuple[str, ...]
-    captions: tuple[str, ...]
-    similarity: np.ndarray
-    text_to_video: Metrics
-    video_to_text: Metrics
-    method: str
-    notes: tuple[str, ...] = ()
-    caption_video: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    protocol: str = "one caption per video"
-
-    @property
-    def pairs(self) -> tuple[tuple[str, str], ...]:
-        """(video, caption) of every caption, in the CSV's order."""
-        return tuple((self.videos[v], c) for v, c in zip(self.caption_video, self.captions))
-
-
-# -- captions and pairs ------------------------------------------------------------------------------
-_NEVER = re.compile(r"(?!)")
-
-
-def cap_text(backbone, text: str) -> tuple[str, tuple[str, ...]]:
-    """The caption cut at a word boundary to `MAX_WORDS` tokens (markers included), with a note."""
-    result = parse_labels([text], count_tokens=backbone.count_tokens, max_tokens=MAX_WORDS, separators=_NEVER)
-    return result.labels[0], result.notes
-
-
-def parse_captions(text: str | Sequence[str]) -> list[str]:
-    """One caption per line (commas belong to captions)."""
-    lines = text.splitlines() if isinstance(text, str) else list(text)
-    captions = [" ".join(line.split()) for line in lines if line and line.strip()]
-    if not captions:
-        raise InputError("Give at least one caption, one per line.")
-    if len(captions) > MAX_CAPTIONS:
-        raise InputError(f"You gave {len(captions)} captions; the limit is {MAX_CAPTIONS}.")
-    return captions
-
-
-def parse_pairs(data: str | bytes | Path) -> list[tuple[str, str]]:
-    """(video name, caption) rows from a CSV with columns video, caption (a header row is optional)."""
-    if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and len(data) < 1024 and Path(data).is_file()):
-        path = Path(data)
-        if not path.is_file():
-            raise InputError(f"{path.name} could not be found; upload it again.")
-        if path.stat().st_size > 5 * 2**20:
-            raise InputError(f"{path.name} is larger than 5 MB; a pairs file should be small.")
-        data = path.read_bytes()
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError("The CSV is not UTF-8 text; save it as UTF-8 CSV with columns video, caption.") from None
-    try:
-        rows = [row for row in csv.reader(io.StringIO(data)) if any(cell.strip() for cell in row)]
-    except csv.Error as error:
-        raise InputError(f"The CSV could not be read ({error}).") from None
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["video", "caption"]:
-        rows = rows[1:]
-    pairs = []
-    for number, row in enumerate(rows, 1):
-        if len(row) < 2 or not row[0].strip() or not row[1].strip():
-            raise InputError(f"CSV row {number} needs two columns, video and caption; got {row!r:.80}.")
-        pairs.append((row[0].strip(), " ".join(row[1].split())))
-    if len(pairs) < 2:
-        raise InputError("Evaluation needs at least two (video, caption) rows.")
-    if len(pairs) > MAX_EVAL_PAIRS:
-        raise InputError(f"The CSV has {len(pairs)} pairs; the limit is {MAX_EVAL_PAIRS}.")
-    return pairs
-
-
-# -- the on-disk cache -------------------------------------------------------------------------------
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "model"
 
