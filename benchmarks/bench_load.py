@@ -103,10 +103,10 @@ def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: in
     sketch_client = Client(url, verbose=False)
     sketch = sketch_client.submit(
         api_name="/clipasso_sketch",
-        path=handle_file(skimage_photo("coffee")),
-        strokes_n=8,
-        iters=sketch_iterations,
-        which=SHARED,
+        image=handle_file(skimage_photo("coffee")),
+        strokes=8,
+        iterations=sketch_iterations,
+        backbones=SHARED,
     )
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:

@@ -21,14 +21,14 @@ def client(tmp_path_factory):
     cache = tmp_path_factory.mktemp("video-index")
     previous = os.environ.get("CLIP_LAB_VIDEO_CACHE")
     os.environ["CLIP_LAB_VIDEO_CACHE"] = str(cache)
-    from app.tabs import clip4clip
+    from components import clip4clip
 
-    clip4clip._indexes.clear()  # indexes made before this module used another cache
+    clip4clip.forget_indexes()  # indexes made before this module used another cache
     try:
         with running_demo() as (demo, url):
             yield Client(url, verbose=False)
     finally:
-        clip4clip._indexes.clear()
+        clip4clip.forget_indexes()
         if previous is None:
             os.environ.pop("CLIP_LAB_VIDEO_CACHE", None)
         else:
@@ -222,9 +222,9 @@ def test_clip4clip_strip_and_replay_with_the_index_state(client, tmp_path):
 
 def _index_of_the_server():
     """The tiny model's index inside the in-process server (to recompute a run's arrays)."""
-    from app.tabs import clip4clip
+    from components import clip4clip
 
-    (index,) = clip4clip._indexes.values()
+    (index,) = clip4clip.indexes()
     return index
 
 
@@ -369,3 +369,39 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, cal
     assert message in str(info.value)
     status, _, _ = client.predict(MODEL, api_name="/model_status")
     assert "Ready" in status
+
+
+# -- the CLIP4Clip handlers called directly, without a server ---------------------------------------
+@pytest.fixture()
+def clip4clip_ctx(tmp_path, monkeypatch):
+    from app.context import AppContext, Settings
+    from components import clip4clip
+
+    monkeypatch.setenv("CLIP_LAB_VIDEO_CACHE", str(tmp_path / "video-index"))
+    clip4clip.forget_indexes()
+    try:
+        yield AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+    finally:
+        clip4clip.forget_indexes()
+
+
+def test_clip4clip_handlers_called_directly(clip4clip_ctx):
+    from app.scaffold import run_all
+    from app.tabs.clip4clip import TAB, add_bundled, evaluate, rank_captions, replay_search, search
+
+    ctx = clip4clip_ctx
+    model = dict(model=ctx.default_choice)
+    found = search(ctx, TAB.defaults(query="a red video", k=3, similarity="meanP", **model))
+    assert len(found.outputs["gallery"]) == 3 and [r[0] for r in found.outputs["ranking"]] == [1, 2, 3]
+    assert found.extra["index"]["videos"] >= 3 and len(found.scores["ranking"]) == 3 and len(found.steps) == 4
+    again = replay_search(ctx, TAB.defaults(query="a red video", k=3, similarity="meanP", **model),
+                          {"index": found.extra["index"]})
+    assert again.notes[0].startswith("Same index") and again.scores == found.scores
+    ranked = rank_captions(ctx, TAB.defaults(indexed_video="blue_square.mp4", video=None,
+                                             captions="a red video\na blue video", similarity="max", **model))
+    assert sum(ranked.outputs["caption_label"].values()) == pytest.approx(1.0)
+    assert ranked.settings == {"indexed_video": "blue_square.mp4"} and ranked.extra["indexed_video"]["sha256"]
+    measured = evaluate(ctx, TAB.defaults(CSV=str(VIDEOS / "eval_pairs.csv"), similarity="meanP", **model))
+    assert [row[0] for row in measured.outputs["metrics"]] == ["text → video", "video → text"]
+    added = run_all(add_bundled(ctx, TAB.defaults(**model)))
+    assert "from the cache" in added.outputs["add_log"] and added.outputs["index_gallery"]

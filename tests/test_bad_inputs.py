@@ -24,7 +24,7 @@ IMAGE_ENDPOINTS = {
     "/vilt_answer": ("image_path", {}),
     "/lseg_segment": ("image_path", {}),
     "/groupvit_segment": ("image_path", {}),
-    "/clipasso_sketch": ("path", {"iters": 10, "strokes_n": 4}),
+    "/clipasso_sketch": ("image", {"iterations": 10, "strokes": 4}),
 }
 BAD_IMAGES = {
     "zero-byte": (bad.zero_bytes, "empty"),
@@ -225,7 +225,7 @@ def test_no_point_cloud(client):
 )
 def test_bad_evaluation_csv(client, folder, text):
     path = bad.csv_file(folder, text, name=f"pairs-{abs(hash(text))}.csv")
-    _expect_message(client, "/clip4clip_evaluate", None, csv_file=handle_file(str(path)))
+    _expect_message(client, "/clip4clip_evaluate", None, CSV=handle_file(str(path)))
 
 
 def test_record_files_that_are_not_records(client, folder):
@@ -254,8 +254,8 @@ SHA = "0" * 64
 CAPTIONS = {"indexed_video": "red_square.mp4", "captions": "a red video", "similarity": "meanP"}
 # endpoint → (its file parameter, tab id, settings of a good record)
 VIDEO_REPLAYS = {
-    "/clip4clip_captions_replay": ("video_path", "clip4clip_captions", CAPTIONS),
-    "/clip4clip_evaluate_replay": ("csv_file", "clip4clip_evaluate", {"similarity": "meanP"}),
+    "/clip4clip_captions_replay": ("video", "clip4clip_captions", CAPTIONS),
+    "/clip4clip_evaluate_replay": ("CSV", "clip4clip_evaluate", {"similarity": "meanP"}),
 }
 BAD_VIDEO_RECORDS = {
     "text as record": (lambda f, tab, s: bad.text_file(f, "record.json"), "not a clip lab run record"),
@@ -270,7 +270,7 @@ def test_bad_clip4clip_records(client, folder, endpoint, case):
     make, expected = BAD_VIDEO_RECORDS[case]
     param, tab, settings = VIDEO_REPLAYS[endpoint]
     record = make(folder, tab, settings)
-    _expect_message(client, endpoint, expected, record_path=handle_file(str(record)), **{param: None})
+    _expect_message(client, endpoint, expected, record=handle_file(str(record)), **{param: None})
 
 
 @pytest.mark.parametrize(
@@ -290,7 +290,7 @@ def test_bad_clip4clip_records(client, folder, endpoint, case):
 def test_clip4clip_replay_without_what_it_needs(client, folder, endpoint, settings, inputs, expected):
     param, tab, _ = VIDEO_REPLAYS[endpoint]
     record = _record(folder, f"{tab}-{abs(hash(str(settings)))}.json", tab, settings, inputs)
-    _expect_message(client, endpoint, expected, record_path=handle_file(str(record)), **{param: None})
+    _expect_message(client, endpoint, expected, record=handle_file(str(record)), **{param: None})
 
 
 # -- the Train tab's settings, checkpoints and records ----------------------------------------------
