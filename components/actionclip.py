@@ -84,6 +84,10 @@ class ActionResult:
     def frame_top_labels(self) -> list[tuple[str, float]]:
         return [(self.labels[i], float(row[i])) for row, i in zip(self.frame_probs, self.frame_probs.argmax(axis=1))]
 
+    def top_indices(self, n: int) -> np.ndarray:
+        """Indices of the `n` most probable labels, best first (ties in label order)."""
+        return np.argsort(-self.probs, kind="stable")[: int(n)]
+
 
 def as_template_set(templates: str | TemplateSet | Sequence[str]) -> TemplateSet:
     """A template set by name, a TemplateSet, or a selection of template strings (e.g. the ones a

@@ -376,8 +376,11 @@ class PointCLIPResult:
         return replace(self, view_weights=w, logits=logits, probs=probs)
 
     def ranking(self) -> list[tuple[str, float]]:
-        order = np.argsort(-self.logits, kind="stable")
-        return [(self.labels[i], float(self.probs[i])) for i in order]
+        return [(self.labels[i], float(self.probs[i])) for i in self.label_order()]
+
+    def label_order(self, n: int | None = None) -> np.ndarray:
+        """Label indices by fused score, best first (ties in label order); the first `n` if given."""
+        return np.argsort(-self.logits, kind="stable")[:n]
 
     @property
     def top_label(self) -> str:

@@ -27,3 +27,9 @@ def __getattr__(name: str):
 def preset_text(name: str) -> str:
     """A preset as the comma-separated text the label box takes."""
     return ", ".join(PRESETS[name])
+
+
+def preset_of(labels) -> str | None:
+    """The preset whose classes are exactly `labels` (in order), else None: V2's view weights were
+    published per benchmark, so a run on a preset's labels uses that benchmark's set."""
+    return next((name for name, classes in PRESETS.items() if tuple(labels) == classes), None)

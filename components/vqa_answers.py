@@ -3,7 +3,7 @@
 Where the list comes from: composed for CLIP Lab from general-knowledge categories, not copied from
 any dataset or project. VQA v2's answers are mostly one or two words and fall into three types
 (yes/no, number, other; Goyal et al. 2017); "other" is dominated by colours, everyday objects,
-animals, food, places, activities, sports, weather and materials. Each group is a plain
+animals, food, places, activities, sports, weather and materials (and here shapes). Each group is a plain
 enumeration of such words (digits for numbers, as VQA writes them), one data file per group in
 `components/labelsets/` (`vqa_*.json`). ViLT's own answer vocabulary
 (3 129 answers) lives in its checkpoint's `config.id2label` and is used by the ViLT engine instead.
@@ -23,7 +23,7 @@ _GROUPS = {  # the module's constants → the sets in components/labelsets/
     "YES_NO": "vqa_yes_no", "NUMBERS": "vqa_numbers", "COLOURS": "vqa_colours", "ANIMALS": "vqa_animals",
     "VEHICLES": "vqa_vehicles", "FOOD": "vqa_food", "OBJECTS": "vqa_objects", "PLACES": "vqa_places",
     "ACTIVITIES": "vqa_activities", "SPORTS": "vqa_sports", "WEATHER": "vqa_weather", "MATERIALS": "vqa_materials",
-    "TIMES": "vqa_times",
+    "TIMES": "vqa_times", "SHAPES": "vqa_shapes",
 }
 
 # Nouns a question may use to name its answer type ("what animal is this?") → the group to offer.
@@ -38,6 +38,7 @@ KIND_WORDS: dict[str, str] = {
     "object": "objects", "thing": "objects", "item": "objects",
     "time": "times",
     "weather": "weather",
+    "shape": "shapes", "shapes": "shapes",
 }
 
 

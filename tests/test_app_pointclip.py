@@ -57,7 +57,7 @@ def test_recognise_then_reweight(client, projection, views):
     assert_views_step_is_the_gallery(strip[1], gallery, columns=5 if views == 10 else 3)
     weights = [0.0] * 10
     weights[1] = 1.0
-    ranked2, note = client.predict(*weights, api_name="/pointclip_reweight")
+    ranked2, note, *_ = client.predict(*weights, api_name="/pointclip_reweight")
     assert {c["label"] for c in ranked2["confidences"]} == {"table", "chair", "lamp"}
     assert "no new CLIP pass" in note and note.count(",") == views - 1
 
@@ -81,13 +81,19 @@ def test_a_run_record_replays_to_the_same_result(client, tmp_path):
     weights = [1.0, 0.5, 0.0, 0.25, 1.0, 1.0, 0, 0, 0, 0]
     ranked, *_, record, _strip = recognise(client, SHAPES / "mug.ply", "v1", weights=weights, labels="mug, lamp, chair")
     saved = json.loads(open(record).read())
-    assert saved["tab"] == "pointclip" and saved["settings"]["view_weights"] == weights
+    assert saved["tab"] == "pointclip" and [saved["settings"][f"view{i}"] for i in range(1, 11)] == weights
     assert saved["inputs"]["3-D file"]["name"] == "mug.ply" and len(saved["inputs"]["3-D file"]["sha256"]) == 64
     assert set(saved["scores"]["ranking"]) == {"mug", "lamp", "chair"} and "random" in saved["weights"]
     replayed, *_ = client.predict(handle_file(record), handle_file(str(SHAPES / "mug.ply")), api_name="/pointclip_replay")
     assert replayed == ranked
     with pytest.raises(Exception, match="not the one this record was made with"):
         client.predict(handle_file(record), handle_file(str(SHAPES / "chair.obj")), api_name="/pointclip_replay")
+    # a record written before the view weights were settings of their own still replays
+    older = tmp_path / "older.json"
+    settings = {k: v for k, v in saved["settings"].items() if not k.startswith("view")}
+    older.write_text(json.dumps({**saved, "settings": {**settings, "view_weights": weights}}))
+    replayed, *_ = client.predict(handle_file(str(older)), handle_file(str(SHAPES / "mug.ply")), api_name="/pointclip_replay")
+    assert replayed == ranked
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**saved, "tab": "vild"}))
     with pytest.raises(Exception, match="replay it there"):
@@ -128,3 +134,38 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, con
     assert message in str(info.value)
     status, _, _ = client.predict(MODEL, api_name="/model_status")
     assert "Ready" in status
+
+
+def test_a_label_preset_picks_its_published_weights(client):
+    note, *sliders = client.predict("v2", "ScanObjectNN", MODEL, api_name="/pointclip_preset_weights")
+    assert "ScanObjectNN" in note and len(sliders) == 10 and all(s["visible"] for s in sliders)
+    note, *_ = client.predict("v2", "", MODEL, api_name="/pointclip_preset_weights")  # your own labels
+    assert "ModelNet40" in note
+
+
+# -- the handlers called directly, without a server --------------------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    from app.context import AppContext, Settings
+
+    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_handlers_called_directly(ctx):
+    from app.tabs import pointclip
+    from components.errors import InputError
+
+    s = pointclip.TAB.defaults(cloud=str(SHAPES / "chair.obj"), labels="table, chair, lamp", points=512,
+                               model=ctx.default_choice)
+    answer = pointclip.recognise(ctx, s)
+    assert set(answer.outputs) == {"ranked", "cloud_plot", "gallery", "heat"}
+    assert set(answer.outputs["ranked"]) == {"table", "chair", "lamp"} and len(answer.outputs["gallery"]) == 10
+    assert len(answer.steps) == 4 and list(answer.scores["view_weights"]) == V2_WEIGHTS
+    # the sliders re-fuse the kept views: only view 2 counts
+    only_second = s.replace(**{f"view{i}": 1.0 if i == 2 else 0.0 for i in range(1, 11)})
+    again = pointclip.reweight(ctx, only_second, answer.keep)
+    assert "0, 1, 0" in again.outputs["weights_note"] and set(again.outputs["ranked"]) == {"table", "chair", "lamp"}
+    with pytest.raises(InputError, match="Run a recognition first"):
+        pointclip.reweight(ctx, s, None)
+    with pytest.raises(InputError, match="at least one label"):
+        pointclip.recognise(ctx, s.replace(labels=" , "))

@@ -55,9 +55,9 @@ def test_actionclip_recognise_and_rescore(client):
     assert heat is not None and "templates" in agreement
     assert len(votes["data"]) == 16
     assert "8.0 s" in notes and "64 frames" in notes
-    # switching templates off re-scores the stored features
-    top2, film2, _, agreement2, votes2, strip2 = client.predict(
-        list(ACTIONCLIP16.templates[:4]), 3, MODEL, api_name="/actionclip_rescore",
+    # switching templates off re-scores the kept features (the model is the kept run's)
+    top2, film2, _, agreement2, votes2, _notes, strip2 = client.predict(
+        list(ACTIONCLIP16.templates[:4]), 3, api_name="/actionclip_rescore",
     )
     assert len(votes2["data"]) == 4 and "of 4 templates" in agreement2 and len(film2) == 8
     assert len(strip2) == 4 and "of 4 prompts" in strip2[2]["caption"]  # the strip follows the re-scoring
@@ -79,8 +79,44 @@ def test_actionclip_list_of_images(client, tmp_path):
 
 
 def test_actionclip_preset(client):
-    labels = client.predict("UCF101 (101 actions)", api_name="/actionclip_preset")
+    labels = client.predict("ucf101", api_name="/actionclip_preset")
     assert labels.startswith("apply eye makeup, apply lipstick") and labels.count(",") == 100
+
+
+# -- ActionCLIP's handlers called directly, without a server ---------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    from app.context import AppContext, Settings
+
+    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_actionclip_handlers_called_directly(ctx):
+    from app.tabs import actionclip
+
+    s = actionclip.TAB.defaults(video=str(VIDEOS / "red_then_blue.mp4"), labels="red, blue, green", top_k=3,
+                                model=ctx.default_choice)
+    answer = actionclip.recognise(ctx, s)
+    assert set(answer.outputs) == {"top", "filmstrip", "heat", "agreement", "votes"}
+    assert set(answer.outputs["top"]) == {"red", "blue", "green"} and len(answer.outputs["filmstrip"]) == 8
+    assert len(answer.outputs["votes"]) == 16 and len(answer.steps) == 4
+    assert answer.scores["agreeing_templates"] <= 16 and "random" in answer.weights
+    # the re-score reads only the kept features: the same templates give the same prediction
+    again = actionclip.rescore(ctx, s, answer.keep)
+    assert again.outputs["top"] == answer.outputs["top"] and again.keep is None
+    fewer = actionclip.rescore(ctx, s.replace(templates=list(ACTIONCLIP16.templates[:2])), answer.keep)
+    assert len(fewer.outputs["votes"]) == 2 and "of 2 templates" in fewer.outputs["agreement"]
+
+
+def test_actionclip_direct_errors_say_what_to_do(ctx):
+    from app.tabs import actionclip
+    from components.errors import InputError
+
+    s = actionclip.TAB.defaults(model=ctx.default_choice)
+    with pytest.raises(InputError, match="Upload a video"):
+        actionclip.recognise(ctx, s)
+    with pytest.raises(InputError, match="Recognise a video first"):
+        actionclip.rescore(ctx, s, None)
 
 
 def test_clip4clip_search_captions_evaluate(client):

@@ -53,7 +53,7 @@ def test_clip_engine_answers_and_heatmap(client):
     assert "animals" in notes and "CLIP engine" in notes
     assert [row[0] for row in evidence["data"]] == labels
     assert evidence["data"][0][2] == f"a photo of {'an' if labels[0][0] in 'aeiou' else 'a'} {labels[0]}."
-    again = client.predict(labels[1], api_name="/vilt_heatmap")
+    again, *_ = client.predict(labels[1], api_name="/vilt_heatmap")
     assert again.endswith(".png")
     # the strip: image embedding → statement prompts → scores → where the answer is (the main heat map)
     assert len(strip) == 4 and all(step["caption"] for step in strip)
@@ -103,7 +103,7 @@ def test_vilt_engine_with_weights_answers_from_its_label_map(client, tmp_path, m
     assert len(answers["confidences"]) == 5
     assert heat_key["choices"] and [c[0] for c in heat_key["choices"]] == ["What", "colour", "is", "the", "ball"]
     assert "tiny random ViLT" in notes and "could not run" not in notes
-    assert client.predict("ball", api_name="/vilt_heatmap").endswith(".png")
+    assert client.predict("ball", api_name="/vilt_heatmap")[0].endswith(".png")
     # the strip: patches → question words → word–patch alignment (the main heat map) → answers
     assert len(strip) == 4 and all(step["caption"] for step in strip)
     assert "patches of 32x32" in strip[0]["caption"] and "5 words" in strip[1]["caption"]
@@ -133,3 +133,42 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, question, mod
     assert message in str(info.value)
     answers, *_ = ask(client)
     assert len(answers["confidences"]) == 5
+
+
+# -- the handlers called directly, without a server --------------------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    from app.context import AppContext, Settings
+
+    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_handlers_called_directly(ctx):
+    from app.tabs import vilt as tab
+    from components.errors import InputError
+
+    s = tab.TAB.defaults(image=skimage_photo("coffee"), question="What colour is the cup?", mode="own",
+                         candidates="white, black, red", model=ctx.default_choice)
+    first = tab.answer(ctx, s)
+    assert set(first.outputs["answers"]) == {"white", "black", "red"} and first.scores["engine"] == "clip"
+    assert [row[0] for row in first.outputs["evidence"]] == list(first.outputs["answers"])
+    assert len(first.steps) == 4 and "random" in first.weights
+    # the same image again: the kept features answer, and the answers agree
+    again = tab.answer(ctx, s.replace(kept=first.keep))
+    assert again.keep["features"] is first.keep["features"] and again.scores == first.scores
+    other = tab.answer(ctx, s.replace(image=skimage_photo("chelsea"), kept=first.keep))
+    assert other.keep["key"] != first.keep["key"]
+    # the heat map of another answer from the kept run, without a forward
+    shown = tab.show_heatmap(ctx, s.replace(heat_key="black"), first.keep)
+    assert shown.outputs["heat"].size == first.outputs["heat"].size
+    with pytest.raises(InputError, match="Answer a question first"):
+        tab.show_heatmap(ctx, s, None)
+    with pytest.raises(InputError, match="Type a question"):
+        tab.answer(ctx, s.replace(question="  "))
+
+
+def test_timing_called_directly(ctx):
+    from app.tabs import vilt as tab
+
+    timed = tab.timing(ctx, tab.TAB.defaults(image=skimage_photo("coffee"), runs=1, model=ctx.default_choice))
+    assert timed.outputs["timing_plot"] is not None and "384×576" in timed.outputs["timing_notes"]

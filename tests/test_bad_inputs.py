@@ -21,7 +21,7 @@ IMAGE_ENDPOINTS = {
     "/depthclip_estimate": ("image_path", {}),
     "/vild_detect": ("image_path", {}),
     "/glip_ground": ("image_path", {}),
-    "/vilt_answer": ("image_path", {}),
+    "/vilt_answer": ("image", {}),
     "/lseg_segment": ("image_path", {}),
     "/groupvit_segment": ("image_path", {}),
     "/clipasso_sketch": ("image", {"iterations": 10, "strokes": 4}),
@@ -102,7 +102,7 @@ TEXT_ENDPOINTS = {
     "/lseg_segment": ("image_path", "labels_text", {}),
     "/vild_detect": ("image_path", "categories_text", {}),
     "/glip_ground": ("image_path", "caption_text", {}),
-    "/vilt_answer": ("image_path", "question_text", {}),
+    "/vilt_answer": ("image", "question", {}),
 }
 
 
@@ -162,7 +162,7 @@ BAD_VIDEOS = {
 def test_bad_videos_actionclip(client, folder, case):
     make, expected = BAD_VIDEOS[case]
     _expect_message(
-        client, "/actionclip_recognise", expected, video_path=handle_file(str(make(folder))), image_files=None
+        client, "/actionclip_recognise", expected, video=handle_file(str(make(folder))), images=None
     )
 
 
@@ -185,14 +185,14 @@ def test_bad_videos_clip4clip_index(client, folder, case):
 def test_hour_long_video_is_sampled_from_its_start_with_a_note(client, folder):
     path = bad.long_video(folder)
     result = _call(
-        client, "/actionclip_recognise", video_path=handle_file(str(path)), image_files=None, labels_text="dark, bright"
+        client, "/actionclip_recognise", video=handle_file(str(path)), images=None, labels="dark, bright"
     )
     assert "minutes" in str(result)
     _still_serving(client)
 
 
 def test_no_video_at_all(client):
-    _expect_message(client, "/actionclip_recognise", None, video_path=None, image_files=None)
+    _expect_message(client, "/actionclip_recognise", None, video=None, images=None)
 
 
 # -- 3-D files ------------------------------------------------------------------------------------
@@ -211,11 +211,34 @@ BAD_CLOUDS = {
 @pytest.mark.parametrize("case", list(BAD_CLOUDS))
 def test_bad_point_clouds(client, folder, case):
     make, expected = BAD_CLOUDS[case]
-    _expect_message(client, "/pointclip_recognise", expected, path=handle_file(str(make(folder))))
+    _expect_message(client, "/pointclip_recognise", expected, cloud=handle_file(str(make(folder))))
 
 
 def test_no_point_cloud(client):
-    _expect_message(client, "/pointclip_recognise", None, path=None)
+    _expect_message(client, "/pointclip_recognise", None, cloud=None)
+
+
+# The view-weight presets (projection, label preset, model → the weights note and the sliders).
+BAD_WEIGHT_PICKS = {
+    "unknown projection": ({"projection": "v3"}, "not in the list of choices"),
+    "no projection": ({"projection": None}, "Unknown projection"),
+    "unknown label preset": ({"preset": "ModelNet41"}, "not in the list of choices"),
+    "unknown model": ({"model": "no separator"}, "not in the list of choices"),
+    "wrong type": ({"projection": 2}, "not in the list of choices"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_WEIGHT_PICKS))
+def test_bad_pointclip_weight_picks(client, case):
+    picks, expected = BAD_WEIGHT_PICKS[case]
+    good = {"projection": "v2", "preset": "", "model": "clip-lab-tiny-vit · random"}
+    _expect_message(client, "/pointclip_preset_weights", expected, **{**good, **picks})
+
+
+def test_pointclip_weight_picks_without_preset_or_model_use_the_defaults(client):
+    note, *sliders = _call(client, "/pointclip_preset_weights", projection="v2", preset=None, model=None)
+    assert "ViT-B/16" in note and len(sliders) == 10
+    _still_serving(client)
 
 
 # -- CSV for CLIP4Clip's evaluation ---------------------------------------------------------------

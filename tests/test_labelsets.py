@@ -104,17 +104,24 @@ def test_point_cloud_presets_are_as_before(before):
     assert pointclip_labels.preset_text("ModelNet10") == old.preset_text("ModelNet10")
 
 
+ADDED_VQA_GROUPS = ("shapes",)  # added since: "What shape is this?" had no group (vqa_shapes.json)
+
+
 def test_vqa_answers_are_as_before(before):
     old = before.vqa_answers
-    assert list(vqa_answers.ANSWER_GROUPS) == list(old.ANSWER_GROUPS)
+    assert list(vqa_answers.ANSWER_GROUPS) == [*old.ANSWER_GROUPS, *ADDED_VQA_GROUPS]
     for group, answers in old.ANSWER_GROUPS.items():
         # the old "objects" named "flag" twice; a set names each answer once, first place kept
         assert vqa_answers.ANSWER_GROUPS[group] == tuple(dict.fromkeys(answers)), group
     for name in labelsets_constants(old):
-        assert getattr(vqa_answers, name) == tuple(dict.fromkeys(getattr(old, name))), name
-    assert vqa_answers.ALL_ANSWERS == old.ALL_ANSWERS
-    assert vqa_answers.KIND_WORDS == old.KIND_WORDS
-    for group in (None, "all", "colours", "numbers"):
+        if name != "ALL_ANSWERS":  # checked below, with the added groups' answers at its end
+            assert getattr(vqa_answers, name) == tuple(dict.fromkeys(getattr(old, name))), name
+    added = [a for g in ADDED_VQA_GROUPS for a in vqa_answers.ANSWER_GROUPS[g] if a not in old.ALL_ANSWERS]
+    assert vqa_answers.ALL_ANSWERS == tuple(dict.fromkeys([*old.ALL_ANSWERS, *added]))
+    assert vqa_answers.KIND_WORDS == {**old.KIND_WORDS, "shape": "shapes", "shapes": "shapes"}
+    for group in (None, "all"):
+        assert vqa_answers.answers_for(group) == vqa_answers.ALL_ANSWERS
+    for group in ("colours", "numbers"):
         assert vqa_answers.answers_for(group) == tuple(dict.fromkeys(old.answers_for(group)))
 
 

@@ -222,6 +222,8 @@ def test_tiny_clip_plumbing(tiny_vit):
         ("What is the astronaut holding?", "helmet", "action on", "objects", "the astronaut is holding a helmet."),
         ("What animal is this?", "owl", "what kind", "animals", "a photo of an owl."),
         ("What kind of food is shown?", "pizza", "kind of", "food", "a photo of a pizza, a type of food."),
+        ("What shape is this?", "star", "what kind", "shapes", "a photo of a star."),
+        ("What kind of shape is pictured?", "oval", "kind of", "shapes", "a photo of an oval, a type of shape."),
         ("What's the weather like?", "sunny", "weather", "weather", "the weather is sunny."),
         ("Where is the cat?", "kitchen", "where", "places", "a photo of the cat in the kitchen."),
         ("What is the cup made of?", "glass", "made of", "materials", "the cup is made of glass."),
@@ -233,6 +235,15 @@ def test_question_rules(question, answer, rule, group, prompt):
     assert (plan.rule, plan.group) == (rule, group)
     assert plan.prompt(answer) == prompt
     assert plan_question(question, "qa").prompt(answer) == f"question: {question} answer: {answer}."
+
+
+def test_what_shape_is_this_offers_the_shapes(oracle):
+    """ "What shape is this?" once matched no rule (no "shape" kind word): it was asked with the literal
+    QA prompt over every answer. Now it is a kind question over the shapes group."""
+    result = ClipVQA(oracle)(solid((230, 20, 20)), "What shape is this?")
+    assert result.question_type == "what kind" and result.answer_group == "shapes"
+    assert result.candidates == ANSWER_GROUPS["shapes"] and {"circle", "square", "triangle", "star"} <= set(result.candidates)
+    assert result.prompts[result.candidates.index("star")] == "a photo of a star."
 
 
 def test_shipped_answers():

@@ -4,18 +4,16 @@ a measured "why ViLT is fast" panel (linear patches vs a CNN grid vs CLIP's imag
 from __future__ import annotations
 
 import gradio as gr
-from PIL import Image, ImageDraw
 
 from app import render
-from app import runs as run_records
 from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
-from app.howitworks import bars_picture, how_it_works, steps, text_picture
-from app.widgets import ImageUpload, image_limits, method_header, replay_panel, user_errors
+from app.howitworks import bars_picture, steps, text_picture
+from app.render import vqa as pictures
+from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
 from components import vilt
 from components.errors import WeightsError
 from components.media import MAX_LABELS, load_image, parse_labels
 
-TITLE = "ViLT"
 ENGINES = {
     "clip": "CLIP: rank answers by image–prompt similarity (always available)",
     "vilt": f"ViLT: official weights {vilt.VQA_CHECKPOINT} (only if in the Hugging Face cache)",
@@ -35,80 +33,92 @@ ALIGNMENT_LABELS = {
 GRID_LABELS = {384: "384 short side (ViLT's input)", 800: "800 short side (Pixel-BERT's input)"}
 
 
-def build(ctx) -> None:
-    method_header(
-        "ViLT — vision-and-language transformer without convolution or region supervision",
-        "One transformer reads the question's words and the image's 32×32 patches together; each "
-        "patch becomes a token through a single linear projection, so embedding the image is almost free.",
-        "Kim, Son, Kim, *ViLT: Vision-and-Language Transformer Without Convolution or Region "
-        "Supervision*, ICML 2021.",
-        "two engines. By default (and whenever ViLT's weights are missing) a CLIP-backed version of the "
-        "task: CLIP ranks candidate answers by how well a statement built from the question and the "
-        "answer matches the image. On request, the official ViLT VQA model (transformers), only if its "
-        "weights are already in the Hugging Face cache: nothing is downloaded. The timing "
-        "panel runs ViLT's patch projection, a ResNet-50 grid and CLIP's tower here, with random "
-        "weights (speed does not depend on them).",
-    )
+def _radio(choices: dict, value, label: str, **kwargs) -> gr.Radio:
+    return gr.Radio([(v, k) for k, v in choices.items()], value=value, label=label, **kwargs)
+
+
+def _engine_radio() -> gr.Radio:
     cached = vilt.vilt_weights_cached()
+    return _radio(ENGINES, "clip", "Engine", info=(
+        "ViLT's weights are in this machine's Hugging Face cache."
+        if cached
+        else "ViLT's weights are NOT in this machine's Hugging Face cache: picking ViLT answers with CLIP and says so."
+    ))
+
+
+TAB = Tab(
+    key="vilt",
+    title="ViLT",
+    name="ViLT — vision-and-language transformer without convolution or region supervision",
+    idea="One transformer reads the question's words and the image's 32×32 patches together; each "
+    "patch becomes a token through a single linear projection, so embedding the image is almost free.",
+    paper="Kim, Son, Kim, *ViLT: Vision-and-Language Transformer Without Convolution or Region "
+    "Supervision*, ICML 2021.",
+    runs="two engines. By default (and whenever ViLT's weights are missing) a CLIP-backed version of the "
+    "task: CLIP ranks candidate answers by how well a statement built from the question and the "
+    "answer matches the image. On request, the official ViLT VQA model (transformers), only if its "
+    "weights are already in the Hugging Face cache: nothing is downloaded. The timing "
+    "panel runs ViLT's patch projection, a ResNet-50 grid and CLIP's tower here, with random "
+    "weights (speed does not depend on them).",
+    settings=[
+        image_setting(),
+        Setting("question", lambda: gr.Textbox(
+            "What animal is this?", label="Question",
+            info=f"One short question, up to {vilt.MAX_QUESTION_CHARS} characters (ViLT reads ≤ 38 word pieces)."),
+            str, "one short question about the image"),
+        Setting("engine", _engine_radio, str, '"clip" (always available) or "vilt" (official weights, if cached)'),
+        Setting("mode", lambda: _radio(CANDIDATE_MODES, "shipped", "Candidate answers (CLIP engine)"), str,
+                '"shipped" (the answer group that fits the question) or "own" (the candidates below)'),
+        Setting("candidates", lambda: gr.Textbox(
+            "", label="Your candidates", lines=2,
+            info=f"Separated by commas, semicolons or new lines; up to {MAX_LABELS}. Used with “my own candidates”."),
+            str, "your candidate answers, separated by commas, semicolons or new lines"),
+        Setting("style", lambda: _radio(
+            STYLE_LABELS, "statement", "CLIP prompt",
+            info="CLIP learned from captions, which state things; so the question is rewritten as a "
+            "statement with the answer in it. “question: … answer: …” is the literal alternative."),
+            str, '"statement" (the question rewritten with the answer) or "qa"'),
+        Setting("k", lambda: gr.Slider(1, 10, value=vilt.TOP_K, step=1, label="Answers shown (top-k)"), int,
+                "answers shown (top-k)"),
+        Setting("alignment", lambda: _radio(ALIGNMENT_LABELS, "attention", "ViLT word–patch alignment"), str,
+                '"attention" or "ipot" (ViLT engine)'),
+        Setting("layers", lambda: gr.Radio(list(vilt.ATTENTION_LAYERS), value="all", label="Attention layers (averaged)"),
+                str, '"all" or "last" attention layers, averaged (ViLT engine)'),
+        Setting("heat_key", lambda: gr.Dropdown([], label="Heat map for", interactive=True), str,
+                "the word or answer whose map to show (one of the last run's)", rescore=True),
+        Setting("grid_side", lambda: _radio(GRID_LABELS, 384, "Grid backbone input"), int,
+                "short side of the grid backbone's input: 384 (ViLT) or 800 (Pixel-BERT)"),
+        Setting("runs", lambda: gr.Slider(1, 10, value=3, step=1, label="Timing runs (median)"), int,
+                "timing runs (the median is shown)"),
+    ],
+)
+TITLE = TAB.title
+ANSWER = ["image", "question", "engine", "mode", "candidates", "style", "k", "alignment", "layers"]
+
+
+def build(ctx) -> None:
+    page = Page(ctx, TAB)
     with gr.Row():
         with gr.Column():
-            image = ImageUpload("Image")
-            question = gr.Textbox(
-                "What animal is this?",
-                label="Question",
-                info=f"One short question, up to {vilt.MAX_QUESTION_CHARS} characters (ViLT reads ≤ 38 word pieces).",
-            )
-            engine = gr.Radio(
-                [(v, k) for k, v in ENGINES.items()],
-                value="clip",
-                label="Engine",
-                info=(
-                    "ViLT's weights are in this machine's Hugging Face cache."
-                    if cached
-                    else "ViLT's weights are NOT in this machine's Hugging Face cache: "
-                    "picking ViLT answers with CLIP and says so."
-                ),
-            )
-            mode = gr.Radio([(v, k) for k, v in CANDIDATE_MODES.items()], value="shipped", label="Candidate answers (CLIP engine)")
-            candidates = gr.Textbox(
-                "",
-                label="Your candidates",
-                info=f"Separated by commas, semicolons or new lines; up to {MAX_LABELS}. Used with “my own candidates”.",
-                lines=2,
-            )
+            page.inputs("image", "question", "engine", "mode", "candidates")
             with gr.Accordion("Advanced", open=False):
-                style = gr.Radio(
-                    [(v, k) for k, v in STYLE_LABELS.items()],
-                    value="statement",
-                    label="CLIP prompt",
-                    info="CLIP learned from captions, which state things; so the question is rewritten as a "
-                    "statement with the answer in it. “question: … answer: …” is the literal alternative.",
-                )
-                top_k = gr.Slider(1, 10, value=vilt.TOP_K, step=1, label="Answers shown (top-k)")
-                alignment = gr.Radio(
-                    [(v, k) for k, v in ALIGNMENT_LABELS.items()], value="attention", label="ViLT word–patch alignment"
-                )
-                layers = gr.Radio(list(vilt.ATTENTION_LAYERS), value="all", label="Attention layers (averaged)")
-                grid_side = gr.Radio([(v, k) for k, v in GRID_LABELS.items()], value=384, label="Grid backbone input")
-                runs = gr.Slider(1, 10, value=3, step=1, label="Timing runs (median)")
+                page.inputs("style", "k", "alignment", "layers", "grid_side", "runs")
             with gr.Row():
                 ask = gr.Button("Answer", variant="primary")
                 time_it = gr.Button("Why ViLT is fast: time it on this image")
-            image_limits()
+            page.limits()
         with gr.Column():
-            answers = gr.Label(num_top_classes=10, label="Answers")
-            heat_key = gr.Dropdown([], label="Heat map for", interactive=True)
-            heat = gr.Image(label="Where it looks", type="pil", format="png")
-            notes = gr.Markdown()
-            evidence = gr.Dataframe(headers=["answer", "score", "prompt"], label="Evidence", wrap=True)
-            record = gr.File(label="Run record (JSON): settings, image hash, weights, answers")
-            timing_plot = gr.Plot(label="Visual embedding: measured here vs quoted in the paper (log scale)")
-            timing_notes = gr.Markdown()
-    strip = how_it_works()
-    record_in, (image_in,), replay_button = replay_panel()
-    state = gr.State()
-
-    gr.Examples(
+            page.output("answers", gr.Label(num_top_classes=10, label="Answers"))
+            page.output("heat_key", page.input("heat_key"))
+            page.output("heat", gr.Image(label="Where it looks", type="pil", format="png"))
+            page.notes = gr.Markdown()
+            page.output("evidence", gr.Dataframe(headers=["answer", "score", "prompt"], label="Evidence", wrap=True))
+            page.record = gr.File(label="Run record (JSON): settings, image hash, weights, answers")
+            page.output("timing_plot", gr.Plot(label="Visual embedding: measured here vs quoted in the paper (log scale)"))
+            page.output("timing_notes", gr.Markdown())
+    page.strip()
+    page.replay_panel()
+    page.examples(
         [
             [skimage_photo("chelsea"), "What animal is this?"],
             [skimage_photo("astronaut"), "What colour is the suit?"],
@@ -116,146 +126,104 @@ def build(ctx) -> None:
             [skimage_photo("rocket"), "What vehicle is this?"],
             [skimage_photo("motorcycle_left"), "How many wheels are there?"],
         ],
-        inputs=[image, question],
-        label=PHOTO_LABEL,
+        ["image", "question"],
+        PHOTO_LABEL,
     )
-    gr.Examples(world_examples("vilt"), inputs=[image, question, mode, candidates, style], label=WORLD_LABEL)
+    page.examples(world_examples("vilt"), ["image", "question", "mode", "candidates", "style"], WORLD_LABEL)
 
-    @user_errors
-    def answer(image_path, question_text, engine_name, mode_name, candidates_text, style_name,
-               k, alignment_name, layers_name, saved, model_choice, progress=gr.Progress()):
-        loaded = load_image(image_path)
-        vilt.check_question(question_text)
-        note_lines = list(loaded.notes)
-        settings = dict(
-            question=question_text, engine=engine_name, mode=mode_name, candidates=candidates_text, style=style_name,
-            k=k, alignment=alignment_name, layers=layers_name,
-        )
-        record_of = lambda result: run_records.write_record(  # noqa: E731
-            "vilt",
-            settings=settings,
-            files={"image": image_path},
-            model_choice=model_choice,
-            weights=result.model,
-            scores=dict(engine=result.engine, answers=dict(result.ranking())),
-        )
-        if engine_name == "vilt":
-            try:
-                official = vilt.load_vilt(device=ctx.settings.device)
-            except WeightsError as error:
-                note_lines.insert(0, f"⚠️ **ViLT could not run, so the CLIP engine answered.** {error}")
-            else:
-                progress(0.1, desc="ViLT: one forward of question and patches")
-                engine = official.with_settings(top_k=int(k), alignment=alignment_name, attention_layers=layers_name)
-                result = engine(loaded.image, question_text)
-                return _show(result, loaded.image, note_lines, saved, record_of(result))
-        progress(0.1, desc="CLIP: embedding the image and the prompts")
-        backbone = ctx.backbone(model_choice)
-        own = None
-        if mode_name == "own":
-            parsed = parse_labels(candidates_text, count_tokens=backbone.count_tokens)
-            own = list(parsed.labels)
-            note_lines += parsed.notes
-        engine = vilt.ClipVQA(backbone, top_k=int(k), prompt_style=style_name)
-        key = (str(image_path), backbone.describe())
-        features = saved["features"] if saved and saved.get("key") == key else None
-        if features is None:
-            features = engine.embed(loaded.image)
-        result = engine(loaded.image, question_text, own, features=features)
-        return _show(result, loaded.image, note_lines, {"key": key, "features": features}, record_of(result))
+    page.run(ask, answer, "answer", uses=ANSWER, kept=True,
+             outputs=["answers", "heat_key", "heat", "notes", "evidence", "record", "strip"])
+    page.rescore([(page.components["heat_key"], "input")], show_heatmap, "heatmap", uses=["heat_key"],
+                 outputs=["heat", "notes"])
+    page.action(time_it, timing, "timing", uses=["image", "grid_side", "runs"], outputs=["timing_plot", "timing_notes"],
+                concurrency_limit=1)  # timings are only meaningful one at a time
 
-    @user_errors
-    def replay(record_path, image_path, progress=gr.Progress()):
-        saved = run_records.read_record(record_path, "vilt")
-        order = ["image", "question", "engine", "mode", "candidates", "style", "k", "alignment", "layers"]
-        return run_records.replay(
-            saved, {"image": image_path}, lambda *args: answer(*args[:-1], None, args[-1], progress=progress), order
-        )
 
-    def _show(result, image, note_lines, cache, record_path):
-        if result.engine == "clip":
-            note_lines.append(
-                f"CLIP engine on **{result.model}**; question form: *{result.question_type}*; "
-                f"{len(result.candidates)} candidates ({result.answer_group}); scores are a softmax over them."
-            )
-            index = {c: i for i, c in enumerate(result.candidates)}
-            rows = [[a, round(float(s), 4), result.prompts[index[a]]] for a, s in result.ranking()]
+def answer(ctx, s, progress=quiet) -> Answer:
+    """Answer the question with the chosen engine; the CLIP engine reuses the kept image features
+    when the image and model are the same as the last run's."""
+    loaded = load_image(s.image)
+    vilt.check_question(s.question)
+    notes, kept = list(loaded.notes), s.get("kept") or {}
+    if s.engine == "vilt":
+        try:
+            official = vilt.load_vilt(device=ctx.settings.device)
+        except WeightsError as error:
+            notes.insert(0, f"⚠️ **ViLT could not run, so the CLIP engine answered.** {error}")
         else:
-            note_lines.append(f"**{result.model}**; scores are ViLT's sigmoid per answer (they need not sum to 1).")
-            rows = [[a, round(float(s), 4), "(ViLT's VQA head)"] for a, s in result.ranking()]
-        note_lines += result.notes
-        saved = {**(cache or {}), "image": image, "result": result}
-        first = result.heat_keys[0]
-        heat_picture = heatmap_image(image, result, first)
-        return (
-            render.label_dict(result.ranking()),
-            gr.Dropdown(choices=list(result.heat_keys), value=first, label=f"Heat map for ({result.heat_kind})"),
-            heat_picture,
-            "\n".join(f"- {n}" for n in note_lines),
-            rows,
-            record_path,
-            strip_steps(image, result, heat_picture),
-            saved,
+            progress(0.1, desc="ViLT: one forward of question and patches")
+            engine = official.with_settings(top_k=int(s.k), alignment=s.alignment, attention_layers=s.layers)
+            cache = {k: kept[k] for k in ("key", "features") if k in kept}  # the CLIP features stay kept
+            return outputs(engine(loaded.image, s.question), loaded.image, notes, cache)
+    progress(0.1, desc="CLIP: embedding the image and the prompts")
+    backbone = ctx.backbone(s.model)
+    own = None
+    if s.mode == "own":
+        parsed = parse_labels(s.candidates, count_tokens=backbone.count_tokens)
+        own = list(parsed.labels)
+        notes += parsed.notes
+    engine = vilt.ClipVQA(backbone, top_k=int(s.k), prompt_style=s.style)
+    key = engine.features_key(loaded.image)
+    features = kept["features"] if kept.get("key") == key else engine.embed(loaded.image)
+    result = engine(loaded.image, s.question, own, features=features)
+    return outputs(result, loaded.image, notes, {"key": key, "features": features})
+
+
+def outputs(result: vilt.VQAResult, image, notes: list[str], cache: dict) -> Answer:
+    if result.engine == "clip":
+        notes.append(
+            f"CLIP engine on **{result.model}**; question form: *{result.question_type}*; "
+            f"{len(result.candidates)} candidates ({result.answer_group}); scores are a softmax over them."
         )
-
-    @user_errors
-    def show_heatmap(key, saved):
-        if not saved or "result" not in saved or key not in saved["result"].heat_keys:
-            return None
-        return heatmap_image(saved["image"], saved["result"], key)
-
-    @user_errors
-    def timing(image_path, side, n_runs, model_choice, progress=gr.Progress()):
-        loaded = load_image(image_path)
-        backbone = ctx.backbone(model_choice)
-        measured = vilt.time_visual_embeddings(
-            loaded.image, backbone, runs=int(n_runs), grid_short_side=int(side),
-            progress=lambda fraction, text: progress(fraction, desc=text),
-        )
-        return timing_figure(measured), timing_text(measured, backbone)
-
-    answer_outputs = [answers, heat_key, heat, notes, evidence, record, strip, state]
-    ask.click(
-        answer,
-        [image, question, engine, mode, candidates, style, top_k, alignment, layers, state, ctx.model_picker],
-        answer_outputs,
-        api_name="vilt_answer",
-    )
-    replay_button.click(replay, [record_in, image_in], answer_outputs, api_name="vilt_replay")
-    heat_key.input(show_heatmap, [heat_key, state], heat, api_name="vilt_heatmap")
-    time_it.click(
-        timing,
-        [image, grid_side, runs, ctx.model_picker],
-        [timing_plot, timing_notes],
-        api_name="vilt_timing",
-        concurrency_limit=1,  # timings are only meaningful one at a time
+        index = {c: i for i, c in enumerate(result.candidates)}
+        rows = [[a, round(float(p), 4), result.prompts[index[a]]] for a, p in result.ranking()]
+    else:
+        notes.append(f"**{result.model}**; scores are ViLT's sigmoid per answer (they need not sum to 1).")
+        rows = [[a, round(float(p), 4), "(ViLT's VQA head)"] for a, p in result.ranking()]
+    first = result.heat_keys[0]
+    heat = pictures.answer_heatmap(image, result, first)
+    return Answer(
+        {"answers": render.label_dict(result.ranking()),
+         "heat_key": gr.Dropdown(choices=list(result.heat_keys), value=first, label=f"Heat map for ({result.heat_kind})"),
+         "heat": heat, "evidence": rows},
+        notes=[*notes, *result.notes],
+        steps=pipeline_steps(image, result, heat),
+        scores=dict(engine=result.engine, answers=dict(result.ranking())),
+        weights=result.model,
+        keep={**cache, "image": image, "result": result},
     )
 
 
-def grid_lines(image: Image.Image, rows: int, columns: int, size: tuple[int, int] | None = None) -> Image.Image:
-    """`image` (resized to `size` = (W, H) if given) with a rows × columns grid drawn over it."""
-    picture = image.convert("RGB").resize(size, Image.BICUBIC) if size else image.convert("RGB").copy()
-    draw = ImageDraw.Draw(picture)
-    width = max(1, picture.width // 300)
-    for r in range(1, rows):
-        y = round(r * picture.height / rows)
-        draw.line([(0, y), (picture.width, y)], fill=(255, 255, 0), width=width)
-    for c in range(1, columns):
-        x = round(c * picture.width / columns)
-        draw.line([(x, 0), (x, picture.height)], fill=(255, 255, 0), width=width)
-    return picture
+def show_heatmap(ctx, s, kept) -> Answer:
+    """The kept run's map for another word or answer (no forward)."""
+    kept = need_kept(kept, "Answer a question first; then pick a word or answer to see its map.")
+    if "result" not in kept or s.heat_key not in kept["result"].heat_keys:
+        return Answer({"heat": None})
+    return Answer({"heat": pictures.answer_heatmap(kept["image"], kept["result"], s.heat_key)})
 
 
-def strip_steps(image, result: vilt.VQAResult, heat_picture):
+def timing(ctx, s, progress=quiet) -> Answer:
+    """Time ViLT's patch projection, a ResNet-50 grid and CLIP's tower on this image, here."""
+    loaded = load_image(s.image)
+    backbone = ctx.backbone(s.model)
+    measured = vilt.time_visual_embeddings(
+        loaded.image, backbone, runs=int(s.runs), grid_short_side=int(s.grid_side),
+        progress=lambda fraction, text: progress(fraction, desc=text),
+    )
+    return Answer({"timing_plot": pictures.timing_figure(measured),
+                   "timing_notes": pictures.timing_table(measured, backbone.model_name, vilt.QUOTED_MS["region"])})
+
+
+def pipeline_steps(image, result: vilt.VQAResult, heat_picture):
     """The strip from this result's own arrays. ViLT: patches → question words → word–patch alignment →
     answers; CLIP: image embedding → statement prompts → scores → where the answer is."""
     grid_h, grid_w = result.heat_maps.shape[-2:]
-    answers = bars_picture([a for a, _ in result.ranking()], [s for _, s in result.ranking()],
+    answers = bars_picture([a for a, _ in result.ranking()], [p for _, p in result.ranking()],
                            "softmax(scale x cos)" if result.engine == "clip" else "sigmoid per answer", 1.0)
     if result.engine == "vilt":
         width, height = vilt.vilt_size(*image.size)
         return steps(
-            (grid_lines(image, grid_h, grid_w, (width, height)),
+            (pictures.grid_lines(image, grid_h, grid_w, (width, height)),
              f"Resized to {width}x{height} and cut into {grid_h}x{grid_w} patches of 32x32; one linear map makes each a token"),
             (text_picture("Question words (BERT word pieces)", result.heat_keys),
              f"The question's {len(result.heat_keys)} words become tokens; words and patches share one transformer"),
@@ -265,60 +233,10 @@ def strip_steps(image, result: vilt.VQAResult, heat_picture):
     index = {c: i for i, c in enumerate(result.candidates)}
     prompts = [result.prompts[index[a]] for a in result.answers]
     return steps(
-        (grid_lines(image, grid_h, grid_w),
+        (pictures.grid_lines(image, grid_h, grid_w),
          f"CLIP's image tower runs once: one image embedding and a {grid_h}x{grid_w} grid of patch embeddings"),
         (text_picture(f"Prompts of the top answers ({result.question_type})", prompts, [True]),
          f"Each of the {len(result.candidates)} candidate answers is written into a statement and embedded"),
         (answers, "Image embedding vs every statement's embedding → probabilities over the candidates"),
         (heat_picture, f"Patch embeddings vs the best statement: where “{result.top_answer}” is"),
     )
-
-
-def heatmap_image(image, result, key):
-    return render.heatmap_overlay(image, result.heatmap(key), "share" if result.engine == "vilt" else "cosine")
-
-
-CATEGORIES = {
-    "region": "region features<br>(detector)",
-    "grid": "grid features<br>(ResNet-50)",
-    "patch": "linear patches<br>(ViLT)",
-    "clip": "CLIP image tower<br>(whole encoder)",
-}
-
-
-def timing_figure(measured):
-    device = measured.device
-    values = dict(zip(measured.kinds, (float(v) for v in measured.measured_ms)))
-    return render.measured_vs_quoted_bars(
-        list(CATEGORIES.values()),
-        {CATEGORIES[k]: values.get(k) for k in CATEGORIES},
-        {CATEGORIES[k]: measured.quoted_ms.get(k) for k in CATEGORIES},
-        measured_name=f"measured here ({device}, {measured.threads} threads, median of {measured.runs})",
-        quoted_name="quoted in the ViLT paper (its GPU)",
-    )
-
-
-def timing_text(measured, backbone) -> str:
-    lines = ["| visual embedding | input (H×W) | output | measured ms | quoted ms |", "|---|---|---|---|---|"]
-    lines.append(f"| region features (detector) | — | — | not run here | {vilt.QUOTED_MS['region']:g} |")
-    for kind, label, size, shape, ms in zip(
-        measured.kinds, measured.labels, measured.input_sizes, measured.output_shapes, measured.measured_ms
-    ):
-        quoted = measured.quoted_ms.get(kind)
-        shown_label = f"{label} · {backbone.model_name}" if kind == "clip" else label
-        lines.append(
-            f"| {shown_label} | {size[0]}×{size[1]} | {'×'.join(map(str, shape))} | {ms:.3g} | "
-            f"{'—' if quoted is None else f'{quoted:g}'} |"
-        )
-    lines.append("")
-    lines.append(
-        f"Measured on this machine ({measured.device}); the paper's figures are from its own GPU and are "
-        f"shown for their ratios. Here the grid backbone costs **{_times(measured.ratio('grid'))}** and CLIP's "
-        f"tower **{_times(measured.ratio('clip'))}** the linear patch projection. Region features need an object "
-        "detector, which this app does not ship."
-    )
-    return "\n".join(lines)
-
-
-def _times(ratio: float) -> str:
-    return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.2g}×"
