@@ -9,7 +9,7 @@ import gradio as gr
 
 from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.render import board
-from app.scaffold import Answer, Page, Setting, Tab, image_setting, quiet
+from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, quiet
 from components import compare as cmp
 from components import dense
 from components import depthclip as dc
@@ -62,11 +62,10 @@ TAB = Tab(
     runs=runs_text(),
     settings=[
         image_setting(),
-        Setting("labels", lambda: gr.Textbox(
-            "cat, floor, wall", label="Labels", lines=2,
-            info=f"Separated by commas, semicolons or new lines; up to {MAX_LABELS}. "
-            "Name the background too (floor, road, sky…): the segmenters can only choose among your labels."),
-            str, "labels separated by commas, semicolons or new lines"),
+        labels_setting("cat, floor, wall",
+                       f"Separated by commas, semicolons or new lines; up to {MAX_LABELS}. Name the background too "
+                       "(floor, road, sky…): the segmenters can only choose among your labels.",
+                       "labels separated by commas, semicolons or new lines"),
         Setting("method", lambda: gr.Dropdown(
             [(v, k) for k, v in dense.METHOD_LABELS.items()], value=dense.DEFAULT_METHOD,
             label="Dense method (shared by zero-shot, LSeg, GroupViT and ViLD's proposals)"),

@@ -9,7 +9,7 @@ from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, mosaic_picture, steps
 from app.region_settings import proposal_settings, proposals_line, region_pipeline
 from app.render import boxes
-from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
+from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
 from app.widgets import user_errors
 from components import regions, vild
 
@@ -31,10 +31,10 @@ TAB = Tab(
     "and its region proposal network are not used: boxes are not regressed.",
     settings=[
         image_setting(),
-        Setting("categories", lambda: gr.Textbox(
-            "red square; blue circle; green triangle; yellow rectangle", label="Categories", lines=2,
-            info=f"Separated by ';' or ','; “background” is added as class 0. Up to {vild.MAX_CATEGORIES}."),
-            str, "categories separated by ';' or ','; “background” is added as class 0"),
+        labels_setting("red square; blue circle; green triangle; yellow rectangle",
+                       f"Separated by ';' or ','; “background” is added as class 0. Up to {vild.MAX_CATEGORIES}.",
+                       "categories separated by ';' or ','; “background” is added as class 0",
+                       name="categories", label="Categories"),
         Setting("score", lambda: gr.Slider(0, 1, vild.SCORE_THRESHOLD, step=0.01, label="Score threshold"),
                 float, f"score threshold (ViLD demo: {vild.SCORE_THRESHOLD})", rescore=True),
         Setting("nms", lambda: gr.Slider(0.1, 1, vild.NMS_IOU, step=0.05, label="NMS IoU threshold"),
