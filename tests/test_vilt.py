@@ -126,6 +126,33 @@ def test_missing_weights_say_so_without_downloading(tmp_path):
 
 
 # -- fidelity: METHODS.md §10 ----------------------------------------------------------------------
+def test_one_bounded_cache_for_the_official_engine_and_the_timing_modules():
+    from components.vilt import paper
+
+    built = []
+
+    def build(key):
+        built.append(key)
+        return object()
+
+    first = paper.loaded(build, "a")
+    assert paper.loaded(build, "a") is first and built == ["a"]
+    for key in range(paper.MAX_LOADED):  # more than fit: the least recently used goes first
+        paper.loaded(build, key)
+    assert paper._cached.cache_info().currsize == paper.MAX_LOADED
+    assert paper.loaded(build, "a") is not first and built.count("a") == 2
+
+    def refuse(key):
+        built.append(key)
+        raise OSError("no weights")
+
+    for _ in range(2):  # a failed build is not kept: the next call tries again
+        with pytest.raises(OSError):
+            paper.loaded(refuse, "missing")
+    assert built.count("missing") == 2
+    assert vilt.patch_projection("cpu") is vilt.patch_projection("cpu")  # the timing modules go through it too
+
+
 def test_paper_constants():
     assert vilt.VQA_CHECKPOINT == "dandelin/vilt-b32-finetuned-vqa"
     assert (vilt.HIDDEN_SIZE, vilt.NUM_LAYERS, vilt.PATCH_SIZE) == (768, 12, 32)
