@@ -26,10 +26,10 @@ def run(quick: bool = False) -> list[dict]:
 
     overlay, gallery = gr.AnnotatedImage(format="jpeg"), gr.Gallery(format="jpeg")
 
-    def shown(values):  # what Gradio does before sending: encode the overlay, its masks, the heat maps
-        overlay.postprocess(values[0]["value"])
-        gallery.postprocess(values[2])
-        return values
+    def shown(answer):  # what Gradio does before sending: encode the overlay, its masks, the heat maps
+        overlay.postprocess(answer.outputs["overlay"]["value"])
+        gallery.postprocess(answer.outputs["heatmaps"])
+        return answer
 
     rows = []
     runs = 3 if quick else 7

@@ -28,6 +28,7 @@ re-scored (`DepthCLIP.rescore`) without running the image tower again.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -427,6 +428,42 @@ def disparity_to_depth(disparity: np.ndarray, calibration: StereoCalibration = M
     depth = np.full(d.shape, np.nan)
     depth[known] = calibration.focal_px * calibration.baseline_mm / 1000.0 / (d[known] + calibration.doffs_px)
     return depth
+
+
+@dataclass(frozen=True)
+class StereoReference:
+    """A photo whose depth is known: the left view of a calibrated stereo pair and its disparity map
+    (.npy or .npz), e.g. scikit-image's Middlebury motorcycle."""
+
+    left: str  # path of the left view (the photo a person runs)
+    disparity: str  # path of its disparity map, in pixels
+    calibration: StereoCalibration = MOTORCYCLE
+
+
+@functools.lru_cache(maxsize=2)
+def _reference_arrays(reference: StereoReference) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's left view as (H, W, 3) uint8 pixels and its depth in metres (NaN unknown)."""
+    pixels = np.asarray(Image.open(reference.left).convert("RGB"))
+    return pixels, disparity_to_depth(load_disparity(reference.disparity), reference.calibration)
+
+
+def reference_depth(image: Image.Image, reference: StereoReference) -> np.ndarray | None:
+    """(H, W) ground-truth depth in metres when `image` is exactly the reference's left view (the
+    same size and pixels, however it was uploaded); None for any other image."""
+    pixels, truth = _reference_arrays(reference)
+    if image.size != (pixels.shape[1], pixels.shape[0]) or not np.array_equal(np.asarray(image), pixels):
+        return None
+    return truth
+
+
+def relief_points(image: Image.Image, depth: np.ndarray, calibration: StereoCalibration | None = None,
+                  max_points: int = 12_000) -> tuple[np.ndarray, np.ndarray]:
+    """The depth map lifted through a pinhole camera (`lift_to_points`): points (N, 3) in metres and
+    their pixels' colours (N, 3) uint8. The camera is the calibration's when given (focal, principal
+    point), else NYU's Kinect scaled to the width."""
+    camera = {} if calibration is None else dict(focal=calibration.focal_px, principal=(calibration.cx, calibration.cy))
+    points, rows, cols = lift_to_points(depth, max_points=max_points, **camera)
+    return points, np.asarray(image.convert("RGB"))[rows, cols]
 
 
 def load_disparity(path: str | Path) -> np.ndarray:

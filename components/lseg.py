@@ -36,6 +36,7 @@ from components import dense
 from components.errors import InputError
 from components.media import load_image, parse_labels
 from components.prompts import TemplateSet, get_template_set
+from components.zeroshot import scaled_short_side
 
 # -- LSeg's constants --------------------------------------------------------------------------------
 LOGIT_SCALE = 1 / 0.07  # LSeg's temperature: logits = cos / 0.07
@@ -50,6 +51,15 @@ BLOCK_DEPTH = 1
 SMOOTHING_KERNEL = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
 LEAKY_RELU_SLOPE = 0.01  # LSeg's "lrelu" activation between head blocks
 BACKGROUND = "background"
+# Dense resolutions a run may ask for: name → (short side as a multiple of the model's input, inference).
+RESOLUTIONS = {
+    "1x": (1.0, "windows"),  # one model-sized window on the short side (the default)
+    "1.5x": (1.5, "windows"),
+    "2x": (2.0, "windows"),
+    "papers": (dense.PAPERS_FACTOR, "windows"),  # NACLIP / ClearCLIP / SCLIP: 336, 224 windows, stride 112
+    "single": (1.0, "single"),  # one pass over the whole image, interpolated position embeddings (NACLIP)
+}
+RESOLUTION = "1x"
 _CHUNK = 16  # labels upsampled to full resolution at a time (bounds memory on large images)
 
 
@@ -194,6 +204,14 @@ class LSeg:
             notes=(*loaded.notes, *label_list.notes),
             **scored,
         )
+
+
+def dense_input(backbone, resolution: str = RESOLUTION) -> dict:
+    """`LSeg`'s `short_side` and `inference` for one of the named `RESOLUTIONS`."""
+    if resolution not in RESOLUTIONS:
+        raise InputError(f"Unknown dense resolution {resolution!r}; choose one of: {', '.join(RESOLUTIONS)}")
+    factor, inference = RESOLUTIONS[resolution]
+    return {"short_side": scaled_short_side(backbone, factor), "inference": inference}
 
 
 # -- the steps, as plain functions ---------------------------------------------------------------------

@@ -20,6 +20,14 @@ from components.prompts import TemplateSet, get_template_set
 
 DEFAULT_TEMPLATES = "imagenet80"
 TEMPLATE_CHOICES = ("single", "imagenet80")
+RESOLUTIONS = (1.0, 1.5, 2.0)  # heat-map short side as a multiple of the model's input (1 = one window)
+
+
+def scaled_short_side(backbone, factor: float = 1.0) -> int:
+    """The dense map's short side in pixels for `factor` × the model's input size, rounded to a
+    multiple of the patch size and never below the input size (1.0: one model-sized window)."""
+    patch = backbone.patch_size
+    return max(backbone.image_size, round(backbone.image_size * float(factor) / patch) * patch)
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,14 @@ def test_zeroshot_classify_and_heatmap(client):
         labels,
         "single",
         "naclip",
-        "1× (one window)",
+        1.0,
         "clip-lab-tiny-vit · random",
         api_name="/zeroshot_classify",
     )
     assert {c["label"] for c in ranked["confidences"]} == {"astronaut", "cat", "rocket"}
     assert heat_label["value"] == ranked["label"]
     assert heat.endswith(".png")
-    again = client.predict("cat", api_name="/zeroshot_heatmap")
+    again, *_ = client.predict("cat", api_name="/zeroshot_heatmap")  # re-scores the kept run: no forward
     assert again is None or again.endswith(".png")
     assert len(strip) == 4 and all(step["caption"] for step in strip)
     # The strip's last step is the heat map of this run (not a re-run), with its caption below.
@@ -60,10 +60,11 @@ def test_a_run_record_replays_to_the_same_result(client, tmp_path):
     import json
 
     photo = skimage_photo("coffee")
-    args = ("cup of coffee, cup of tea, bowl", "single", "clearclip", "1.5×", "clip-lab-tiny-vit · random")
+    args = ("cup of coffee, cup of tea, bowl", "single", "clearclip", 1.5, "clip-lab-tiny-vit · random")
     ranked, *_, record, _strip = client.predict(handle_file(photo), *args, api_name="/zeroshot_classify")
     saved = json.loads(open(record).read())
     assert saved["tab"] == "zeroshot" and saved["settings"]["method"] == "clearclip"
+    assert saved["settings"]["resolution"] == 1.5  # the value, not the display text
     assert len(saved["inputs"]["image"]["sha256"]) == 64 and "random" in saved["weights"]
     replayed, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/zeroshot_replay")
     assert replayed == ranked
@@ -73,6 +74,11 @@ def test_a_run_record_replays_to_the_same_result(client, tmp_path):
     other.write_text(json.dumps({**saved, "tab": "lseg"}))
     with pytest.raises(Exception, match="replay it there"):
         client.predict(handle_file(str(other)), handle_file(photo), api_name="/zeroshot_replay")
+    # A record written when the resolution was display text still replays.
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({**saved, "settings": {**saved["settings"], "resolution": "1.5×"}}))
+    replayed, *_ = client.predict(handle_file(str(older)), handle_file(photo), api_name="/zeroshot_replay")
+    assert replayed == ranked
 
 
 @pytest.mark.parametrize(
@@ -94,9 +100,45 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, upl
     files["text"].write_text("this is not a picture")
     with pytest.raises(Exception) as info:
         client.predict(
-            handle_file(str(files[upload])), labels, "single", "naclip", "1× (one window)",
+            handle_file(str(files[upload])), labels, "single", "naclip", 1.0,
             "clip-lab-tiny-vit · random", api_name="/zeroshot_classify",
         )
     assert message in str(info.value)
     status, _, _ = client.predict("clip-lab-tiny-vit · random", api_name="/model_status")
     assert "Ready" in status
+
+
+# -- the handlers called directly, without a server -------------------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    from app.context import AppContext, Settings
+
+    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_classify_and_heatmap_called_directly(ctx):
+    from app.tabs import zeroshot
+    from components.errors import InputError
+
+    s = zeroshot.TAB.defaults(image=skimage_photo("astronaut"), labels="astronaut, cat, rocket", templates="single",
+                              model=ctx.default_choice)
+    answer = zeroshot.classify(ctx, s)
+    assert set(answer.scores) == {"astronaut", "cat", "rocket"}
+    assert sum(answer.scores.values()) == pytest.approx(1.0, abs=1e-5)
+    top = max(answer.scores, key=answer.scores.get)
+    assert answer.outputs["heat_label"].value == top and len(answer.steps) == 4
+    assert "random" in answer.weights
+    heat = zeroshot.heatmap(ctx, s.replace(heat_label="cat"), answer.keep)
+    assert heat.outputs["heat"].size[0] >= 512 and heat.notes is None  # only the heat map changes
+    assert zeroshot.heatmap(ctx, s.replace(heat_label="not a label"), answer.keep).outputs["heat"] is None
+    with pytest.raises(InputError, match="Classify an image first"):
+        zeroshot.heatmap(ctx, s.replace(heat_label="cat"), None)
+
+
+def test_resolution_choices_are_values_and_old_text_still_reads():
+    from app.tabs import zeroshot
+
+    setting = zeroshot.TAB.setting("resolution")
+    assert zeroshot.TAB.defaults()["resolution"] == 1.0
+    assert setting.value("1× (one window)") == 1.0 and setting.value("1.5×") == 1.5
+    assert setting.value("2× (sharper, slower)") == 2.0 and setting.value(2.0) == 2.0

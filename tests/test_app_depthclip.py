@@ -97,13 +97,20 @@ def test_other_photo_has_no_ground_truth_and_dense_extension(client):
 
 
 def test_paper_default_backbone_is_rn50(client):
-    """With no override the tab loads RN50 · openai; offline it falls back to random and says so."""
+    """With no override the tab loads RN50 · openai (components.backbone.load_paper_backbone); a
+    paper backbone never falls back to random weights, so offline the message names it and says how
+    to add its weights. Where RN50's weights are cached, it runs on them."""
     saved = {k: os.environ.pop(k) for k in TINY_DEPTHCLIP}
     try:
-        _, status, *_ = estimate(client, skimage_photo("chelsea"), height=64)
+        try:
+            _, status, *_ = estimate(client, skimage_photo("chelsea"), height=64)
+        except Exception as error:  # offline, no cache: the weights error, as a message
+            message = str(error)
+            assert "RN50" in message and "openai" in message and "Traceback" not in message, message
+        else:
+            assert "RN50" in status and "2048 ch" in status and "random" not in status
     finally:
         os.environ.update(saved)
-    assert "RN50" in status and "2048 ch" in status and "meaningless" in status
 
 
 @pytest.mark.parametrize(
@@ -125,3 +132,36 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, upl
     assert message in str(info.value)
     status, _, _ = client.predict(TINY, api_name="/model_status")
     assert "Ready" in status
+
+
+# -- the handler called directly, without a server ---------------------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    from app.context import AppContext, Settings
+
+    with environment(TINY_DEPTHCLIP):
+        yield AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_estimate_called_directly_reuses_kept_features(ctx):
+    from app.tabs import depthclip
+
+    with environment(TINY_DEPTHCLIP):
+        s = depthclip.TAB.defaults(image=skimage_photo("motorcycle_left"), height=128, model=ctx.default_choice)
+        first = depthclip.estimate(ctx, s)
+        assert "computed" in first.outputs["status"] and "4×6 map" in first.outputs["status"]
+        assert first.outputs["truth"] is not None and "Scale-invariant" in first.outputs["comparison"]
+        assert len(first.outputs["words_gallery"]) == 7 and len(first.steps) == 4
+        assert first.scores["grid"] == [4, 6] and "clip-lab-tiny-rn-depth" in first.weights
+        again = depthclip.estimate(ctx, s.replace(bins="0.5, 1, 2, 3, 4, 5, 6", kept=first.keep))
+        assert "re-scored" in again.outputs["status"] and "did not run again" in again.notes[0]
+        other = depthclip.estimate(ctx, s.replace(image=skimage_photo("coffee"), kept=first.keep))
+        assert "computed" in other.outputs["status"] and other.outputs["truth"] is None
+
+
+def test_the_tab_names_the_paper_backbone_through_the_one_table():
+    from app.tabs import depthclip
+    from components.backbone import PAPER_BACKBONES
+
+    assert PAPER_BACKBONES[depthclip.ROLE] == dc.BACKBONE == ("RN50", "openai")
+    assert "**RN50 · openai**" in depthclip.TAB.runs

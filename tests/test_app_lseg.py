@@ -35,9 +35,9 @@ def client():
         yield Client(url, verbose=False)
 
 
-def lseg_segment(client, image, labels="dog, grass, other", threshold=0.0, regulariser="none"):
+def lseg_segment(client, image, labels="dog, grass, other", threshold=0.0, regulariser="none", resolution="1x"):
     return client.predict(
-        handle_file(image), labels, 14.29, threshold, regulariser, 1, "raw", "naclip", "1× (one window)", MODEL,
+        handle_file(image), labels, 14.29, threshold, regulariser, 1, "raw", "naclip", resolution, MODEL,
         api_name="/lseg_segment",
     )
 
@@ -95,6 +95,18 @@ def test_lseg_record_replays_to_the_same_result(client, tmp_path):
     other.write_text(json.dumps({**saved, "tab": "groupvit"}))
     with pytest.raises(Exception, match="replay it there"):
         client.predict(handle_file(str(other)), handle_file(photo), api_name="/lseg_replay")
+
+
+def test_lseg_resolution_is_a_value_and_old_records_replay(client, tmp_path):
+    photo = skimage_photo("coffee")
+    *_, shares, _, _, record, _ = lseg_segment(client, photo, "cup, table, other", resolution="single")
+    saved = json.loads(open(record).read())
+    assert saved["settings"]["resolution"] == "single"  # the value, not the display text
+    older = tmp_path / "older.json"
+    old_text = "single pass (whole image, interpolated position embeddings, NACLIP)"
+    older.write_text(json.dumps({**saved, "settings": {**saved["settings"], "resolution": old_text}}))
+    _, replayed, *_ = client.predict(handle_file(str(older)), handle_file(photo), api_name="/lseg_replay")
+    assert replayed["data"] == shares["data"]
 
 
 def test_groupvit_segment_relabel_and_presets(client):
@@ -168,3 +180,39 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, tab
     assert message in str(info.value)
     overlay, *_ = lseg_segment(client, skimage_photo("coffee"), "cup, table")
     assert overlay["value"]["annotations"]
+
+
+# -- the LSeg handlers called directly, without a server ---------------------------------------------
+@pytest.fixture(scope="module")
+def ctx():
+    from app.context import AppContext, Settings
+
+    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
+
+
+def test_lseg_segment_and_rescore_called_directly(ctx):
+    from app.tabs import lseg
+    from components.errors import InputError
+
+    s = lseg.TAB.defaults(image=skimage_photo("chelsea"), model=ctx.default_choice)
+    assert s.resolution == "1x" and s.labels == "dog, grass, other"
+    answer = lseg.segment(ctx, s)
+    assert set(answer.scores["shares"]) == {"dog", "grass", "other"}
+    assert sum(r[1] for r in answer.outputs["shares"]) == pytest.approx(100, abs=0.1)
+    assert len(answer.steps) == 4 and answer.keep is not None
+    again = lseg.rescore(ctx, s.replace(temperature=50.0, regulariser="bottleneck", blocks=2), answer.keep)
+    assert "bottleneck × 2" in again.notes[-1] and "softmax(50.0 × cosine)" in again.steps[2][1]
+    assert again.scores is None  # a re-score writes no record
+    with pytest.raises(InputError, match="Segment an image first"):
+        lseg.rescore(ctx, s, None)
+    single = lseg.segment(ctx, s.replace(resolution="single"))
+    assert all(n > 0 for n in single.scores["grid"])
+
+
+def test_lseg_old_resolution_texts_map_to_values():
+    from app.tabs import lseg
+    from components import lseg as pipeline
+
+    setting = lseg.TAB.setting("resolution")
+    for label, value in lseg.RESOLUTIONS:
+        assert setting.value(label) == value and value in pipeline.RESOLUTIONS

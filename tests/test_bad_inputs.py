@@ -17,12 +17,12 @@ HIDDEN_ERROR = "has not enabled verbose error reporting"
 
 # endpoint → (its file parameter, settings that keep a valid call quick on the tiny model)
 IMAGE_ENDPOINTS = {
-    "/zeroshot_classify": ("image_path", {}),
-    "/depthclip_estimate": ("image_path", {}),
+    "/zeroshot_classify": ("image", {}),
+    "/depthclip_estimate": ("image", {}),
     "/vild_detect": ("image_path", {}),
     "/glip_ground": ("image_path", {}),
     "/vilt_answer": ("image", {}),
-    "/lseg_segment": ("image_path", {}),
+    "/lseg_segment": ("image", {}),
     "/groupvit_segment": ("image_path", {}),
     "/clipasso_sketch": ("image", {"iterations": 10, "strokes": 4}),
 }
@@ -98,8 +98,8 @@ def _photo():
 
 
 TEXT_ENDPOINTS = {
-    "/zeroshot_classify": ("image_path", "labels_text", {}),
-    "/lseg_segment": ("image_path", "labels_text", {}),
+    "/zeroshot_classify": ("image", "labels", {}),
+    "/lseg_segment": ("image", "labels", {}),
     "/vild_detect": ("image_path", "categories_text", {}),
     "/glip_ground": ("image_path", "caption_text", {}),
     "/vilt_answer": ("image", "question", {}),
@@ -256,8 +256,8 @@ def test_record_files_that_are_not_records(client, folder):
         client,
         "/zeroshot_replay",
         "not a clip lab run record",
-        record_path=handle_file(str(bad.text_file(folder, "record.json"))),
-        image_path=_photo(),
+        record=handle_file(str(bad.text_file(folder, "record.json"))),
+        image=_photo(),
     )
 
 

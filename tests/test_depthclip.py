@@ -16,7 +16,7 @@ from components import depthclip as dc
 from components.backbone import load_backbone
 from components.dense import resnet_stages
 from components.errors import InputError
-from conftest import halves, solid
+from testkit import halves, solid
 from oracle import DIM, OracleVisual, oracle_backbone
 
 TINY_RN_DEPTH = "clip-lab-tiny-rn-depth"  # layer4: 8·32 = 256 channels = 2 × embed 128
@@ -309,6 +309,35 @@ def test_motorcycle_ground_truth_loads_from_scikit_image():
     assert truth.shape == (500, 741)
     assert 0.01 < np.isnan(truth).mean() < 0.2
     assert 1.5 < np.nanmin(truth) and np.nanmax(truth) < 6
+
+
+def test_reference_depth_only_for_the_reference_photo_itself():
+    from pathlib import Path
+
+    from app.examples import skimage_photo
+
+    left = skimage_photo("motorcycle_left")
+    reference = dc.StereoReference(left, str(Path(left).with_name("motorcycle_disp.npz")))
+    image = Image.open(left).convert("RGB")
+    truth = dc.reference_depth(image, reference)
+    np.testing.assert_array_equal(truth, dc.disparity_to_depth(dc.load_disparity(reference.disparity)))
+    assert dc.reference_depth(image.copy(), reference) is truth  # by pixels, however it came; loaded once
+    changed = np.asarray(image).copy()
+    changed[0, 0] ^= 1
+    assert dc.reference_depth(Image.fromarray(changed), reference) is None
+    assert dc.reference_depth(image.resize((370, 250)), reference) is None
+
+
+def test_relief_points_use_the_calibration_camera_and_the_pixel_colours():
+    image = Image.fromarray(np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3))
+    depth = np.full((4, 6), 2.0)
+    calibration = dc.StereoCalibration(focal_px=10.0, baseline_mm=1.0, doffs_px=0.0, cx=0.0, cy=0.0)
+    points, colours = dc.relief_points(image, depth, calibration)
+    expected, rows, cols = dc.lift_to_points(depth, focal=10.0, principal=(0.0, 0.0))
+    np.testing.assert_allclose(points, expected)
+    np.testing.assert_array_equal(colours, np.asarray(image)[rows, cols])
+    assumed, _ = dc.relief_points(image, depth)
+    np.testing.assert_allclose(assumed, dc.lift_to_points(depth)[0])
 
 
 def test_compare_depth_is_scale_invariant():

@@ -8,7 +8,7 @@ from PIL import Image
 from components import lseg
 from components.errors import InputError
 from components.lseg import LSeg, regularise, score
-from conftest import halves, solid
+from testkit import halves, solid
 
 
 def _softmax(x):
@@ -230,3 +230,16 @@ def test_single_pass_dense_inference_is_a_setting(tiny_vit):
     np.testing.assert_allclose(single.cosine, features.similarity(text).numpy(), atol=1e-6)
     with pytest.raises(InputError, match="inference"):
         LSeg(tiny_vit, inference="tiles")
+
+
+def test_named_resolutions_give_the_dense_input(tiny_vit):
+    from components import dense
+    from components.zeroshot import scaled_short_side
+
+    assert lseg.RESOLUTION == "1x" and set(lseg.RESOLUTIONS) == {"1x", "1.5x", "2x", "papers", "single"}
+    assert lseg.dense_input(tiny_vit) == {"short_side": tiny_vit.image_size, "inference": "windows"}
+    assert lseg.dense_input(tiny_vit, "2x") == {"short_side": scaled_short_side(tiny_vit, 2.0), "inference": "windows"}
+    assert lseg.dense_input(tiny_vit, "papers")["short_side"] == dense.papers_short_side(tiny_vit)
+    assert lseg.dense_input(tiny_vit, "single") == {"short_side": tiny_vit.image_size, "inference": "single"}
+    with pytest.raises(InputError, match="resolution"):
+        lseg.dense_input(tiny_vit, "1× (one window)")  # display text is the tab's, never the pipeline's

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from components.zeroshot import ZeroShotClassifier
-from conftest import halves, solid
+from testkit import halves, solid
 
 
 @pytest.mark.parametrize("templates", ["single", "imagenet80"])
@@ -40,3 +40,17 @@ def test_tiny_model_plumbing(tiny_vit):
     assert result.patch_similarity.shape[0] == 3
     assert result.heatmap().shape == (60, 100)
     assert np.isfinite(result.patch_similarity).all()
+
+
+def test_heat_map_resolution_is_a_multiple_of_the_input_in_whole_patches(tiny_vit):
+    from components import dense
+    from components.zeroshot import RESOLUTIONS, scaled_short_side
+
+    size, patch = tiny_vit.image_size, tiny_vit.patch_size
+    assert RESOLUTIONS == (1.0, 1.5, 2.0)
+    assert scaled_short_side(tiny_vit, 1.0) == size  # one model-sized window
+    for factor in RESOLUTIONS:
+        side = scaled_short_side(tiny_vit, factor)
+        assert side % patch == 0 and side >= size and abs(side - factor * size) <= patch / 2
+    assert scaled_short_side(tiny_vit, 0.5) == size  # never below the input
+    assert scaled_short_side(tiny_vit, dense.PAPERS_FACTOR) == dense.papers_short_side(tiny_vit)
