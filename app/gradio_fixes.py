@@ -3,11 +3,16 @@ Remove one when the Gradio pin moves past the bug."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
 
-from gradio import processing_utils
+import gradio
+from gradio import processing_utils, queueing
+
+log = logging.getLogger(__name__)
+PATCHED_FOR = "6.31.0"  # the Gradio these work-arounds were written against and tested with
 
 
 def _atomic_save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
@@ -28,5 +33,27 @@ def _atomic_save_pil_to_cache(img, cache_dir: str, name: str = "image", format: 
     return str(target)
 
 
+_gradio_validator_fn = queueing.create_validator_fn
+
+
+def _validator_fn(fn):
+    """Gradio 6.31 preprocesses a validator's inputs like the main function's; a value the
+    preprocessing refuses (a choice outside a radio's list, sent through the API) then fails inside
+    the queue's join and the client gets a bare "400 Bad Request" instead of Gradio's own message.
+    A validator marked `raw_inputs` (app/admission.py: it only looks at whether inputs are empty)
+    gets the payload as sent, so refused values reach the main function and its usual message."""
+    block_fn = _gradio_validator_fn(fn)
+    if getattr(fn.validator, "raw_inputs", False):
+        block_fn.preprocess = False
+    return block_fn
+
+
 def apply() -> None:
+    """Apply the work-arounds to the Gradio they were written for; on another version, log that each
+    must be checked again and leave Gradio as it is."""
+    if gradio.__version__ != PATCHED_FOR:
+        log.warning("gradio %s is not %s, for which app/gradio_fixes.py was written: its work-arounds are "
+                    "not applied; check whether each bug is still there", gradio.__version__, PATCHED_FOR)
+        return
     processing_utils.save_pil_to_cache = _atomic_save_pil_to_cache
+    queueing.create_validator_fn = _validator_fn

@@ -14,9 +14,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from app.render import colormap
+from app.render.boxes import STEP_PALETTE, outline  # noqa: F401  (STEP_PALETTE: the strips' box colours)
 from app.render.text import font as _font
 from app.render.text import plain as _plain_text
-from app.render.text import wrap as _wrap
+from app.render import text as lettering
 
 STEP_SIZE = 320  # pixels on the long side of each step picture
 
@@ -44,16 +45,7 @@ def steps(*pairs: tuple[Image.Image, str]) -> list[tuple[Image.Image, str]]:
 
 
 def _captioned(image: Image.Image, text: str) -> Image.Image:
-    font = _font(15)
-    width = max(image.width, 260)
-    lines = _wrap(_plain_text(text), font, width - 12)
-    band = 8 + 19 * len(lines)
-    out = Image.new("RGB", (width, image.height + band), "white")
-    out.paste(image, ((width - image.width) // 2, 0))
-    draw = ImageDraw.Draw(out)
-    for n, line in enumerate(lines):
-        draw.text((6, image.height + 4 + 19 * n), line, fill="black", font=font)
-    return out
+    return lettering.captioned(image, text, max(image.width, 260))
 
 
 def _fit(image: Image.Image) -> Image.Image:
@@ -95,24 +87,10 @@ def grid_picture(values: np.ndarray, cmap: str = "viridis") -> Image.Image:
 
 
 # -- helpers added for the ViLD, GLIP, ViLT and PointCLIP strips -------------------------------------
-STEP_PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
-                (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40))
-
-
 def boxes_picture(image: Image.Image, boxes, labels: Sequence[str] = (), colours: Sequence[int] = (), width: int = 3) -> Image.Image:
     """`image` with (x0, y0, x1, y1) pixel boxes outlined (colour index per box from STEP_PALETTE) and
-    an optional label written just inside each box's top-left corner."""
-    picture = image.convert("RGB").copy()
-    draw = ImageDraw.Draw(picture)
-    font = _font(max(12, picture.width // 40))
-    labels, colours = list(labels), list(colours)
-    for i, box in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
-        colour = STEP_PALETTE[(colours[i] if i < len(colours) else i) % len(STEP_PALETTE)]
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=width)
-        if i < len(labels) and labels[i]:
-            draw.text((x0 + width + 1, y0 + width), _plain_text(labels[i]), fill=colour, font=font)
-    return picture
+    an optional label written just inside each box's top-left corner (`app.render.boxes.outline`)."""
+    return outline(image, boxes, labels, colours, width=width)
 
 
 def text_picture(title: str, lines: Sequence[str], highlight: Sequence[bool] = ()) -> Image.Image:

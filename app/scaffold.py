@@ -18,6 +18,7 @@ before a setting's choices became values still replays: `Setting.legacy` maps it
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +26,9 @@ from typing import Any
 
 import gradio as gr
 
-from app import runs
+from app import admission, runs
 from app.howitworks import how_it_works
-from app.widgets import ImageUpload, image_limits, method_header, user_errors, video_limits
+from app.widgets import GPU_SECONDS, ImageUpload, image_limits, method_header, user_errors, video_limits
 from components.errors import InputError
 
 MODEL = "model"  # the shared picker's value: every endpoint takes it last, and every record holds it
@@ -45,7 +46,9 @@ class Setting:
     endpoint parameter's type and `doc` its line in the endpoint's docstring. A `file` setting is an
     upload: the record keeps its SHA-256, and a replay asks for the file again (`replay` makes that
     upload box). `rescore` marks settings whose change re-scores a kept result without a forward.
-    `legacy` maps display text older records hold to today's value."""
+    `legacy` maps display text older records hold to today's value. `recorded_as` is the name the
+    record gives an upload when not `name` (e.g. "3-D file"); an upload of several files is recorded
+    one by one ("image 1", "image 2", …), and an empty upload is left out of the record."""
 
     name: str
     component: Callable[[], gr.Component]
@@ -55,6 +58,8 @@ class Setting:
     rescore: bool = False
     legacy: Mapping[Any, Any] = field(default_factory=dict)
     replay: Callable[[], gr.Component] | None = None
+    required: str = ""  # the message shown beside it when a run is asked for without it
+    recorded_as: str = ""
 
     def value(self, raw):
         """The value a handler sees: legacy display text mapped to today's value."""
@@ -67,7 +72,12 @@ class Setting:
 def image_setting(name: str = "image", label: str = "Image", doc: str = "path of the image file") -> Setting:
     """The image upload most tabs start with (decoded by `components.media.load_image`)."""
     return Setting(name, lambda: ImageUpload(label), str, doc, file=True,
-                   replay=lambda: ImageUpload(f"The {name} the record was made with"))
+                   replay=lambda: ImageUpload(f"The {name} the record was made with"), required=admission.MISSING_IMAGE)
+
+
+def labels_setting(default: str, info: str, doc: str, name: str = "labels", label: str = "Labels") -> Setting:
+    """A free-text list of labels, two lines high (parsed by `components.media.parse_labels`)."""
+    return Setting(name, lambda: gr.Textbox(default, label=label, info=info, lines=2), str, doc)
 
 
 class Values(Mapping):
@@ -114,6 +124,8 @@ class Answer:
     weights: str = ""
     extra: Mapping | None = None  # top-level record facts a replay checks (e.g. the index's videos)
     keep: Any = None
+    settings: Mapping | None = None  # recorded settings that differ from the call's (e.g. a name resolved)
+    model: str | None = None  # the model choice the record names when the call has none (an export after a run)
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,8 @@ class Tab:
     runs: str
     settings: Sequence[Setting]
     limits: str = "image"
+    upgrade: Callable[[dict], dict] | None = None  # an older record → today's settings, before a replay
+    strip: bool = True  # False: the tab shows no how-it-works strip (Compare's board is its own picture)
 
     def setting(self, name: str) -> Setting:
         for s in self.settings:
@@ -189,9 +203,20 @@ class Page:
         made = []
         for name in names:
             assert name not in self.components, f"{self.tab.key}: {name} laid out twice"
-            self.components[name] = self.tab.setting(name).component()
+            factory = self.tab.setting(name).component
+            # a factory that takes an argument gets the AppContext (e.g. a default that depends on the device)
+            self.components[name] = factory(self.ctx) if inspect.signature(factory).parameters else factory()
             made.append(self.components[name])
         return made
+
+    def panel(self) -> "Page":
+        """Another notes, record, strip and replay panel in this tab (a tab with several recorded
+        runs, e.g. one per sub-tab): shares the tab's components, outputs and wired endpoints."""
+        other = copy.copy(self)
+        other.notes = other.record = other.strip_gallery = None
+        other.replay_inputs = {}
+        other.replay_record = other.replay_button = None
+        return other
 
     def input(self, name: str) -> gr.Component:
         return self.inputs(name)[0]
@@ -200,8 +225,12 @@ class Page:
         self.outputs[name] = component
         return component
 
-    def notes_and_record(self, record_label: str = "Run record (JSON): settings, input hash, weights, scores"):
-        self.notes = gr.Markdown()
+    def notes_and_record(self, record_label: str = "Run record (JSON): settings, input hash, weights, scores",
+                         *, notes: bool = True):
+        """The notes (unless `notes=False`: a tab whose status line is an output of its own) and the
+        run record's download."""
+        if notes:
+            self.notes = gr.Markdown()
         self.record = gr.File(label=record_label)
 
     def limits(self) -> gr.Markdown:
@@ -215,15 +244,17 @@ class Page:
         self.strip_gallery = how_it_works()
         return self.strip_gallery
 
-    def replay_panel(self, note: str = "") -> None:
-        """The "Reproduce a run" section: the record beside the file(s) the run was made with."""
-        with gr.Accordion("Reproduce a run", open=False):
+    def replay_panel(self, note: str = "", *, files: Sequence[str] | None = None,
+                     title: str = "Reproduce a run") -> None:
+        """The "Reproduce a run" section: the record beside the file(s) the run was made with (the
+        upload settings named in `files`; default: every upload setting of the table)."""
+        with gr.Accordion(title, open=False):
             if note:
                 gr.Markdown(f"<small>{note}</small>")
             with gr.Row():
                 self.replay_record = gr.File(label="Run record (JSON)", file_types=[".json"])
                 for s in self.tab.settings:
-                    if s.file:
+                    if s.file and (files is None or s.name in files):
                         self.replay_inputs[s.name] = (s.replay or s.component)()
             self.replay_button = gr.Button("Replay")
 
@@ -234,7 +265,12 @@ class Page:
     # -- wiring -------------------------------------------------------------------------------
     def _output_list(self, names: Sequence[str] | None, *, record: bool) -> tuple[list[str], list[gr.Component]]:
         names = list(self.outputs) if names is None else list(names)
-        slots = [*names, "notes"] + (["record"] if record else []) + ["strip", "keep"]
+        if any(n in names for n in ("notes", "record", "strip")):  # placed by the caller: exactly these
+            return self._slots([*names, "keep"])
+        slots = [*names, "notes"] + (["record"] if record else []) + (["strip"] if self.tab.strip else []) + ["keep"]
+        return self._slots(slots)
+
+    def _slots(self, slots: list[str]) -> tuple[list[str], list[gr.Component]]:
         components = {**self.outputs, "notes": self.notes, "record": self.record, "strip": self.strip_gallery,
                       "keep": self.state}
         missing = [n for n in slots if components.get(n) is None]
@@ -256,33 +292,55 @@ class Page:
                 out.append(gr.skip() if answer.keep is None else answer.keep)
             else:
                 out.append(answer.outputs.get(slot, gr.skip()) if isinstance(answer.outputs, Mapping) else gr.skip())
-        return tuple(out)
+        # Gradio takes a one-output event's return value as that output's value: no 1-tuple
+        return out[0] if len(out) == 1 else tuple(out)
 
     def write_record(self, values: Values, answer: Answer, record_as: str) -> str:
-        files = {s.name: values.get(s.name) for s in self.tab.settings if s.file and s.name in values}
-        settings = {n: v for n, v in values.items() if n != MODEL and n not in files}
-        return runs.write_record(record_as, settings=settings, files=files, model_choice=values[MODEL],
+        files = _record_files([s for s in self.tab.settings if s.file and s.name in values], values)
+        uploads = {s.name for s in self.tab.settings if s.file}
+        settings = {n: v for n, v in values.items() if n not in (MODEL, "kept") and n not in uploads}
+        settings.update(answer.settings or {})
+        model = values[MODEL] if answer.model is None else answer.model
+        return runs.write_record(record_as, settings=settings, files=files, model_choice=model,
                                  weights=answer.weights, scores=answer.scores, extra=answer.extra)
 
     def run(self, trigger, handler: Callable, verb: str, *, uses: Sequence[str] | None = None,
             outputs: Sequence[str] | None = None, replay: bool = True, record_as: str | None = None,
-            gpu_seconds: int | None = None, event: str = "click", **event_kwargs):
+            gpu_seconds: int | None = None, event: str = "click", kept: bool = False, gpu: bool = True,
+            long_job: str | None = None, **event_kwargs):
         """Wire `handler(ctx, s, progress)` to `trigger` as endpoint `<key>_<verb>`, its inputs the
         settings in `uses` (default: the whole table, in order) and the model; with `replay`, also
-        `<key>_replay` (or `<key>_<verb>_replay` when the tab has several recorded runs)."""
+        `<key>_replay` (or `<key>_<verb>_replay` when the tab has several recorded runs). With
+        `kept`, the handler also reads the session's kept value as `s.kept` (None in a replay, which
+        starts afresh), e.g. to reuse features of the same image. `gpu=False`: the run stays in the
+        main process on ZeroGPU (one that keeps state there, e.g. a training the Stop button ends).
+        `gpu_seconds`: the GPU time a call asks for on ZeroGPU, an int or a rule of the call's
+        settings, `rule(s) -> seconds` (e.g. `lambda s: 10 + 0.2 * s.iterations * s.seeds`)."""
         uses = [s.name for s in self.tab.settings] if uses is None else list(uses)
         record_as = record_as or self.tab.key
         slots, components = self._output_list(outputs, record=True)
-        endpoint = self.endpoint(handler, uses, slots, record_as=record_as, gpu_seconds=gpu_seconds)
+        endpoint = self.endpoint(handler, uses, slots, record_as=record_as, gpu_seconds=gpu_seconds, kept=kept, gpu=gpu)
         event_fn = getattr(trigger, event)
-        main = event_fn(endpoint, [self.components[n] for n in uses] + [self.ctx.model_picker], components,
-                        api_name=f"{self.tab.key}_{verb}", **event_kwargs)
+        # Checked when the request joins the queue (app/admission.py): missing inputs, and a
+        # `long_job` ("sketch", "training", …) while the visitor already has one.
+        required = {n: self.tab.setting(n).required for n in uses if self.tab.setting(n).required}
+        checks = {"validator": admission.validator(self.ctx, uses, required, long_job, 2 if kept else 1)} \
+            if required or long_job else {}
+        if long_job:
+            getattr(self.ctx, "long_jobs", set()).add(endpoint)
+        main = event_fn(endpoint, [self.components[n] for n in uses] + [self.ctx.model_picker]
+                        + ([self.state] if kept else []), components,
+                        api_name=f"{self.tab.key}_{verb}", **checks, **event_kwargs)
         events = [main]
         replay_verb = "replay" if record_as == self.tab.key else f"{verb}_replay"
         self.endpoints.append(RunEndpoint(f"{self.tab.key}_{verb}", f"{self.tab.key}_{replay_verb}" if replay else None,
                                           tuple(uses), handler, record_as, tuple(slots)))
         if replay:
-            replayer = self.replayer(handler, uses, slots, record_as=record_as, gpu_seconds=gpu_seconds)
+            # `replay` may be a handler of its own, `(ctx, s, record, progress) -> Answer`: it gets the
+            # record too, e.g. to say how the state the run depends on changed since
+            hook = replay if callable(replay) else None
+            replayer = self.replayer(handler, uses, slots, record_as=record_as, gpu_seconds=gpu_seconds, hook=hook,
+                                     gpu=gpu)
             files = [n for n in uses if self.tab.setting(n).file]
             events.append(self.replay_button.click(
                 replayer, [self.replay_record] + [self.replay_inputs[n] for n in files], components,
@@ -290,58 +348,127 @@ class Page:
         return events
 
     def rescore(self, triggers: Sequence, handler: Callable, verb: str, *, uses: Sequence[str],
-                outputs: Sequence[str] | None = None, event: str = "release"):
+                outputs: Sequence[str] | None = None, event: str = "release", **event_kwargs):
         """Wire `handler(ctx, s, kept) -> Answer` (a re-score of the kept result, no forward) to
-        each trigger's `event`, as endpoint `<key>_<verb>` (named once, on the first trigger)."""
+        each trigger's `event`, as endpoint `<key>_<verb>` (named once, on the first trigger). A
+        trigger may be a `(component, event)` pair where its event differs (a radio's "input")."""
         slots, components = self._output_list(outputs, record=False)
 
-        def rescored(values: Values, progress):
+        def rescored(values: Values, progress, session=""):
             return handler(self.ctx, values, values["kept"])
 
         fn = _endpoint(rescored, [self.tab.setting(n) for n in uses], slots, self, with_model=False,
                        kept=True, record_as=self.tab.key, gpu=False)
         inputs = [self.components[n] for n in uses] + [self.state]
         for n, trigger in enumerate(triggers):
-            getattr(trigger, event)(fn, inputs, components, api_name=f"{self.tab.key}_{verb}" if n == 0 else False)
+            trigger, on = trigger if isinstance(trigger, tuple) else (trigger, event)
+            getattr(trigger, on)(fn, inputs, components, api_name=f"{self.tab.key}_{verb}" if n == 0 else False,
+                                 **event_kwargs)
         self.rescores.append(RunEndpoint(f"{self.tab.key}_{verb}", None, tuple(uses), handler, self.tab.key, tuple(slots)))
 
-    def endpoint(self, handler, uses, slots, *, record_as, gpu_seconds=None):
-        def call(values: Values, progress):
-            return handler(self.ctx, values, progress)
+    def action(self, trigger, handler: Callable, verb: str, *, uses: Sequence[str] = (), outputs: Sequence[str],
+               model: bool = True, gpu: bool = True, event: str = "click", **event_kwargs):
+        """Wire `handler(ctx, s, progress) -> Answer` that is not a recorded run (an index's status,
+        adding files, a stop button) as endpoint `<key>_<verb>`: its inputs the settings in `uses`
+        (and the model, with `model`), its outputs exactly the named `outputs`. Returns the event."""
+        slots, components = self._slots(list(outputs))
 
-        return _endpoint(call, [self.tab.setting(n) for n in uses], slots, self, record_as=record_as,
-                         generator=inspect.isgeneratorfunction(handler), gpu_seconds=gpu_seconds)
+        def call(values: Values, progress, session=""):
+            return _call(handler, self.ctx, values, progress, session=session)
 
-    def replayer(self, handler, uses, slots, *, record_as, gpu_seconds=None):
+        fn = _endpoint(call, [self.tab.setting(n) for n in uses], slots, self, with_model=model,
+                       record_as=self.tab.key, generator=inspect.isgeneratorfunction(handler), gpu=gpu)
+        inputs = [self.components[n] for n in uses] + ([self.ctx.model_picker] if model else [])
+        return getattr(trigger, event)(fn, inputs or None, components, api_name=f"{self.tab.key}_{verb}", **event_kwargs)
+
+    def endpoint(self, handler, uses, slots, *, record_as, gpu_seconds=None, kept=False, gpu=True):
+        def call(values: Values, progress, session=""):
+            return _call(handler, self.ctx, values, progress, session=session)
+
+        return _endpoint(call, [self.tab.setting(n) for n in uses], slots, self, record_as=record_as, kept=kept,
+                         generator=inspect.isgeneratorfunction(handler), gpu_seconds=gpu_seconds, gpu=gpu)
+
+    def replayer(self, handler, uses, slots, *, record_as, gpu_seconds=None, hook=None, gpu=True):
         """The replay endpoint: the record's settings (legacy text mapped to values), its model, and
-        the files uploaded beside it (each checked against the record's hash)."""
+        the files uploaded beside it (each checked against the record's hash). With `hook`, that is
+        called as `hook(ctx, s, record, progress)` instead of the handler."""
         table = [self.tab.setting(n) for n in uses]
         files = [s for s in table if s.file]
-        generator = inspect.isgeneratorfunction(handler)
+        generator = inspect.isgeneratorfunction(hook or handler)
 
-        def values_of(record_path, *paths) -> Values:
+        def values_of(record_path, *paths) -> tuple[Values, dict]:
             saved = runs.read_record(record_path, record_as)
-            recorded = runs.recorded_settings(saved, dict(zip((s.name for s in files), paths)), uses)
-            return Values({**{s.name: s.value(recorded[s.name]) for s in table}, MODEL: saved["model"]})
+            if self.tab.upgrade is not None:
+                saved = self.tab.upgrade(saved)
+            uploads, checked = _replay_files(saved, files, paths)
+            recorded = runs.recorded_settings(saved, checked, [n for n in uses if n not in uploads])
+            return Values({**{s.name: s.value(recorded[s.name]) for s in table if s.name not in uploads}, **uploads,
+                           MODEL: saved["model"]}), saved
+
+        def answers(args):
+            bound, progress = _bind(params, args)
+            values, saved = values_of(*bound)
+            session = _session(params, args)
+            if hook is None:
+                return values, _call(handler, self.ctx, values, progress, session=session)
+            return values, _call(hook, self.ctx, values, saved, progress, session=session)
 
         params = [_parameter("record", str, "path of the run record (JSON) this tab wrote")]
         params += [_parameter(s.name, s.kind, f"the {s.name} file the record was made with") for s in files]
 
         if generator:
             def replay(*args):
-                bound, progress = _bind(params, args)
-                values = values_of(*bound)
-                for answer in handler(self.ctx, values, progress):
+                values, answered = answers(args)
+                for answer in answered:
                     yield self._deliver(answer, slots, values, record_as)
         else:
             def replay(*args):
-                bound, progress = _bind(params, args)
-                values = values_of(*bound)
-                return self._deliver(handler(self.ctx, values, progress), slots, values, record_as)
+                values, answer = answers(args)
+                return self._deliver(answer, slots, values, record_as)
 
         _describe(replay, params, f"Replay a {self.tab.title} run record with the same settings and model.")
+        if callable(gpu_seconds):  # the rule reads the recorded settings the replay will run with
+            gpu_seconds = _seconds_of(gpu_seconds, lambda args: values_of(*_bind(params, args)[0])[0])
         kwargs = {} if gpu_seconds is None else {"gpu_seconds": gpu_seconds}
-        return user_errors(replay, **kwargs)
+        return user_errors(replay, gpu=gpu, **kwargs)
+
+
+def _record_files(table: Sequence[Setting], values: Mapping) -> dict[str, str]:
+    """The uploads a record hashes, by the record's names: empty ones left out, several files one by
+    one ("image 1", "image 2", …)."""
+    files = {}
+    for s in table:
+        value, name = values.get(s.name), s.recorded_as or s.name
+        if isinstance(value, (list, tuple)):
+            files.update({f"{name} {i}": getattr(p, "name", p) for i, p in enumerate(value, 1)})
+        elif value:
+            files[name] = value
+    return files
+
+
+def _replay_files(saved: dict, table: Sequence[Setting], paths: Sequence) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each upload setting's files for a replay, and the same by the record's names for checking
+    against its hashes: only uploads the record holds (another is None), several files as many as
+    the record holds, in its order."""
+    inputs = saved.get("inputs") if isinstance(saved.get("inputs"), dict) else {}
+    held = {k for k, v in inputs.items() if isinstance(v, dict) and v.get("sha256")}
+    out: dict[str, Any] = {}
+    checked: dict[str, Any] = {}
+    for s, value in zip(table, paths):
+        name = s.recorded_as or s.name
+        several = sorted((k for k in held if k.startswith(f"{name} ") and k[len(name) + 1:].isdigit()),
+                         key=lambda k: int(k[len(name) + 1:]))
+        if several:
+            given = [getattr(f, "name", f) for f in (value if isinstance(value, (list, tuple)) else [value] if value else [])]
+            if len(given) != len(several):
+                raise InputError(f"This record was made with {len(several)} {name}s; upload those {len(several)} "
+                                 f"{name}s (in the same order) to replay it.")
+            out[s.name] = given
+            checked.update(zip(several, given))
+        else:
+            out[s.name] = value if name in held else None
+            checked[name] = out[s.name]
+    return out, checked
 
 
 @dataclass(frozen=True)
@@ -380,6 +507,20 @@ def _bind(params: list[_Param], args: tuple):
     return list(args[:n]), progress
 
 
+def _session(params: list[_Param], args: tuple) -> str:
+    """The browser session's id of Gradio's call (its request follows the progress); "" without one."""
+    request = args[len(params) + 1] if len(args) > len(params) + 1 else None
+    return getattr(request, "session_hash", None) or ""
+
+
+def _call(fn, *args, session: str = ""):
+    """`fn(*args)`, and the browser session's id when `fn` takes a `session` parameter (e.g. to key
+    the Stop button's event of this visitor's run)."""
+    if "session" in inspect.signature(fn).parameters:
+        return fn(*args, session=session)
+    return fn(*args)
+
+
 def _endpoint(call, table: list[Setting], slots, page: Page, *, record_as: str, with_model: bool = True,
               kept: bool = False, generator: bool = False, gpu: bool = True, gpu_seconds: int | None = None):
     params = [_parameter(s.name, s.kind, s.doc) for s in table]
@@ -396,18 +537,35 @@ def _endpoint(call, table: list[Setting], slots, page: Page, *, record_as: str, 
         def endpoint(*args):
             bound, progress = _bind(params, args)
             values = values_of(bound)
-            for answer in call(values, progress):
+            for answer in call(values, progress, _session(params, args)):
                 yield page._deliver(answer, slots, values, record_as)
     else:
         def endpoint(*args):
             bound, progress = _bind(params, args)
             values = values_of(bound)
-            return page._deliver(call(values, progress), slots, values, record_as)
+            return page._deliver(call(values, progress, _session(params, args)), slots, values, record_as)
 
     summary = f"{page.tab.title}: " + ", ".join(s.name for s in table)
     _describe(endpoint, params, summary)
+    if callable(gpu_seconds):  # the rule reads the call's settings, as the handler will see them
+        gpu_seconds = _seconds_of(gpu_seconds, lambda args: values_of(_bind(params, args)[0]))
     kwargs = {"gpu": gpu} if gpu_seconds is None else {"gpu": gpu, "gpu_seconds": gpu_seconds}
     return user_errors(endpoint, **kwargs)
+
+
+def _seconds_of(rule: Callable[[Values], float], values_of: Callable[[tuple], Values]) -> Callable[..., float]:
+    """ZeroGPU's duration function for an endpoint (`spaces` calls it with the endpoint's own
+    arguments, in the main process, before asking for a GPU): `rule(settings)`, e.g.
+    `lambda s: 10 + 0.2 * s.iterations * s.seeds`. Settings it cannot read (a bad record) give the
+    default duration; the run itself then says what is wrong."""
+
+    def duration(*args, **_kwargs) -> float:
+        try:
+            return rule(values_of(args))
+        except Exception:  # noqa: BLE001 - the handler reports the input's problem, not this estimate
+            return GPU_SECONDS
+
+    return duration
 
 
 def need_kept(kept, what: str):

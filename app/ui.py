@@ -62,4 +62,5 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         picker.change(refresh, picker, outputs, api_name="pick_model", show_progress="hidden")
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     demo.clip_lab = ctx
+    ctx.demo = demo
     return demo

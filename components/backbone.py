@@ -298,11 +298,12 @@ def paper_backbone_name(role: str) -> tuple[str, str]:
     return os.environ.get(f"{prefix}_MODEL", model), os.environ.get(f"{prefix}_PRETRAINED", pretrained)
 
 
-def load_paper_backbone(role: str, device: str = "auto") -> "ClipBackbone":
-    """A method's own backbone; `WeightsError` (its message says how to add them) when its weights
-    are not on this machine: a paper backbone never falls back to random weights."""
+def load_paper_backbone(role: str, device: str = "auto", *, fallback_to_random: bool = True) -> "ClipBackbone":
+    """A method's own backbone. Like the shared model, when its weights are not on this machine it
+    runs on random weights whose `weights_note` says why (the tab shows it), so the tab still
+    answers; `fallback_to_random=False` raises `WeightsError` instead."""
     model, pretrained = paper_backbone_name(role)
-    return load_backbone(model, pretrained, device, fallback_to_random=False)
+    return load_backbone(model, pretrained, device, fallback_to_random=fallback_to_random)
 
 
 def load_backbone(

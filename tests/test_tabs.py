@@ -5,20 +5,18 @@ can act on while the server keeps serving; a re-score before any run says what t
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from gradio_client import handle_file
 
-from app.examples import WORLD_LABEL
 from app.scaffold import MODEL, Tab
 from app.tabs import TABS
+from tabcalls import arguments, record_of, record_path
 
 KEYS = [tab.TAB.key for tab in TABS if hasattr(tab, "TAB")]
 # Settings that keep the long tabs' runs short in this sweep (the tabs' own tests use their defaults).
 CHEAP = {
     "clipasso": {"iterations": 2, "seeds": 1, "strokes": 4},
-    "train": {"steps": 4, "batch": 8},
+    "train": {"steps": 4, "batch_size": 8, "eval_every": 2},
 }
 
 
@@ -66,51 +64,18 @@ def test_every_endpoint_takes_the_tables_names(pages, api):
             assert [p["parameter_name"] for p in api[f"/{rescore.api_name}"]["parameters"]] == list(rescore.uses)
 
 
-def _first_example(page) -> dict:
-    """The tab's first world example (truth known), else its first example, as setting values."""
-    label = WORLD_LABEL if WORLD_LABEL in page.example_rows else next(iter(page.example_rows), None)
-    if label is None:
-        return {}
-    names, rows = page.example_rows[label]
-    return dict(zip(names, rows[0])) if rows else {}
-
-
-def _wire(page, name, value):
-    setting = page.tab.setting(name)
-    if setting.file and isinstance(value, str):
-        return handle_file(value)
-    if setting.file and isinstance(value, list):
-        return [handle_file(v) for v in value]
-    return value
-
-
-def _arguments(page, run, **overrides) -> list:
-    values = {**page.tab.defaults(), **_first_example(page), **CHEAP.get(page.tab.key, {}), **overrides}
-    return [_wire(page, n, values[n]) for n in run.uses] + [page.ctx.default_choice]
-
-
-def _record_path(run, outputs) -> str:
-    shown = [s for s in run.slots if s != "keep"]
-    return outputs[shown.index("record")]
-
-
-def _record_of(run, outputs) -> dict:
-    with open(_record_path(run, outputs), encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 @pytest.mark.parametrize("key", KEYS)
 def test_a_run_replays_to_the_same_scores(pages, app_client, key):
     page = pages[key]
     run = next(r for r in page.endpoints if r.replay_api_name)
-    arguments = _arguments(page, run)
-    outputs = app_client.predict(*arguments, api_name=f"/{run.api_name}")
-    record = _record_of(run, outputs)
+    args = arguments(page, run, **CHEAP.get(key, {}))
+    outputs = app_client.predict(*args, api_name=f"/{run.api_name}")
+    record = record_of(run, outputs)
     assert record["tab"] == run.record_as and record["model"] == page.ctx.default_choice
     assert set(record["settings"]) == {n for n in run.uses if not page.tab.setting(n).file}
-    files = [arguments[i] for i, n in enumerate(run.uses) if page.tab.setting(n).file]
-    replayed = app_client.predict(handle_file(_record_path(run, outputs)), *files, api_name=f"/{run.replay_api_name}")
-    assert _record_of(run, replayed)["scores"] == record["scores"]
+    files = [args[i] for i, n in enumerate(run.uses) if page.tab.setting(n).file]
+    replayed = app_client.predict(handle_file(record_path(run, outputs)), *files, api_name=f"/{run.replay_api_name}")
+    assert record_of(run, replayed)["scores"] == record["scores"]
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -120,9 +85,9 @@ def test_a_missing_input_gets_a_message_and_the_server_serves(pages, app_client,
     files = [n for n in run.uses if page.tab.setting(n).file]
     if not files:
         pytest.skip(f"{key}'s run takes no file")
-    arguments = _arguments(page, run, **{n: None for n in files})
+    args = arguments(page, run, **CHEAP.get(key, {}), **{n: None for n in files})
     with pytest.raises(Exception) as raised:
-        app_client.predict(*arguments, api_name=f"/{run.api_name}")
+        app_client.predict(*args, api_name=f"/{run.api_name}")
     message = str(raised.value)
     assert len(message) > 20 and "Traceback" not in message, message
     assert app_client.predict(page.ctx.default_choice, api_name="/model_status")

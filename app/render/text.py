@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PIL import ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 # Pillow's bundled default font lacks typographic quotes and some symbols.
 _PLAIN = (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("×", "x"), ("→", "->"), ("←", "<-"), ("–", "-"),
@@ -37,3 +37,17 @@ def wrap(text: str, drawing_font, width: int, max_lines: int | None = 4) -> list
             line = word
     lines = [*lines, line] if line else lines
     return lines if max_lines is None else lines[:max_lines]
+
+
+def captioned(picture, caption: str, width: int | None = None, size: int = 15, max_lines: int | None = 4):
+    """`picture` centred on a white card `width` pixels wide (default: its own width) with `caption`
+    wrapped under it in `size`-pixel lines (at most `max_lines`; None: all)."""
+    width = width or picture.width
+    drawing_font = font(size)
+    lines = wrap(plain(caption), drawing_font, width - 12, max_lines)
+    card = Image.new("RGB", (width, picture.height + 8 + 19 * len(lines)), "white")
+    card.paste(picture, ((width - picture.width) // 2, 0))
+    draw = ImageDraw.Draw(card)
+    for n, line in enumerate(lines):
+        draw.text((6, picture.height + 4 + 19 * n), line, fill="black", font=drawing_font)
+    return card
