@@ -15,7 +15,7 @@ from tabcalls import arguments, record_of, record_path
 KEYS = [tab.TAB.key for tab in TABS if hasattr(tab, "TAB")]
 # Settings that keep the long tabs' runs short in this sweep (the tabs' own tests use their defaults).
 CHEAP = {
-    "clipasso": {"iterations": 2, "seeds": 1, "strokes": 4},
+    "clipasso": {"iterations": 10, "seeds": 1, "strokes": 4},
     "train": {"steps": 4, "batch_size": 8, "eval_every": 2},
 }
 
