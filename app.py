@@ -1,7 +1,9 @@
 """CLIP Lab: ten CLIP-family methods side by side in one Gradio app.
 
 `demo` is built at module level (Hugging Face Spaces, `gradio app.py`); nothing heavy happens on
-import: the model loads in the background once the app starts. Run:
+import: the model loads in the background once the app starts. On a ZeroGPU Space (SPACES_ZERO_GPU
+set) the default model is created here at import instead, in the main thread, as the `spaces`
+package expects (README, "Hugging Face Spaces"): its tensors then reach every GPU worker. Run:
 
     python app.py [--model ViT-B-16] [--pretrained TAG|PATH|random] [--device auto|cpu|cuda]
                   [--host 127.0.0.1] [--port 7860] [--share]
@@ -15,13 +17,20 @@ from __future__ import annotations
 import argparse
 import os
 
+if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true"):
+    # First, before anything can touch CUDA: `spaces` patches torch so that the model's .to("cuda")
+    # below is recorded, packed at launch and moved to the GPU in each worker.
+    import spaces  # noqa: F401
+
 from app import presentation, serving
 from app.examples import allowed_paths
 from app.ui import build_demo
-from app.context import Settings
+from app.context import Settings, zero_gpu
 from components.media import MAX_UPLOAD_MB
 
 demo = build_demo()
+if zero_gpu():
+    demo.clip_lab.load_now()  # at import, in the main thread, before launch() and any GPU worker
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,7 +63,10 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     settings = Settings(args.model, args.pretrained, args.device)
     app = demo if settings == demo.clip_lab.settings else build_demo(settings)
-    app.clip_lab.start_loading()  # in the background: the page serves while the model loads
+    if zero_gpu():
+        app.clip_lab.load_now()  # done at import for `demo`; here, before launch(), for another model
+    else:
+        app.clip_lab.start_loading()  # in the background: the page serves while the model loads
     app.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
 
 

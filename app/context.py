@@ -1,8 +1,14 @@
 """What every tab shares: the app's settings and the backbone it picked.
 
 Models load in a background thread so the page serves at once; a handler that needs a model waits
-for it. The header's picker names a model per browser session; `AppContext.backbone(choice)` turns
-that name into the shared, cached `ClipBackbone`.
+for it. On a ZeroGPU Space (SPACES_ZERO_GPU) GPU-decorated handlers run in worker processes forked
+from this one (README, "Hugging Face Spaces"), which have none of its threads: there the default
+model is created at import, in the main thread (`load_now`, called by app.py), and any other model
+is loaded by the process that asks for it, synchronously, never through a loader thread it would
+wait on.
+
+The header's picker names a model per browser session; `AppContext.backbone(choice)` turns that
+name into the shared, cached `ClipBackbone`.
 
 A visitor's own models (trained or uploaded in the Train tab) join a separate registry: each is
 listed only in that visitor's picker (its choice carries an unguessable token), the registry keeps a
@@ -16,11 +22,12 @@ import logging
 import os
 import secrets
 import threading
+import weakref
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from components import mini
+from components import backbone as backbones, mini
 from components.backbone import (
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,
@@ -82,6 +89,31 @@ def parse_choice(name: str) -> tuple[str, str]:
     return model, pretrained
 
 
+def zero_gpu() -> bool:
+    """Whether this process serves a ZeroGPU Space: SPACES_ZERO_GPU read as the `spaces` package
+    reads it (spaces/config.py: "1", "t" or "true")."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
+_contexts: "weakref.WeakSet[AppContext]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a ZeroGPU worker) has only the thread that forked: locks other threads held
+    at that moment stay held for good there, and a Future a loader thread was filling never
+    completes. Give the child fresh locks and executors, and forget loads it cannot see finish (it
+    does them again itself, synchronously)."""
+    backbones._cache_lock = threading.Lock()
+    backbones._key_locks = {}
+    for backbone in backbones.cached_backbones():
+        backbone._lock = threading.RLock()
+    for ctx in list(_contexts):
+        ctx._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class AppContext:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -92,6 +124,9 @@ class AppContext:
         self._session_models: OrderedDict[str, SessionModel] = OrderedDict()  # choice → model, oldest first
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-lab-load")
+        self._pid = os.getpid()  # the process whose loader thread fills the futures
+        self.zero_gpu = zero_gpu()
+        _contexts.add(self)
         self.pages: dict = {}  # tab key → its scaffold Page (what it declared and wired), for tests and tools
 
     # -- visitors' own models ------------------------------------------------------------------------
@@ -133,6 +168,11 @@ class AppContext:
         return entry
 
     def start_loading(self, choice: str | None = None) -> Future:
+        """The future of `choice`'s backbone: started in the loader thread if it was not. In a forked
+        child (a ZeroGPU worker) the loader thread does not exist: the backbone loads here and now,
+        and the future comes back done. In a ZeroGPU Space's main process, only the default model
+        (loaded at import, `load_now`) is ever loaded: any other one is loaded by the GPU worker
+        that first runs with it (`deferred`)."""
         choice = choice or self.default_choice
         if self.is_session_choice(choice):
             future: Future = Future()
@@ -140,13 +180,56 @@ class AppContext:
             return future
         if choice not in self.choices:
             raise InputError(f"{choice!r} is not one of this app's models.")
+        if os.getpid() != self._pid:
+            return self.load_now(choice)
+        if self.deferred(choice):
+            raise InputError(
+                f"{shown_choice(choice)} is loaded on the GPU by the first run that uses it, and this step "
+                "runs without one. Run the tab with it first."
+            )
         with self._lock:
             future = self._futures.get(choice)
-            if future is None or (future.done() and future.exception() is not None):
-                model, pretrained = parse_choice(choice)
+            retry = future is None or (future.done() and future.exception() is not None)
+            if retry and not self.zero_gpu:  # on ZeroGPU the main process loads at import only
+                parse_choice(choice)
                 future = self._executor.submit(self._load, choice)
                 self._futures[choice] = future
             return future
+
+    def load_now(self, choice: str | None = None) -> Future:
+        """Load `choice` (default: the app's default model) in this thread, now, unless this process
+        has it already; returns its (done) future. ZeroGPU asks for the model at import in the main
+        process, before any GPU worker is forked: app.py calls this there. Loading errors stay in the
+        future, as with the loader thread."""
+        choice = choice or self.default_choice
+        with self._lock:
+            future = self._futures.get(choice)
+            if future is not None and future.done() and future.exception() is None:
+                return future
+            future = Future()
+            self._futures[choice] = future  # only this thread loads it: the lock is not held while loading
+        try:
+            future.set_result(self._load(choice))
+        except Exception as error:  # kept in the future, raised by .result() as the loader thread's would be
+            future.set_exception(error)
+        return future
+
+    def deferred(self, choice: str | None = None) -> bool:
+        """Whether `choice` is left to the GPU workers: a ZeroGPU Space's main process loads only the
+        default model, at import (elsewhere it would be a background thread, which a forked worker
+        would not have, or CUDA from a thread the `spaces` package does not patch)."""
+        choice = choice or self.default_choice
+        if not self.zero_gpu or os.getpid() != self._pid or self.is_session_choice(choice):
+            return False
+        with self._lock:
+            return choice not in self._futures
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh lock and executor; loads still under way in the parent are
+        forgotten (this process does them itself when asked)."""
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-lab-load")
+        self._futures = {c: f for c, f in self._futures.items() if f.done()}
 
     def _load(self, choice: str) -> ClipBackbone:
         """The backbone for `choice`; when its weights cannot be had, CLIP Lab Mini stands in (random
@@ -179,7 +262,7 @@ class AppContext:
             raise InputError(str(error)) from None
 
     def is_ready(self, choice: str | None = None) -> bool:
-        if self.is_session_choice(choice):
+        if self.is_session_choice(choice) or self.deferred(choice):
             return True
         return self.start_loading(choice).done()
 
@@ -192,6 +275,8 @@ class AppContext:
             except InputError as error:
                 return f"**Dropped:** {error}"
             return f"Ready: **{entry.backbone.describe()}** (yours: trained or uploaded in this browser session)"
+        if self.deferred(choice):
+            return f"**{shown_choice(choice)}** is loaded on the GPU by the first run that uses it (ZeroGPU)"
         future = self.start_loading(choice)
         if not future.done():
             return f"Loading **{shown_choice(choice)}** on {resolve_device(self.settings.device)}…"
@@ -207,6 +292,8 @@ class AppContext:
             with self._lock:
                 entry = self._session_models.get(choice)
             return entry.note if entry is not None else ""
+        if self.deferred(choice):
+            return ""
         future = self.start_loading(choice)
         if not future.done() or future.exception() is not None:
             return ""

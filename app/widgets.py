@@ -6,35 +6,67 @@ import functools
 import html
 import inspect
 import os
+from collections.abc import Callable
 
 import gradio as gr
 
+from app.context import zero_gpu
 from components import regions
 from components.errors import InputError, WeightsError
 from components.media import limits_text
 from components.video import limits_text as video_limits_text
 
+# ZeroGPU (the `spaces` package; README, "Hugging Face Spaces"): a GPU-decorated call asks the
+# scheduler for a duration before it runs, is refused when the visitor's quota left is smaller, and
+# may be aborted when it runs past it. 60 s is the package's own default.
+GPU_SECONDS = 60
+GPU_SECONDS_MIN = 5  # a call also pays for the worker's start (CUDA init, weights moved to the GPU)
+GPU_SECONDS_MAX = int(os.environ.get("CLIP_LAB_GPU_SECONDS_MAX", "300"))
 
-GPU_SECONDS = 60  # ZeroGPU's default budget per call; long jobs ask for more via user_errors(gpu_seconds=)
+
+def gpu_budget(seconds: float) -> int:
+    """A duration request in whole seconds, within [GPU_SECONDS_MIN, GPU_SECONDS_MAX]."""
+    return int(min(max(round(float(seconds)), GPU_SECONDS_MIN), GPU_SECONDS_MAX))
 
 
-def on_gpu(handler, seconds: int = GPU_SECONDS):
-    """On a ZeroGPU Space, hold a GPU while `handler` runs (spaces.GPU); elsewhere, `handler` itself.
-    ZeroGPU Spaces set SPACES_ZERO_GPU; the `spaces` package is installed there, so it is imported
-    only there."""
-    if "SPACES_ZERO_GPU" not in os.environ:
+def gpu_duration(seconds: "int | Callable[..., float]"):
+    """`spaces.GPU(duration=...)` for `seconds`: a number, or a function of the decorated handler's
+    own arguments (`spaces` calls it with them, in the main process, before asking for the GPU)
+    returning seconds; either way clamped by `gpu_budget`."""
+    if not callable(seconds):
+        return gpu_budget(seconds)
+
+    @functools.wraps(seconds)
+    def duration(*args, **kwargs) -> int:
+        return gpu_budget(seconds(*args, **kwargs))
+
+    return duration
+
+
+def on_gpu(handler, seconds: "int | Callable[..., float]" = GPU_SECONDS):
+    """On a ZeroGPU Space, hold a GPU while `handler` runs (spaces.GPU, for `seconds`: an int, or a
+    function of the handler's arguments); elsewhere, `handler` itself. ZeroGPU Spaces set
+    SPACES_ZERO_GPU; the `spaces` package is installed there, so it is imported only there (app.py
+    imports it first, before anything touches CUDA).
+
+    Under spaces.GPU the handler runs in a forked worker process: its arguments and its result (each
+    yield of a generator) are pickled across, and what it changes in process state stays in that
+    worker. Keep such handlers pure compute; state the main process must see goes to disk or comes
+    back in the result."""
+    if not zero_gpu():
         return handler
     import spaces
 
-    return spaces.GPU(duration=seconds)(handler)
+    return spaces.GPU(duration=gpu_duration(seconds))(handler)
 
 
-def user_errors(handler=None, *, gpu_seconds: int = GPU_SECONDS, gpu: bool = True):
+def user_errors(handler=None, *, gpu_seconds: "int | Callable[..., float]" = GPU_SECONDS, gpu: bool = True):
     """Turn `InputError` and `WeightsError` (weights asked for that are not on this machine: the
     message says how to add them) into a message in the browser (HTML-escaped: it may quote a file
     name). Other exceptions are bugs and propagate. Works for plain functions and generators. On a ZeroGPU
-    Space the handler also holds a GPU while it runs (`on_gpu`), unless `gpu=False` (handlers that
-    must run in the main process, e.g. ones that keep state there).
+    Space the handler also holds a GPU while it runs (`on_gpu`, for `gpu_seconds`: an int, or a
+    function of the handler's arguments returning seconds), unless `gpu=False` (handlers that never
+    touch a model, and ones that must run in the main process, e.g. ones that keep state there).
 
     Use as `@user_errors` or, for long jobs, `@user_errors(gpu_seconds=300)`."""
     if handler is None:

@@ -80,3 +80,29 @@ def test_nothing_heavy_happens_at_import():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "0"
+
+
+def test_preload_from_hub_names_exactly_what_the_app_asks_for():
+    """The Space's build fetches (front matter `preload_from_hub`) exactly the files the app asks for
+    by default: for the default CLIP and each method's own backbone, the repository and file
+    open_clip's registry gives (it asks for the safetensors file first), and
+    the transformers engines' checkpoints (whole repositories, as `from_pretrained` reads them)."""
+    import os
+
+    import open_clip
+    import yaml
+    from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
+
+    from components.backbone import DEFAULT_MODEL, DEFAULT_PRETRAINED, PAPER_BACKBONES
+    from components.groupvit import OFFICIAL_MODEL
+    from components.vilt import VQA_CHECKPOINT
+
+    front = yaml.safe_load((ROOT / "README.md").read_text().split("---")[1])
+    wanted = set()
+    for model, tag in {(DEFAULT_MODEL, DEFAULT_PRETRAINED), *PAPER_BACKBONES.values()}:
+        repo, name = os.path.split(open_clip.get_pretrained_cfg(model, tag)["hf_hub"])  # "org/repo/[file]"
+        name = name or HF_WEIGHTS_NAME
+        first = next(iter(_get_safe_alternatives(name)), name)  # open_clip's first try (download_pretrained_from_hf)
+        wanted.add(f"{repo} {first}")
+    wanted |= {VQA_CHECKPOINT, OFFICIAL_MODEL}
+    assert sorted(front["preload_from_hub"]) == sorted(wanted)
