@@ -65,9 +65,8 @@ TAB = Tab(
     runs="a faithful re-implementation (saliency start, geometric RN101 + semantic loss, augmentations, "
     "Adam on points, several seeds) with our own differentiable rasteriser in PyTorch instead of "
     "diffvg. Backbones: RN101 for the loss and ViT-B/32 for the saliency, each with OpenAI's "
-    "weights, which must already be on this machine (nothing is downloaded; the message says how to "
-    "add them); or the shared model picked above, quick but not the paper's (on random weights the "
-    "sketch is meaningless, and the status says so).",
+    "weights when they are on this machine, otherwise random weights (the result is then "
+    "meaningless, and the status below says so).",
     settings=[
         image_setting(label="Image (an object on a white background works best)"),
         Setting("strokes", lambda: gr.Radio(list(clipasso.ABSTRACTION_LEVELS), value=clipasso.NUM_STROKES, label="Strokes"),
