@@ -12,6 +12,7 @@ of 12 solids. Photos are outside its world: for them the app needs OpenAI's weig
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import open_clip
@@ -22,6 +23,9 @@ CONFIG_DIR = Path(__file__).resolve().parent
 ROOT = CONFIG_DIR.parents[1]
 WEIGHTS_DIR = ROOT / "assets" / "mini"
 WEIGHTS = WEIGHTS_DIR / f"{MODEL}.safetensors"
+_VISION = json.loads((CONFIG_DIR / f"{MODEL}.json").read_text())["vision_cfg"]
+IMAGE_SIZE: int = _VISION["image_size"]  # the image tower's input side in pixels (training renders at it)
+PATCH_SIZE: int = _VISION["patch_size"]
 KNOWS = (
     "8 colours, 8 shapes, 3 sizes, counts up to four, positions and relations of flat shapes; "
     "distance words for its scenes; five actions in clips; depth maps of 12 solids"

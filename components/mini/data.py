@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from components import mini
 from components.depthclip import WORDS
 from components.world import captions, clips, scenes, solids, splits
 
@@ -40,7 +41,7 @@ class WorldMix:
     concepts: tuple[str, ...] = captions.CONCEPTS
     exclude: frozenset = splits.HELD_OUT_COMBINATIONS
     mix: tuple[tuple[str, float], ...] = tuple(MIX.items())
-    image_size: int = 112
+    image_size: int = mini.IMAGE_SIZE
     solid_instances: int = SOLID_INSTANCES
     # Share of batches drawn in only two colours: their negatives share colours, so the loss can fall
     # only by telling shapes apart (colour alone separates most pairs of an ordinary batch). The

@@ -40,6 +40,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--workers", type=int, default=defaults.workers)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the model (default 2)")
     parser.add_argument("--out", type=Path, default=mini.WEIGHTS_DIR)
@@ -47,20 +48,22 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(
-        defaults, seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr, workers=args.workers
+        defaults, seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+        workers=args.workers,
     )
     name = args.name or (mini.MODEL if args.seed == 0 else f"{mini.MODEL}-seed{args.seed}")
     from components.mini.training import create
 
     model = create(config)
-    curve, checks = [], []
+    curve, checks, splits = [], [], []
     started = time.time()
     for report in train(config, model):
         curve.append((report.step, round(report.loss, 4), round(report.logit_scale, 2)))
         line = f"step {report.step}/{report.steps} loss {report.loss:.3f} scale {report.logit_scale:.1f} {report.seconds:.0f}s"
         if report.accuracy is not None:
             checks.append((report.step, report.accuracy, round(report.seconds, 1)))
-            line += f"  zero-shot {report.accuracy:.1%}"
+            splits.append((report.step, report.split["colour"], report.split["shape"]))
+            line += f"  zero-shot {report.accuracy:.1%} (colour {report.split['colour']:.1%}, shape {report.split['shape']:.1%})"
         print(line, flush=True)
     weights = args.out / f"{name}.safetensors"
     save_weights(model, weights, {"model": config.model, "seed": str(config.seed), "steps": str(config.steps)})
@@ -76,7 +79,8 @@ def main(argv=None) -> None:
         "seconds": round(time.time() - started, 1),
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "torch": torch.__version__},
         "loss_curve": curve,
-        "zero_shot_checks": checks,
+        "zero_shot_checks": checks,  # (step, top-1, seconds)
+        "zero_shot_colour_shape": splits,  # (step, colour right, shape right)
         "weights": weights.name,
         "weights_bytes": weights.stat().st_size,
     }

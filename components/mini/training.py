@@ -62,6 +62,7 @@ class TrainStep:
     similarity: np.ndarray
     captions: tuple[str, ...]
     accuracy: float | None = None
+    split: dict[str, float] | None = None  # with accuracy: {"top-1", "colour", "shape"} (see zero_shot_split)
 
 
 def create(config: TrainConfig) -> torch.nn.Module:
@@ -94,7 +95,7 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return 0.5 * config.lr * (1 + math.cos(math.pi * progress))
 
 
-def held_out_scenes(count: int, size: int = 112, offset: int = 0) -> list[scenes.Rendered]:
+def held_out_scenes(count: int, size: int = mini.IMAGE_SIZE, offset: int = 0) -> list[scenes.Rendered]:
     """Single-object held-out scenes (seeds training never sees; held-out combinations included)."""
     return [
         scenes.render(scenes.random_scene(s, kind="objects", count=1), size)
@@ -103,8 +104,9 @@ def held_out_scenes(count: int, size: int = 112, offset: int = 0) -> list[scenes
 
 
 @torch.no_grad()
-def zero_shot_accuracy(model, tokenizer, rendered: list[scenes.Rendered], labels: list[str] | None = None) -> float:
-    """Top-1 of "a photo of a {label}." over the 64 colour × shape classes."""
+def zero_shot_split(model, tokenizer, rendered: list[scenes.Rendered], labels: list[str] | None = None) -> dict[str, float]:
+    """Zero-shot "a photo of a {label}." over the 64 colour × shape classes: top-1, and how often the
+    predicted label's colour (chance 1/8) and its shape (chance 1/8) are right."""
     labels = labels or scenes.class_labels()
     was_training = model.training
     model.eval()
@@ -114,7 +116,18 @@ def zero_shot_accuracy(model, tokenizer, rendered: list[scenes.Rendered], labels
     predicted = (image @ text.T).argmax(1).numpy()
     truth = np.array([labels.index(r.scene.objects[0].label) for r in rendered])
     model.train(was_training)
-    return float((predicted == truth).mean())
+    colour = np.array([l.split(" ")[0] for l in labels])
+    shape = np.array([l.split(" ")[1] for l in labels])
+    return {
+        "top-1": float((predicted == truth).mean()),
+        "colour": float((colour[predicted] == colour[truth]).mean()),
+        "shape": float((shape[predicted] == shape[truth]).mean()),
+    }
+
+
+def zero_shot_accuracy(model, tokenizer, rendered: list[scenes.Rendered], labels: list[str] | None = None) -> float:
+    """Top-1 of "a photo of a {label}." over the 64 colour × shape classes."""
+    return zero_shot_split(model, tokenizer, rendered, labels)["top-1"]
 
 
 def train(config: TrainConfig, model: torch.nn.Module | None = None) -> Iterator[TrainStep]:
@@ -144,13 +157,14 @@ def train(config: TrainConfig, model: torch.nn.Module | None = None) -> Iterator
             model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
         last = step + 1 == config.steps
         if (step + 1) % config.report_every == 0 or last or step == 0:
-            accuracy = None
+            accuracy = split = None
             if (step + 1) % config.eval_every == 0 or last:
-                accuracy = zero_shot_accuracy(model, tokenizer, eval_set)
+                split = zero_shot_split(model, tokenizer, eval_set)
+                accuracy = split["top-1"]
             n = min(16, len(texts))
             similarity = (out["image_features"][:n] @ out["text_features"][:n].T).detach().numpy()
             yield TrainStep(
                 step + 1, config.steps, float(loss.detach()), float(model.logit_scale.detach().exp()), lr,
-                time.perf_counter() - started, similarity, tuple(texts[:n]), accuracy,
+                time.perf_counter() - started, similarity, tuple(texts[:n]), accuracy, split,
             )
     model.eval()
