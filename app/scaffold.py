@@ -367,10 +367,12 @@ class Page:
         self.rescores.append(RunEndpoint(f"{self.tab.key}_{verb}", None, tuple(uses), handler, self.tab.key, tuple(slots)))
 
     def action(self, trigger, handler: Callable, verb: str, *, uses: Sequence[str] = (), outputs: Sequence[str],
-               model: bool = True, gpu: bool = True, event: str = "click", **event_kwargs):
+               model: bool = True, gpu: bool = True, event: str = "click", long_job: str | None = None,
+               **event_kwargs):
         """Wire `handler(ctx, s, progress) -> Answer` that is not a recorded run (an index's status,
         adding files, a stop button) as endpoint `<key>_<verb>`: its inputs the settings in `uses`
-        (and the model, with `model`), its outputs exactly the named `outputs`. Returns the event."""
+        (and the model, with `model`), its outputs exactly the named `outputs`. A `long_job` is
+        checked when it joins the queue, as in `run`. Returns the event."""
         slots, components = self._slots(list(outputs))
 
         def call(values: Values, progress, session=""):
@@ -379,6 +381,9 @@ class Page:
         fn = _endpoint(call, [self.tab.setting(n) for n in uses], slots, self, with_model=model,
                        record_as=self.tab.key, generator=inspect.isgeneratorfunction(handler), gpu=gpu)
         inputs = [self.components[n] for n in uses] + ([self.ctx.model_picker] if model else [])
+        if long_job:
+            event_kwargs["validator"] = admission.validator(self.ctx, list(uses), {}, long_job, 1 if model else 0)
+            getattr(self.ctx, "long_jobs", set()).add(fn)
         return getattr(trigger, event)(fn, inputs or None, components, api_name=f"{self.tab.key}_{verb}", **event_kwargs)
 
     def endpoint(self, handler, uses, slots, *, record_as, gpu_seconds=None, kept=False, gpu=True):

@@ -1,10 +1,12 @@
-"""Load: many concurrent gradio_client clients across the image tabs while one CLIPasso job runs.
+"""Load: many concurrent gradio_client clients across the image tabs while a CLIPasso sketch and a
+video indexing run are going.
 
 Reports per-endpoint p50/p95 latency, failures, whether the quick requests finished while the long
-job was still running (it must not starve them), and the server's resident memory before and after.
-`tests/test_load.py` runs the same driver on the tiny model and asserts the pass conditions.
+jobs were still running (they must not starve them), and the server's resident memory before and
+after. `tests/test_load.py` runs the same driver on the tiny model (20 clients) and asserts the
+pass conditions.
 
-    python benchmarks/bench_load.py [--clients 20] [--rounds 3]     (tiny model, in-process server)
+    python benchmarks/bench_load.py [--clients 50] [--rounds 3]     (tiny model, in-process server)
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ def quick_requests(photo: str, handle_file) -> list[tuple[str, dict]]:
     """One call per image tab, with settings a person would use."""
     image = handle_file(photo)
     return [
-        ("/zeroshot_classify", dict(image_path=image, labels_text="cat, dog, tiger")),
-        ("/lseg_segment", dict(image_path=image, labels_text="cat, grass, other")),
-        ("/groupvit_segment", dict(image_path=image)),
-        ("/vild_detect", dict(image_path=image, categories_text="cat; dog")),
-        ("/glip_ground", dict(image_path=image, caption_text="a cat . a dog .")),
-        ("/vilt_answer", dict(image_path=image, question_text="What animal is this?")),
-        ("/depthclip_estimate", dict(image_path=image)),
+        ("/zeroshot_classify", dict(image=image, labels="cat, dog, tiger")),
+        ("/lseg_segment", dict(image=image, labels="cat, grass, other")),
+        ("/groupvit_segment", dict(image=image)),
+        ("/vild_detect", dict(image=image, categories="cat; dog")),
+        ("/glip_ground", dict(image=image, caption="a cat . a dog .")),
+        ("/vilt_answer", dict(image=image, question="What animal is this?")),
+        ("/depthclip_estimate", dict(image=image)),
     ]
 
 
@@ -108,17 +110,27 @@ def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: in
         iterations=sketch_iterations,
         backbones=SHARED,
     )
+    index_client = Client(url, verbose=False)  # a second visitor indexes videos meanwhile
+    videos = sorted((ROOT / "assets" / "videos").glob("*.mp4")) + sorted((ROOT / "assets" / "videos").glob("*.webm"))
+    indexing = index_client.submit(files=[handle_file(str(v)) for v in videos], api_name="/clip4clip_add")
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(lambda i: one_client(i, True), range(clients)))
     quick_wall = time.perf_counter() - started
     sketch_done_before_quick = sketch.done()
+    indexing_done_before_quick = indexing.done()
     try:
         sketch.result(timeout=600)
         sketch_ok = True
     except Exception as error:
         sketch_ok = False
         failures.append(f"/clipasso_sketch: {error}")
+    try:
+        indexing.result(timeout=600)
+        indexing_ok = True
+    except Exception as error:
+        indexing_ok = False
+        failures.append(f"/clip4clip_add: {error}")
     memory_after = resident_mb()
     every = [t for values in latencies.values() for t in values]
     return {
@@ -135,12 +147,14 @@ def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: in
         "finished_while_sketch_ran": sum(finished_during_sketch),
         "sketch_finished_before_quick_requests": sketch_done_before_quick,
         "sketch_ok": sketch_ok,
+        "indexing_ok": indexing_ok,
+        "indexing_finished_before_quick_requests": indexing_done_before_quick,
         "memory_before_mb": memory_before,
         "memory_after_mb": memory_after,
     }
 
 
-def run(quick: bool = False, clients: int = 20, rounds: int = 3, sketch_iterations: int = 400) -> list[dict]:
+def run(quick: bool = False, clients: int = 50, rounds: int = 3, sketch_iterations: int = 400) -> list[dict]:
     """Start the app in-process on the tiny model, drive it, and return one row per endpoint."""
     import conftest  # noqa: F401  (registers the tiny model configs)
     from appserver import running_demo
@@ -174,7 +188,7 @@ def run(quick: bool = False, clients: int = 20, rounds: int = 3, sketch_iteratio
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sketch-iterations", type=int, default=400)
     args = parser.parse_args()

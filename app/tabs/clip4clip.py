@@ -156,7 +156,7 @@ def build_evaluation(page: Page) -> None:
     page.replay_panel("The notes say if the index now holds other content under a name the CSV uses.", files=["CSV"])
     page.run(evaluate_button, evaluate, "evaluate", uses=["CSV", "similarity"],
              outputs=["metrics", "matrix", "notes", "status", "record", "strip"], record_as="clip4clip_evaluate",
-             replay=replay_evaluation, concurrency_limit=1, concurrency_id="clip4clip_evaluate")
+             replay=replay_evaluation, long_job="evaluation", concurrency_limit=1, concurrency_id="clip4clip_evaluate")
 
 
 def build_index(page: Page) -> None:
@@ -171,8 +171,9 @@ def build_index(page: Page) -> None:
             page.output("index_gallery", gr.Gallery(label="Indexed videos", columns=4, height="auto"))
     page.output("picker", page.components["indexed_video"])  # its choices follow the index
     adding = ["status", "add_log", "picker", "index_gallery"]
-    page.action(add, add_videos, "add", uses=["files"], outputs=adding, concurrency_limit=1)
-    page.action(add_examples, add_bundled, "add_examples", outputs=adding, concurrency_limit=1)
+    page.action(add, add_videos, "add", uses=["files"], outputs=adding, long_job="video indexing", concurrency_limit=1)
+    page.action(add_examples, add_bundled, "add_examples", outputs=adding, long_job="video indexing",
+                concurrency_limit=1)
     page.action(page.components["indexed_video"], show_status, "status", outputs=["status", "picker", "index_gallery"],
                 event="focus")
 

@@ -154,9 +154,9 @@ def build(ctx) -> None:
 
     queue = dict(concurrency_limit=1, concurrency_id="clipasso")
     outputs = ["preview", "curve", "status", "png", "gif", "salient", "svg", "record", "strip"]
-    sketch_events = page.run(run, sketch, "sketch", outputs=outputs, **queue)
+    sketch_events = page.run(run, sketch, "sketch", outputs=outputs, long_job="sketch", **queue)
     ladder_event = page.action(ladder, abstraction_ladder, "ladder", uses=LADDER_USES,
-                               outputs=["gallery", "preview", "status"], **queue)
+                               outputs=["gallery", "preview", "status"], long_job="abstraction ladder", **queue)
     page.action(stop, request_stop, "stop", outputs=["status"], model=False, gpu=False,
                 cancels=[*sketch_events, ladder_event], queue=False)
 

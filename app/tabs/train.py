@@ -126,7 +126,7 @@ def build(ctx) -> None:
 
     one_at_a_time = dict(concurrency_limit=1, concurrency_id="train_clip")
     runs = page.run(train_button, train, "run", uses=TRAINING, outputs=[*PLOTS, "checkpoint", "record"], gpu=False,
-                    **one_at_a_time)  # on the CPU, in the main process: the run is kept for probes and exports
+                    long_job="training", **one_at_a_time)  # on the CPU, in the main process: the run is kept for probes and exports
     page.action(stop_button, stop, "stop", outputs=["status"], model=False, gpu=False, cancels=runs, queue=False)
     page.action(probe_button, probe, "probe", uses=["caption"], outputs=["probe"], model=False, gpu=False)
     page.action(page.components["caption"], probe, "probe_submit", uses=["caption"], outputs=["probe"], model=False,
