@@ -106,3 +106,16 @@ def test_preload_from_hub_names_exactly_what_the_app_asks_for():
         wanted.add(f"{repo} {first}")
     wanted |= {VQA_CHECKPOINT, OFFICIAL_MODEL}
     assert sorted(front["preload_from_hub"]) == sorted(wanted)
+
+
+def test_the_zerogpu_requirements_pin_the_same_packages_and_gradio():
+    """requirements-zerogpu.txt (Python 3.10) holds the same packages as requirements.txt, and the
+    Gradio the front matter names: only versions differ."""
+
+    def pins(name: str) -> dict[str, str]:
+        lines = (ROOT / name).read_text().splitlines()
+        return dict(l.split("==", 1) for l in lines if "==" in l and not l.lstrip().startswith("#"))
+
+    main, zero = pins("requirements.txt"), pins("requirements-zerogpu.txt")
+    assert set(zero) == set(main)
+    assert zero["gradio"] == main["gradio"]
