@@ -188,7 +188,8 @@ def ensure_examples(index: c4c.VideoIndex, progress=quiet) -> None:
 
 
 def index_status(index: c4c.VideoIndex) -> str:
-    return f"**Index:** {index.describe()}"
+    found = "".join(f"  \n⚠️ Found at start: {problem}." for problem in index.problems)
+    return f"**Index:** {index.describe()}{found}"
 
 
 def gallery_items(index: c4c.VideoIndex, limit: int = 60) -> list:

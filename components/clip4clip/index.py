@@ -9,8 +9,18 @@ past the 20 ms budget. IVF-Flat with √N lists and 16 probed lists scans ~5 % o
 (< 1 ms at 100 000), needs only a k-means of a few seconds to build, keeps exact scores for the
 vectors it visits, and takes new videos without retraining until the set doubles.
 
-The cache's format: one `<key>-<sampling>.npz` per video (frames, mask, times, thumbnail, duration)
-and an `index-<sampling>.json` manifest of the indexed videos, under a folder per model and weights.
+The cache's format, under a folder per model and weights: one `<key>-<sampling>.npz` per video
+(frames, mask, times, thumbnail, duration, and the model that made them), written under a temporary
+name and renamed into place; and `index-<sampling>.jsonl`, a journal of the indexed videos with one
+line appended as each video's add finishes ("add" with key, name and source; "clear"). A process
+killed in the middle of a batch therefore leaves every finished video in the journal and no partial
+one (a torn last line is ignored; an embeddings file appears whole or not at all). Two visitors adding
+at once append whole lines under one lock; a search sees the entries as they were before or after an
+insertion, which happens under the same lock. At start, a damaged file — an unreadable or truncated
+embeddings file, frames of the wrong shape, another model's embeddings, a journal line that does not
+parse — is set aside (renamed `*.damaged`), listed in `VideoIndex.problems` for the tab to show, and
+the journal is rewritten with the good entries only. An `index-<sampling>.json` manifest of an older
+version is read once and folded into the journal.
 """
 
 from __future__ import annotations
@@ -62,6 +72,14 @@ def _sampling_tag(sampling: Sampling) -> str:
     return f"{sampling.strategy}{sampling.frames}r{sampling.rate:g}"
 
 
+class _Damaged(Exception):
+    """A cache file that cannot be used, and why (in words for the page)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(reason)
+        self.path, self.reason = path, reason
+
+
 def _thumbnail(image: Image.Image) -> np.ndarray:
     thumb = image.convert("RGB")
     thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
@@ -103,8 +121,9 @@ class VideoIndex:
         self._trained_size = 0
         self._lock = threading.RLock()
         self.encoded_videos = 0  # videos that needed the image tower (not from the cache)
+        self.problems: list[str] = []  # what was found damaged at start, in words for the page
         if persist:
-            self._load_manifest()
+            self._load_journal()
 
     # -- facts -------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -134,56 +153,144 @@ class VideoIndex:
     def _cache_path(self, key: str) -> Path:
         return self.dir / f"{key}-{_sampling_tag(self.sampling)}.npz"
 
+    def _model_id(self) -> str:
+        return f"{self.backbone.model_name} · {self.backbone.weights} · {self.backbone.embed_dim}"
+
     def _read_cache(self, key: str, name: str, source: str) -> IndexedVideo | None:
+        """The cached embeddings of one video, or None when there are none; a damaged file raises
+        `_Damaged` with the reason."""
         path = self._cache_path(key)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                return IndexedVideo(
+                entry = IndexedVideo(
                     key=key, name=name, frames=data["frames"].astype(np.float32), mask=data["mask"],
                     times=data["times"], thumbnail=data["thumbnail"], duration=float(data["duration"]),
                     source=source,
                 )
-        except (OSError, ValueError, KeyError) as error:  # a damaged cache file is re-encoded
-            log.warning("ignoring damaged cache file %s: %s", path, error)
+                model = str(data["model"]) if "model" in data.files else None
+        except Exception as error:  # truncated, not a zip, a missing array: every way a file can be damaged
+            raise _Damaged(path, f"unreadable ({type(error).__name__})") from None
+        if model is not None and model != self._model_id():
+            raise _Damaged(path, "made by another model")
+        frames = entry.frames
+        if frames.ndim != 2 or frames.shape[1] != self.backbone.embed_dim or len(frames) == 0:
+            raise _Damaged(path, f"frames of shape {tuple(frames.shape)}, not (frames, {self.backbone.embed_dim})")
+        if not np.isfinite(frames).all():
+            raise _Damaged(path, "frames that are not finite numbers")
+        return entry
+
+    def _cached(self, key: str, name: str, source: str) -> IndexedVideo | None:
+        """`_read_cache`, a damaged file set aside (it is encoded again)."""
+        try:
+            return self._read_cache(key, name, source)
+        except _Damaged as damaged:
+            self._set_aside(damaged, name)
             return None
+
+    def _set_aside(self, damaged: "_Damaged", name: str) -> None:
+        aside = damaged.path.with_name(damaged.path.name + ".damaged")
+        try:
+            os.replace(damaged.path, aside)
+        except OSError:
+            pass
+        log.warning("set aside the damaged file %s (%s) as %s", damaged.path, damaged.reason, aside.name)
+        self.problems.append(f"the embeddings of “{name}” were damaged ({damaged.reason}) and were set aside: "
+                             "add that video again")
 
     def _write_cache(self, entry: IndexedVideo) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self._cache_path(entry.key)
-        tmp = path.with_suffix(".tmp.npz")
+        # a name of its own per writer: two visitors adding the same video never share a temporary file
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
         np.savez(
             tmp, frames=entry.frames, mask=entry.mask, times=entry.times, thumbnail=entry.thumbnail,
-            duration=np.float64(entry.duration),
+            duration=np.float64(entry.duration), model=np.array(self._model_id()),
         )
         os.replace(tmp, path)
 
-    def _manifest(self) -> Path:
-        return self.dir / f"index-{_sampling_tag(self.sampling)}.json"
+    def _journal_path(self) -> Path:
+        return self.dir / f"index-{_sampling_tag(self.sampling)}.jsonl"
 
-    def _load_manifest(self) -> None:
-        path = self._manifest()
-        if not path.is_file():
-            return
-        try:
-            items = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            log.warning("ignoring unreadable index manifest %s: %s", path, error)
-            return
-        for item in items:
-            entry = self._read_cache(item["key"], item["name"], item.get("source", ""))
-            if entry is not None:
-                self._insert(entry)
-
-    def _save_manifest(self) -> None:
+    def _journal(self, record: dict) -> None:
+        """Append one whole line to the journal (one write on an append-only file, under the lock)."""
         if not self.persist:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        items = [{"key": e.key, "name": e.name, "source": e.source} for e in self.entries]
-        tmp = self._manifest().with_suffix(".tmp")
-        tmp.write_text(json.dumps(items, indent=0))
-        os.replace(tmp, self._manifest())
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            fd = os.open(self._journal_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+
+    def _journal_items(self) -> tuple[list[dict], int]:
+        """The journal's videos in order (after the last "clear"), and how many lines were damaged."""
+        items: dict[str, dict] = {}
+        damaged = 0
+        legacy = self.dir / f"index-{_sampling_tag(self.sampling)}.json"
+        if legacy.is_file():  # an older version's manifest, read once
+            try:
+                for item in json.loads(legacy.read_text()):
+                    items[item["key"]] = item
+            except (OSError, ValueError, KeyError, TypeError):
+                damaged += 1
+        path = self._journal_path()
+        lines = path.read_bytes().splitlines() if path.is_file() else []
+        for line in lines:
+            try:
+                record = json.loads(line)
+                if record.get("op") == "clear":
+                    items.clear()
+                elif record.get("op") == "add":
+                    items[str(record["key"])] = {"key": str(record["key"]), "name": str(record["name"]),
+                                                 "source": str(record.get("source", ""))}
+                else:
+                    raise ValueError(record)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                damaged += 1
+        return list(items.values()), damaged
+
+    def _load_journal(self) -> None:
+        if not self.dir.is_dir():
+            return
+        try:
+            items, damaged_lines = self._journal_items()
+        except OSError as error:
+            self.problems.append(f"the index's journal could not be read ({type(error).__name__}); it starts empty")
+            return
+        if damaged_lines:
+            lines = "1 line was" if damaged_lines == 1 else f"{damaged_lines} lines were"
+            self.problems.append(f"{lines} of the index's journal could not be read and skipped (a run stopped "
+                                 "mid-write leaves one)")
+        for item in items:
+            try:
+                entry = self._read_cache(item["key"], item["name"], item.get("source", ""))
+            except _Damaged as damaged:
+                self._set_aside(damaged, item["name"])
+                continue
+            if entry is None:
+                self.problems.append(f"the embeddings of “{item['name']}” are missing from the cache: add that video again")
+                continue
+            self._insert(entry)
+        legacy = self.dir / f"index-{_sampling_tag(self.sampling)}.json"
+        if damaged_lines or len(self.entries) != len(items) or legacy.exists():
+            self._rewrite_journal()
+            legacy.unlink(missing_ok=True)
+
+    def _rewrite_journal(self) -> None:
+        """The journal as the index holds it now, replaced in one rename."""
+        if not self.persist:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            text = "".join(json.dumps({"op": "add", "key": e.key, "name": e.name, "source": e.source},
+                                      ensure_ascii=False) + "\n" for e in self.entries)
+            tmp = self._journal_path().with_name(f".{self._journal_path().name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, self._journal_path())
 
     # -- adding ------------------------------------------------------------------------------------
     def _prepare(self, source, name: str | None):
@@ -193,7 +300,7 @@ class VideoIndex:
         source_text = str(source) if isinstance(source, (str, Path)) else ""
         if key in self._by_key:
             return key, label, source_text, self.entries[self._by_key[key]], None
-        cached = self._read_cache(key, label, source_text)
+        cached = self._cached(key, label, source_text)
         if cached is not None:
             return key, label, source_text, cached, None
         return key, label, source_text, None, load_video(source, self.sampling)
@@ -233,14 +340,15 @@ class VideoIndex:
                     entry = self.encode(sampled, key, label, source_text)
                     self.encoded_videos += 1
                     self._write_cache(entry)
-                if key not in self._by_key:
-                    entry = self._insert(entry)
-                else:
-                    entry = self.entries[self._by_key[key]]
+                with self._lock:  # in the index and in the journal together: one video, whole
+                    if key not in self._by_key:
+                        entry = self._insert(entry)
+                        self._journal({"op": "add", "key": entry.key, "name": entry.name, "source": entry.source})
+                    else:
+                        entry = self.entries[self._by_key[key]]
                 yield IndexProgress(i + 1, len(sources), entry.name, cached, entry)
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
-            self._save_manifest()
 
     def add_all(self, sources: Sequence, names: Sequence[str] | None = None) -> list[IndexProgress]:
         return list(self.add(sources, names))
@@ -278,7 +386,7 @@ class VideoIndex:
             self._names.clear()
             self._faiss = None
             self._pooled = np.zeros((0, self.backbone.embed_dim), np.float32)
-            self._save_manifest()
+            self._journal({"op": "clear"})
 
     # -- faiss -------------------------------------------------------------------------------------
     def _search_index(self):
@@ -403,7 +511,7 @@ class VideoIndex:
         if key in self._by_key:
             return self.entries[self._by_key[key]], None, video
         name = Path(video).name if isinstance(video, (str, Path)) else "images"
-        entry = self._read_cache(key, name, str(video) if isinstance(video, (str, Path)) else "")
+        entry = self._cached(key, name, str(video) if isinstance(video, (str, Path)) else "")
         sampled = None
         if entry is None:
             sampled = load_video(video, self.sampling)
