@@ -172,7 +172,7 @@ def estimate(ctx, s, progress=quiet) -> Answer:
 
 
 def backbone_for(ctx, source: str, model_choice: str):
-    """The paper's own backbone for the layer4 path (WeightsError, shown as a message, when its
+    """The paper's own backbone for the layer4 path (random weights, which the status says, when its
     weights are not on this machine); the picked model for the dense extension."""
     if source == "dense":
         return ctx.backbone(model_choice)
