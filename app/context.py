@@ -128,6 +128,8 @@ class AppContext:
         self.zero_gpu = zero_gpu()
         _contexts.add(self)
         self.pages: dict = {}  # tab key → its scaffold Page (what it declared and wired), for tests and tools
+        self.long_jobs: set = set()  # endpoints that are long jobs: one per visitor at a time (app/admission.py)
+        self.demo = None  # the Blocks, once built (its queue tells who has what queued)
 
     # -- visitors' own models ------------------------------------------------------------------------
     def add_session_model(self, session: str, label: str, backbone: ClipBackbone, note: str = "") -> str:

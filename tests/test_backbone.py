@@ -12,7 +12,7 @@ from open_clip import pretrained as oc_pretrained
 
 from components import backbone as bb
 from components.errors import WeightsError
-from conftest import TINY_VIT, solid
+from testkit import TINY_VIT, solid
 
 
 @pytest.fixture()

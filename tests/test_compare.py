@@ -15,7 +15,7 @@ from components.groupvit import GroupViT
 from components.lseg import LSeg
 from components.vild import BACKGROUND, ViLD, processed_name
 from components.zeroshot import ZeroShotClassifier
-from conftest import halves
+from testkit import halves
 from oracle import oracle_backbone
 from test_depthclip import depth_oracle
 

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_RN, TINY_VIT
+from testkit import TINY_RN, TINY_VIT
 from test_clipasso import drawing
 
 from components import clipasso

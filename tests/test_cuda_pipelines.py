@@ -29,7 +29,7 @@ if DEVICE is None:
 
 from components import dense, regions  # noqa: E402
 from components.backbone import load_backbone  # noqa: E402
-from conftest import TINY_RN, TINY_VIT, halves, solid  # noqa: E402
+from testkit import TINY_RN, TINY_VIT, halves, solid  # noqa: E402
 
 TINY_RN_DEPTH = "clip-lab-tiny-rn-depth"  # layer4 has 2 × embed channels, as DepthCLIP needs
 ATOL, RTOL = 1e-4, 1e-3  # unit embeddings, cosines, probabilities, maps

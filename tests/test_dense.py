@@ -12,7 +12,7 @@ from PIL import Image
 
 from components import dense
 from components.errors import InputError
-from conftest import halves, solid
+from testkit import halves, solid
 
 
 def _noise(w, h, seed=0):

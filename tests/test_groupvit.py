@@ -16,7 +16,7 @@ from components.groupvit import (
     label_groups,
     label_pixels,
 )
-from conftest import halves, solid
+from testkit import halves, solid
 
 RED, GREEN, BLUE = (230, 20, 20), (20, 230, 20), (20, 20, 230)
 

@@ -11,7 +11,7 @@ from components import vilt
 from components.errors import InputError
 from components.vilt import ClipVQA, ViltVQA, ipot, plan_question, time_visual_embeddings, vilt_size
 from components.vqa_answers import ALL_ANSWERS, ANSWER_GROUPS, COLOURS, NUMBERS
-from conftest import halves, solid
+from testkit import halves, solid
 
 VOCAB = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "what", "colour", "is", "the", "ball", "?", "how",
