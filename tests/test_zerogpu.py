@@ -172,10 +172,10 @@ def test_clip4clip_index_a_video_then_search_finds_it(space, tmp_path, monkeypat
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "components/clip4clip VideoIndex reads its manifest once, when made: a ZeroGPU worker kept from "
-    "before an add (ZeroGPU reuses idle workers) searches its stale copy, and an add in a stale worker "
-    "rewrites the manifest without the others' videos. Fix: re-read the manifest when it changed on disk "
-    "(before a search, and merged before an add saves it)."))
+    "components/clip4clip VideoIndex reads its journal once, when made: a ZeroGPU worker kept from "
+    "before an add (ZeroGPU reuses idle workers) searches its stale copy (and a journal rewrite there, "
+    "after damage or a clear, would drop the videos others added). Fix: before a search or a rewrite, "
+    "read the journal lines appended since this process last read it."))
 def test_clip4clip_a_reused_worker_finds_videos_added_since(space, tmp_path):
     record, _, client = space
     _found(client, "a red video")  # the search worker, forked before the add below
