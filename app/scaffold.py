@@ -368,7 +368,7 @@ class Page:
 
     def action(self, trigger, handler: Callable, verb: str, *, uses: Sequence[str] = (), outputs: Sequence[str],
                model: bool = True, gpu: bool = True, event: str = "click", long_job: str | None = None,
-               **event_kwargs):
+               gpu_seconds=None, **event_kwargs):
         """Wire `handler(ctx, s, progress) -> Answer` that is not a recorded run (an index's status,
         adding files, a stop button) as endpoint `<key>_<verb>`: its inputs the settings in `uses`
         (and the model, with `model`), its outputs exactly the named `outputs`. A `long_job` is
@@ -379,7 +379,8 @@ class Page:
             return _call(handler, self.ctx, values, progress, session=session)
 
         fn = _endpoint(call, [self.tab.setting(n) for n in uses], slots, self, with_model=model,
-                       record_as=self.tab.key, generator=inspect.isgeneratorfunction(handler), gpu=gpu)
+                       record_as=self.tab.key, generator=inspect.isgeneratorfunction(handler), gpu=gpu,
+                       gpu_seconds=gpu_seconds)
         inputs = [self.components[n] for n in uses] + ([self.ctx.model_picker] if model else [])
         if long_job:
             event_kwargs["validator"] = admission.validator(self.ctx, list(uses), {}, long_job, 1 if model else 0)

@@ -56,7 +56,9 @@ def patient_url_ok(url: str, stall_s: float = 120.0) -> bool:
 
 @contextmanager
 def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random"):
-    """Yield (demo, url) with the app's own launch settings, on a tiny model; closed afterwards."""
+    """Yield (demo, url) with the app's own launch settings, on a tiny model; closed afterwards. The
+    first caller gets app.py's own `demo`; while that one is serving (the session's app), a caller
+    gets a demo built afresh the same way, so closing it leaves the session's app running."""
     os.environ["CLIP_LAB_MODEL"] = model
     os.environ["CLIP_LAB_PRETRAINED"] = pretrained
     os.environ["CLIP_LAB_DEVICE"] = "cpu"
@@ -64,6 +66,10 @@ def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random"):
 
     entry = app.entry_module()
     demo = entry.demo
+    if getattr(demo, "is_running", False):  # the session's app is serving it: this test gets its own
+        from app.context import Settings
+
+        demo = entry.build_demo(Settings(model, pretrained, "cpu"))
     demo.clip_lab.start_loading()
     port = free_port()
     from gradio import networking

@@ -47,6 +47,14 @@ def oracle():
 
 
 @pytest.fixture(scope="session")
+def ctx():
+    """An AppContext on the tiny test model, for calling tab handlers directly (no server)."""
+    from app.context import AppContext, Settings
+
+    return AppContext(Settings(TINY_VIT, "random", "cpu"))
+
+
+@pytest.fixture(scope="session")
 def app_server():
     """One running app for the whole session, on the tiny test model (DepthCLIP on a tiny ResNet):
     (demo, url). Tests that need the app as it starts, or other settings, launch their own."""

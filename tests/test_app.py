@@ -6,14 +6,12 @@ from __future__ import annotations
 import pytest
 from gradio_client import Client, handle_file
 
-from appserver import running_demo
 from app.examples import skimage_photo
 
 
 @pytest.fixture(scope="module")
-def client():
-    with running_demo() as (demo, url):
-        yield Client(url, verbose=False)
+def client(app_client) -> Client:  # the session's one app (tests/conftest.py)
+    return app_client
 
 
 def test_every_endpoint_is_named(client):
@@ -109,13 +107,6 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, upl
 
 
 # -- the handlers called directly, without a server -------------------------------------------------
-@pytest.fixture(scope="module")
-def ctx():
-    from app.context import AppContext, Settings
-
-    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
-
-
 def test_classify_and_heatmap_called_directly(ctx):
     from app.tabs import zeroshot
     from components.errors import InputError

@@ -150,13 +150,6 @@ def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, tmp_path,
 
 
 # -- the handlers called directly, without a server -----------------------------------------------
-@pytest.fixture(scope="module")
-def ctx():
-    from app.context import AppContext, Settings
-
-    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
-
-
 def test_sketch_handler_called_directly_streams_and_ends_with_a_record(ctx):
     from app.scaffold import run_all
     from app.tabs.clipasso import TAB, sketch

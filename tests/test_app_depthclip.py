@@ -15,7 +15,7 @@ from PIL import Image
 from gradio_client import Client, handle_file
 
 from app.examples import skimage_photo
-from appserver import TINY_DEPTHCLIP, environment, running_demo
+from appserver import TINY_DEPTHCLIP, environment
 from components import depthclip as dc
 
 TINY = "clip-lab-tiny-vit · random"
@@ -24,9 +24,8 @@ BINS = ", ".join(str(b) for b in dc.BINS)
 
 
 @pytest.fixture(scope="module")
-def client():
-    with environment(TINY_DEPTHCLIP), running_demo() as (demo, url):
-        yield Client(url, verbose=False)
+def client(app_client) -> Client:  # the session's one app runs DepthCLIP on the tiny ResNet
+    return app_client
 
 
 def estimate(client, image, *, source="layer4", words=WORDS, bins=BINS, temperature=0.1, flip=True, height=128,

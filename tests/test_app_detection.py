@@ -183,13 +183,6 @@ def test_a_thousand_categories_get_a_note(client):
 
 
 # -- the handlers called directly, without a server -------------------------------------------------
-@pytest.fixture(scope="module")
-def ctx():
-    from app.context import AppContext, Settings
-
-    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
-
-
 def test_vild_handlers_directly(ctx):
     from app.tabs import vild
 

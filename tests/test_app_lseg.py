@@ -12,7 +12,6 @@ from PIL import Image
 from gradio_client import Client, handle_file
 
 from app.examples import skimage_photo
-from appserver import running_demo
 
 MODEL = "clip-lab-tiny-vit · random"
 
@@ -30,9 +29,8 @@ def looks_like(main, step) -> bool:
 
 
 @pytest.fixture(scope="module")
-def client():
-    with running_demo() as (demo, url):
-        yield Client(url, verbose=False)
+def client(app_client) -> Client:  # the session's one app (tests/conftest.py)
+    return app_client
 
 
 def lseg_segment(client, image, labels="dog, grass, other", threshold=0.0, regulariser="none", resolution="1x"):
@@ -183,13 +181,6 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, tab
 
 
 # -- the LSeg handlers called directly, without a server ---------------------------------------------
-@pytest.fixture(scope="module")
-def ctx():
-    from app.context import AppContext, Settings
-
-    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
-
-
 def test_lseg_segment_and_rescore_called_directly(ctx):
     from app.tabs import lseg
     from components.errors import InputError

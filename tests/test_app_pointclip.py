@@ -11,7 +11,6 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from app.examples import ASSETS
-from appserver import running_demo
 from components.pointclip_labels import MODELNET10
 
 MODEL = "clip-lab-tiny-vit · random"
@@ -21,9 +20,8 @@ GRID = "".join(f"{x} {y} {z}\n" for x in range(3) for y in range(3) for z in ran
 
 
 @pytest.fixture(scope="module")
-def client():
-    with running_demo() as (demo, url):
-        yield Client(url, verbose=False)
+def client(app_client) -> Client:  # the session's one app (tests/conftest.py)
+    return app_client
 
 
 def recognise(client, path, projection="v2", labels="table, chair, lamp", weights=V2_WEIGHTS, points=512, prompt="point cloud depth map of a {}.", up="y"):
@@ -144,13 +142,6 @@ def test_a_label_preset_picks_its_published_weights(client):
 
 
 # -- the handlers called directly, without a server --------------------------------------------------
-@pytest.fixture(scope="module")
-def ctx():
-    from app.context import AppContext, Settings
-
-    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
-
-
 def test_handlers_called_directly(ctx):
     from app.tabs import pointclip
     from components.errors import InputError

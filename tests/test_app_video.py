@@ -84,13 +84,6 @@ def test_actionclip_preset(client):
 
 
 # -- ActionCLIP's handlers called directly, without a server ---------------------------------------
-@pytest.fixture(scope="module")
-def ctx():
-    from app.context import AppContext, Settings
-
-    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
-
-
 def test_actionclip_handlers_called_directly(ctx):
     from app.tabs import actionclip
 

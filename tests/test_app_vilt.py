@@ -11,15 +11,13 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from app.examples import skimage_photo
-from appserver import running_demo
 
 MODEL = "clip-lab-tiny-vit · random"
 
 
 @pytest.fixture(scope="module")
-def client():
-    with running_demo() as (demo, url):
-        yield Client(url, verbose=False)
+def client(app_client) -> Client:  # the session's one app (tests/conftest.py)
+    return app_client
 
 
 def ask(client, question="What animal is this?", engine="clip", mode="shipped", candidates="", photo="chelsea"):
@@ -136,13 +134,6 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, question, mod
 
 
 # -- the handlers called directly, without a server --------------------------------------------------
-@pytest.fixture(scope="module")
-def ctx():
-    from app.context import AppContext, Settings
-
-    return AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
-
-
 def test_handlers_called_directly(ctx):
     from app.tabs import vilt as tab
     from components.errors import InputError

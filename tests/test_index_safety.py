@@ -186,3 +186,21 @@ def test_damaged_files_are_set_aside_and_said_and_good_entries_kept(backbone, tm
     # re-adding the damaged videos encodes them afresh
     again.add_all([clip(n) for n in range(3)], [f"clip {n}" for n in range(3)])
     assert sorted(VideoIndex(backbone, tmp_path).names()) == ["clip 0", "clip 1", "clip 2", "clip 3"]
+
+
+def test_an_index_made_before_another_process_added_finds_its_videos(backbone, tmp_path):
+    """A process that opened the index earlier (a reused ZeroGPU worker, a second app process) takes
+    in the journal lines appended since, whole lines only; a clear elsewhere clears it too."""
+    early = VideoIndex(backbone, tmp_path)
+    other = VideoIndex(backbone, tmp_path)
+    other.add_all([clip(n) for n in range(2)], ["clip 0", "clip 1"])
+    assert sorted(early.names()) == ["clip 0", "clip 1"]
+    assert early.search("a square", k=2).names
+    with open(early._journal_path(), "ab") as journal:
+        journal.write(b'{"op": "add", "key": "torn')  # a writer killed mid-line
+    assert sorted(early.names()) == ["clip 0", "clip 1"]  # a torn line is not read (yet)
+    other.add_all([clip(2)], ["clip 2"])  # the next line starts on a line of its own
+    assert sorted(early.names()) == ["clip 0", "clip 1", "clip 2"]
+    assert sorted(VideoIndex(backbone, tmp_path).names()) == ["clip 0", "clip 1", "clip 2"]
+    other.remove_all()
+    assert early.names() == []

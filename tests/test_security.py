@@ -9,16 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appserver import running_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_CODE = [*ROOT.joinpath("components").rglob("*.py"), *ROOT.joinpath("app").rglob("*.py"), ROOT / "app.py"]
 
 
 @pytest.fixture(scope="module")
-def server():
-    with running_demo() as (_demo, url):
-        yield url
+def server(app_server) -> str:  # the session's one app
+    return app_server[1]
 
 
 def test_uploads_over_the_limit_are_refused(server, tmp_path):

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 from app.examples import WORLD, WORLD_INPUTS, WORLD_LABEL, world_clips, world_examples, world_truth
-from appserver import TINY_DEPTHCLIP, environment, running_demo
 from components import depthclip as dc
 from components.prompts import ACTIONCLIP16
 from components.world import clips, scenes, solids, splits
@@ -134,9 +133,8 @@ def test_every_file_the_tabs_name_exists_and_the_rows_follow_the_truth():
 
 # -- the app -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def served():
-    with environment(TINY_DEPTHCLIP), running_demo() as (demo, url):
-        yield demo, Client(url, verbose=False)
+def served(app_server, app_client):  # the session's one app (DepthCLIP on the tiny ResNet)
+    return app_server[0], app_client
 
 
 def _datasets(block):
@@ -184,13 +182,13 @@ def test_each_tabs_world_row_runs_through_its_endpoint(served):
     ok = {}
 
     image, labels = world_examples("zeroshot")[0]
-    ranked, *_ = client.predict(handle_file(image), labels, "single", "naclip", "1× (one window)", MODEL,
+    ranked, *_ = client.predict(handle_file(image), labels, "single", "naclip", 1.0, MODEL,
                                 api_name="/zeroshot_classify")
     ok["zeroshot"] = {c["label"] for c in ranked["confidences"]} == set(labels.split(", "))
 
     image, labels = world_examples("lseg")[0]
     overlay, shares, *_ = client.predict(handle_file(image), labels, 14.29, 0.0, "none", 1, "raw", "naclip",
-                                         "1× (one window)", MODEL, api_name="/lseg_segment")
+                                         "1x", MODEL, api_name="/lseg_segment")
     ok["lseg"] = {row[0] for row in shares["data"]} <= set(labels.split(", "))
 
     image, preset, extra = world_examples("groupvit")[0]
@@ -204,7 +202,7 @@ def test_each_tabs_world_row_runs_through_its_endpoint(served):
     ok["vild"] = picture is not None
 
     image, caption = world_examples("glip")[0]
-    picture, *_ = client.predict(handle_file(image), caption, 0.0, 0.6, 2, 0.9, SOURCES, 20, "1", MODEL,
+    picture, *_ = client.predict(handle_file(image), caption, 0.0, 0.6, 2, 0.9, SOURCES, 20, "1", "caption", MODEL,
                                  api_name="/glip_ground")
     ok["glip"] = picture is not None
 

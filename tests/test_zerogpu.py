@@ -171,11 +171,6 @@ def test_clip4clip_index_a_video_then_search_finds_it(space, tmp_path, monkeypat
     assert "zerogpu probe" in json.dumps(pick) + json.dumps(gallery)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "components/clip4clip VideoIndex reads its journal once, when made: a ZeroGPU worker kept from "
-    "before an add (ZeroGPU reuses idle workers) searches its stale copy (and a journal rewrite there, "
-    "after damage or a clear, would drop the videos others added). Fix: before a search or a rewrite, "
-    "read the journal lines appended since this process last read it."))
 def test_clip4clip_a_reused_worker_finds_videos_added_since(space, tmp_path):
     record, _, client = space
     _found(client, "a red video")  # the search worker, forked before the add below

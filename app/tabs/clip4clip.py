@@ -171,11 +171,12 @@ def build_index(page: Page) -> None:
             page.output("index_gallery", gr.Gallery(label="Indexed videos", columns=4, height="auto"))
     page.output("picker", page.components["indexed_video"])  # its choices follow the index
     adding = ["status", "add_log", "picker", "index_gallery"]
-    page.action(add, add_videos, "add", uses=["files"], outputs=adding, long_job="video indexing", concurrency_limit=1)
+    page.action(add, add_videos, "add", uses=["files"], outputs=adding, long_job="video indexing",
+                gpu_seconds=lambda s: 15 + 3 * len(s.files or []), concurrency_limit=1)
     page.action(add_examples, add_bundled, "add_examples", outputs=adding, long_job="video indexing",
-                concurrency_limit=1)
+                gpu_seconds=15 + 3 * len(BUNDLED), concurrency_limit=1)
     page.action(page.components["indexed_video"], show_status, "status", outputs=["status", "picker", "index_gallery"],
-                event="focus")
+                event="focus", gpu=False)  # reads the index; runs no model
 
 
 # -- the index ------------------------------------------------------------------------------------

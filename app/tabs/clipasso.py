@@ -154,7 +154,8 @@ def build(ctx) -> None:
 
     queue = dict(concurrency_limit=1, concurrency_id="clipasso")
     outputs = ["preview", "curve", "status", "png", "gif", "salient", "svg", "record", "strip"]
-    sketch_events = page.run(run, sketch, "sketch", outputs=outputs, long_job="sketch", **queue)
+    sketch_events = page.run(run, sketch, "sketch", outputs=outputs, long_job="sketch", gpu_seconds=sketch_seconds,
+                             **queue)
     ladder_event = page.action(ladder, abstraction_ladder, "ladder", uses=LADDER_USES,
                                outputs=["gallery", "preview", "status"], long_job="abstraction ladder", **queue)
     page.action(stop, request_stop, "stop", outputs=["status"], model=False, gpu=False,
@@ -222,6 +223,12 @@ def pipeline(ctx, s, strokes) -> tuple[clipasso.CLIPasso, str, str]:
         num_aug=int(n["augmentations"]),
     )
     return sketcher, backbone_note(loss_backbone, saliency_backbone), backbone_names(loss_backbone, saliency_backbone)
+
+
+def sketch_seconds(s) -> int:
+    """The GPU time a ZeroGPU Space asks for a sketch: ~60 sketch-iterations a second on its GPU
+    slice (an H100 runs 83 eager, 182 graph-replayed: README), and 20 s to start."""
+    return round(20 + int(s.iterations) * int(s.seeds) / 60)
 
 
 def sketch(ctx, s, progress=quiet, session: str = ""):

@@ -139,9 +139,11 @@ class VideoIndex:
         return f"{len(self)} video{'s' if len(self) != 1 else ''} · {kind} search · embeddings cached on disk"
 
     def names(self) -> list[str]:
+        self.refresh()
         return [e.name for e in self.entries]
 
     def entry(self, name_or_key: str) -> IndexedVideo:
+        self.refresh()
         with self._lock:
             if name_or_key in self._by_key:
                 return self.entries[self._by_key[name_or_key]]
@@ -220,8 +222,11 @@ class VideoIndex:
         self.dir.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
-            fd = os.open(self._journal_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self._journal_path(), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":  # a writer was killed mid-line: start afresh
+                    line = b"\n" + line
                 os.write(fd, line)
             finally:
                 os.close(fd)
@@ -238,7 +243,9 @@ class VideoIndex:
             except (OSError, ValueError, KeyError, TypeError):
                 damaged += 1
         path = self._journal_path()
-        lines = path.read_bytes().splitlines() if path.is_file() else []
+        data = path.read_bytes() if path.is_file() else b""
+        self._read_to = (path.stat().st_ino if data else None, len(data))
+        lines = data.splitlines()
         for line in lines:
             try:
                 record = json.loads(line)
@@ -280,6 +287,44 @@ class VideoIndex:
             self._rewrite_journal()
             legacy.unlink(missing_ok=True)
 
+    def refresh(self) -> None:
+        """Take in what other processes appended to the journal since this one read it (a ZeroGPU
+        worker kept from before another worker's add; a second app process on the same cache): only
+        whole lines, each applied as at start; a journal replaced since (rewritten at another start)
+        is read again from its beginning."""
+        path = self._journal_path()
+        if not self.persist:
+            return
+        try:
+            stat = path.stat()
+        except OSError:
+            return
+        ino, offset = getattr(self, "_read_to", (None, 0))
+        if ino != stat.st_ino:
+            offset = 0
+        if stat.st_size <= offset and ino == stat.st_ino:
+            return
+        with self._lock, open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+            whole = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next look
+            self._read_to = (stat.st_ino, offset + len(whole))
+            for line in whole.splitlines():
+                try:
+                    record = json.loads(line)
+                    op = record.get("op")
+                except (ValueError, AttributeError):
+                    continue
+                if op == "clear":
+                    self._forget()
+                elif op == "add" and record.get("key") not in self._by_key:
+                    try:
+                        entry = self._read_cache(str(record["key"]), str(record["name"]), str(record.get("source", "")))
+                    except (_Damaged, KeyError):
+                        continue
+                    if entry is not None:
+                        self._insert(entry)
+
     def _rewrite_journal(self) -> None:
         """The journal as the index holds it now, replaced in one rename."""
         if not self.persist:
@@ -291,6 +336,7 @@ class VideoIndex:
             tmp = self._journal_path().with_name(f".{self._journal_path().name}.{os.getpid()}.tmp")
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, self._journal_path())
+            self._read_to = (self._journal_path().stat().st_ino, len(text.encode("utf-8")))
 
     # -- adding ------------------------------------------------------------------------------------
     def _prepare(self, source, name: str | None):
@@ -381,12 +427,16 @@ class VideoIndex:
     def remove_all(self) -> None:
         """Forget every video (cached embeddings stay on disk, so re-adding costs nothing)."""
         with self._lock:
+            self._forget()
+            self._journal({"op": "clear"})
+
+    def _forget(self) -> None:
+        with self._lock:
             self.entries.clear()
             self._by_key.clear()
             self._names.clear()
             self._faiss = None
             self._pooled = np.zeros((0, self.backbone.embed_dim), np.float32)
-            self._journal({"op": "clear"})
 
     # -- faiss -------------------------------------------------------------------------------------
     def _search_index(self):
@@ -451,6 +501,7 @@ class VideoIndex:
     def search(self, query: str, k: int = 10, similarity: str = "meanP") -> TextToVideo:
         """The `k` videos that best match `query` under `similarity` (meanP through faiss; the
         extensions score every frame exactly, over a meanP shortlist when the index is approximate)."""
+        self.refresh()
         query = " ".join((query or "").split())
         if not query:
             raise InputError("Type a text query, e.g. “a red video”.")
@@ -547,6 +598,7 @@ class VideoIndex:
         """Rank `captions` for one video (video → text). The result carries each frame's cosine
         with each caption; with `thumbnails`, also the sampled frames as pictures (`frame_thumbnails`)."""
         captions = parse_captions(captions)
+        self.refresh()
         entry, sampled, source = self._resolve(video)
         text, capped, notes = self.encode_queries(captions)
         frames, mask = entry.padded()
@@ -569,6 +621,7 @@ class VideoIndex:
         pairs = list(pairs)
         if len(pairs) < 2:
             raise InputError("Evaluation needs at least two (video, caption) pairs.")
+        self.refresh()
         missing = sorted({v for v, _ in pairs if v not in self._by_key and v not in self._names})
         if missing:
             shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
