@@ -34,6 +34,7 @@ PILOTS: dict[str, tuple[dict, dict, dict]] = {
     "a-112px-p16": ({"image_size": 112, "patch_size": 16}, {}, {}),
     "b-64px-p8": ({"image_size": 64, "patch_size": 8}, {}, {}),
     "c-64px-p8-lr3e-3": ({"image_size": 64, "patch_size": 8}, {"lr": 3e-3, "warmup": 100}, {}),
+    # defined, not run yet (see the model card):
     "c-64px-p8-singles": ({"image_size": 64, "patch_size": 8}, {}, {"single": 0.55, "clip": 0.10, "solid": 0.10}),
     "c-96px-p12": ({"image_size": 96, "patch_size": 12}, {}, {}),
 }
