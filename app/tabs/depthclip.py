@@ -39,12 +39,6 @@ ROLE = "depthclip"  # the paper's own backbone in components.backbone.PAPER_BACK
 NO_TRUTH = "Ground truth is shown for the Middlebury motorcycle example (first example row) only."
 
 
-def paper_backbone_name() -> tuple[str, str]:
-    """The paper's backbone after any override; kept only while app/tabs/compare.py imports it
-    (use `components.backbone.paper_backbone_name("depthclip")`)."""
-    return backbones.paper_backbone_name(ROLE)
-
-
 def runs_text(model: str, pretrained: str) -> str:
     return (
         f"faithful zero-shot re-implementation on the paper's own backbone, **{model} · {pretrained}**, "
