@@ -29,7 +29,7 @@ def validator(ctx, names: Sequence[str], required: dict[str, str], long_job: str
     `long_job` names the kind of job ("sketch", "training", …) when the run is a long one."""
     count = len(names) + extra_inputs
 
-    def check(*args):
+    async def check(*args):  # on the event loop: a join never waits for a worker thread
         request = args[-1] if args and isinstance(args[-1], gr.Request) else None
         values = dict(zip(names, args))
         verdicts = [gr.validate(True, "") for _ in range(count)]

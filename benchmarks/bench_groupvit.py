@@ -25,11 +25,11 @@ def run(quick: bool = False) -> list[dict]:
 
     overlay, picture = gr.AnnotatedImage(format="jpeg"), gr.Image(type="pil", format="jpeg")
 
-    def shown(values):  # what Gradio does before sending: encode the overlay, its masks, the palettes
-        overlay.postprocess(values[0]["value"])
-        picture.postprocess(values[1])
-        picture.postprocess(values[2])
-        return values
+    def shown(answer):  # what Gradio does before sending: encode the overlay, its masks, the palettes
+        overlay.postprocess(answer.outputs["segmentation"]["value"])
+        picture.postprocess(answer.outputs["groups"])
+        picture.postprocess(answer.outputs["stage1_groups"])
+        return answer
 
     rows = []
     runs = 3 if quick else 7

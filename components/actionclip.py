@@ -125,14 +125,7 @@ def frame_pixels(backbone, frames: Sequence) -> torch.Tensor:
 def encode_frames_raw(backbone, frames: Sequence) -> torch.Tensor:
     """(K, D) image features *before* L2 normalisation, all frames in batched forwards, each frame
     through ActionCLIP's test-time view (`frame_pixels`)."""
-    pixels = frame_pixels(backbone, frames)
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(pixels), 32):
-            chunk = pixels[start : start + 32].to(backbone.device)
-            out.append(backbone.model.encode_image(chunk, normalize=False).float().cpu())
-            backbone.image_forwards += len(chunk)
-    return torch.cat(out)
+    return backbone.encode_images(frame_pixels(backbone, frames), normalize=False)
 
 
 class ActionCLIP:

@@ -164,13 +164,13 @@ class DepthCLIP:
         self.normalization = normalization
         if features not in FEATURES:
             raise InputError(f"Unknown feature source {features!r}; choose one of: {', '.join(FEATURES)}")
-        if features == "layer4" and not is_resnet(backbone.model.visual):
+        if features == "layer4" and not backbone.is_resnet:
             raise InputError(
                 f"DepthCLIP's layer4 features need a CLIP ResNet (the paper uses RN50); {backbone.model_name} "
                 "has no ResNet tower. Use the dense-patch extension for this model."
             )
         if features == "layer4":
-            pool = backbone.model.visual.attnpool
+            pool = backbone.attention_pool
             channels = getattr(getattr(pool, "k_proj", None), "in_features", None)  # = layer4's channels
             if channels is not None:
                 match_channels(torch.empty(0, channels), backbone.embed_dim)  # fail before any forward
@@ -201,10 +201,9 @@ class DepthCLIP:
 
     def _layer4(self, image: Image.Image):
         pixels = self.pixels(image)
-        visual = self.backbone.model.visual
         with torch.inference_mode():
             # The convolutional trunk only: DepthCLIP skips the attention pool.
-            layer4 = dense.resnet_stages(visual, pixels.to(self.backbone.device))["layer4"]
+            layer4 = self.backbone.resnet_stages(pixels.to(self.backbone.device))["layer4"]
         self.backbone.image_forwards += len(pixels)
         maps = F.normalize(layer4.float().permute(0, 2, 3, 1).cpu(), dim=-1)  # (V, h, w, C), unit length
         matched = match_channels(maps, self.backbone.embed_dim)  # (V, h, w, C/2), not renormalised

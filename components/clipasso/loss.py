@@ -35,9 +35,8 @@ CROP_SCALE = 0.8
 
 def default_conv_weights(backbone) -> dict[str, float]:
     """RN: layer2 + layer3 (the paper's). ViT: the blocks at one and two thirds of the depth."""
-    visual = backbone.model.visual
-    if hasattr(visual, "transformer"):
-        depth = len(visual.transformer.resblocks)
+    if backbone.is_vit:
+        depth = len(backbone.vit_blocks())
         return {f"block{max(0, depth // 3 - 1)}": 1.0, f"block{max(0, 2 * depth // 3 - 1)}": 1.0}
     return dict(CONV_WEIGHTS)
 
@@ -54,7 +53,7 @@ def fused_visual(backbone):
     with _fused_lock:
         if backbone in _fused:
             return _fused[backbone]
-        visual = copy.deepcopy(backbone.model.visual).eval()
+        visual = copy.deepcopy(backbone.visual).eval()
         for module in visual.modules():
             children = module._modules
             for name in list(children):
@@ -72,16 +71,14 @@ def fused_visual(backbone):
 
 def features(backbone, pixels: torch.Tensor, layers) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Layer maps named in `layers` and the final (un-normalised) embedding of normalised pixels."""
-    visual = backbone.model.visual
-    if hasattr(visual, "transformer"):
-        x = visual._embeds(pixels)
+    if backbone.is_vit:
+        x = backbone.vit_tokens(pixels)
         maps = {}
-        for i, block in enumerate(visual.transformer.resblocks):
+        for i, block in enumerate(backbone.vit_blocks()):
             x = block(x)
             if f"block{i}" in layers:
                 maps[f"block{i}"] = x
-        pooled, _ = visual._pool(x)
-        return maps, (pooled @ visual.proj if visual.proj is not None else pooled)
+        return maps, backbone.vit_embedding(x)
     visual = fused_visual(backbone)
     stages = resnet_stages(visual, pixels)
     return {k: stages[k] for k in layers}, visual.attnpool(stages["layer4"])
@@ -157,8 +154,7 @@ class SketchLoss:
     def __init__(self, backbone, target: torch.Tensor, *, conv_weights=None, fc_weight: float = FC_WEIGHT,
                  autocast: torch.dtype | None = None):
         self.backbone = backbone
-        visual = backbone.model.visual
-        self.dtype = next(visual.parameters()).dtype
+        self.dtype = next(backbone.visual.parameters()).dtype
         self.device = backbone.device
         self.out = backbone.image_size
         self.weights = {k: float(v) for k, v in (conv_weights or default_conv_weights(backbone)).items() if v}

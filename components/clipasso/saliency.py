@@ -70,7 +70,7 @@ def block_attention(block, x: torch.Tensor) -> torch.Tensor:
 def clip_attention_map(backbone, image: Image.Image, size: int) -> np.ndarray:
     """(size, size) attention of the class token to the patches, averaged over heads and all layers,
     upsampled bicubically to `size` and min-max normalised to [0, 1]. `image` is square."""
-    visual = backbone.model.visual
+    visual = backbone.visual
     s = backbone.image_size
     pixels = _normalise(image.resize((s, s), Image.BICUBIC), backbone).to(backbone.device)
     with torch.no_grad():
