@@ -158,33 +158,40 @@ def matrix_heatmap(
     rows: Sequence[str],
     columns: Sequence[str],
     title: str = "",
-    zmin: float = 0.0,
-    zmax: float = 1.0,
+    zmin: float | None = 0.0,
+    zmax: float | None = 1.0,
     colorbar: str = "score",
+    *,
+    xaxis: str = "",
+    yaxis: str = "",
+    print_up_to: int = 120,
+    row_height: int = 30,
+    min_height: int = 240,
 ) -> go.Figure:
-    """Plotly heat map of a (R, C) matrix, rows top to bottom as given, values printed when small."""
+    """Plotly heat map of an (R, C) matrix, rows top to bottom as given, each value printed in its
+    cell when the matrix has at most `print_up_to` cells."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    small = matrix.size <= 120
+    small = 0 < matrix.size <= print_up_to
     fig = go.Figure(
         go.Heatmap(
             z=matrix,
-            x=list(columns),
-            y=list(rows),
+            x=[str(c) for c in columns],
+            y=[str(r) for r in rows],
             zmin=zmin,
             zmax=zmax,
             colorscale="Viridis",
             colorbar=dict(title=colorbar),
-            text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if small and matrix.size else None,
+            text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if small else None,
             texttemplate="%{text}" if small else None,
             hovertemplate="%{y} × %{x}: %{z:.3f}<extra></extra>",
         )
     )
     fig.update_layout(
         title=title,
-        height=max(240, 80 + 30 * len(rows)),
+        height=max(min_height, 80 + row_height * len(rows)),
         margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        yaxis=dict(autorange="reversed"),
-        xaxis=dict(type="category"),
+        xaxis=dict(title=xaxis, type="category"),
+        yaxis=dict(title=yaxis, autorange="reversed", type="category"),
     )
     return fig
 
@@ -349,32 +356,10 @@ def video_heatmap(
     xaxis: str = "",
     yaxis: str = "",
 ) -> go.Figure:
-    """Plotly heat map of an (R, C) matrix (rows top to bottom as given), values printed when the
-    matrix is small; used for frame × label probabilities and caption × video similarities."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    small = 0 < matrix.size <= 300
-    fig = go.Figure(
-        go.Heatmap(
-            z=matrix,
-            x=[str(c) for c in columns],
-            y=[str(r) for r in rows],
-            zmin=zmin,
-            zmax=zmax,
-            colorscale="Viridis",
-            colorbar=dict(title=colorbar),
-            text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if small else None,
-            texttemplate="%{text}" if small else None,
-            hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title=title,
-        height=max(260, 80 + 26 * len(rows)),
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        xaxis=dict(title=xaxis, type="category"),
-        yaxis=dict(title=yaxis, autorange="reversed", type="category"),
-    )
-    return fig
+    """`matrix_heatmap` for frame × label probabilities and caption × video similarities: the
+    colour range from the data, values printed up to 300 cells."""
+    return matrix_heatmap(matrix, rows, columns, title, zmin, zmax, colorbar, xaxis=xaxis, yaxis=yaxis,
+                          print_up_to=300, row_height=26, min_height=260)
 
 
 # -- Train tab -----------------------------------------------------------------------------------------
