@@ -6,9 +6,9 @@ set) the default model is created here at import instead, in the main thread, as
 package expects (README, "Hugging Face Spaces"): its tensors then reach every GPU worker. Run:
 
     python app.py [--model ViT-B-16] [--pretrained TAG|PATH|random] [--device auto|cpu|cuda]
-                  [--host 127.0.0.1] [--port 7860] [--share]
+                  [--host 127.0.0.1] [--port 7860] [--share] [--shared-index]
 
-Environment equivalents: CLIP_LAB_MODEL, CLIP_LAB_PRETRAINED, CLIP_LAB_DEVICE, GRADIO_SERVER_NAME,
+Environment equivalents: CLIP_LAB_MODEL, CLIP_LAB_PRETRAINED, CLIP_LAB_DEVICE, CLIP_LAB_SHARED_INDEX, GRADIO_SERVER_NAME,
 GRADIO_SERVER_PORT, GRADIO_SHARE.
 """
 
@@ -46,6 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", default=os.environ.get("GRADIO_SHARE", "") == "1")
+    parser.add_argument(
+        "--shared-index", action="store_true", default=os.environ.get("CLIP_LAB_SHARED_INDEX", "") == "1",
+        help="one CLIP4Clip index for every visitor (default: each browser's uploads are its own)",
+    )
     return parser.parse_args(argv)
 
 
@@ -62,7 +66,10 @@ def launch_kwargs() -> dict:
 def main(argv=None) -> None:
     args = parse_args(argv)
     settings = Settings(args.model, args.pretrained, args.device)
-    app = demo if settings == demo.clip_lab.settings else build_demo(settings)
+    shared_changed = args.shared_index != (os.environ.get("CLIP_LAB_SHARED_INDEX", "") == "1")
+    if args.shared_index:
+        os.environ["CLIP_LAB_SHARED_INDEX"] = "1"  # read by components.clip4clip and said in its tab
+    app = demo if settings == demo.clip_lab.settings and not shared_changed else build_demo(settings)
     if zero_gpu():
         app.clip_lab.load_now()  # done at import for `demo`; here, before launch(), for another model
     else:

@@ -26,7 +26,7 @@ from typing import Any
 
 import gradio as gr
 
-from app import admission, runs
+from app import admission, runs, serving
 from app.howitworks import how_it_works
 from app.widgets import GPU_SECONDS, ImageUpload, image_limits, method_header, user_errors, video_limits
 from components.errors import InputError
@@ -513,18 +513,32 @@ def _bind(params: list[_Param], args: tuple):
     return list(args[:n]), progress
 
 
-def _session(params: list[_Param], args: tuple) -> str:
-    """The browser session's id of Gradio's call (its request follows the progress); "" without one."""
+class Session(str):
+    """The browser session's id of a call (Gradio's, per page load), carrying `visitor`: the
+    browser's own id (app/serving.py's cookie, which survives a reload), else the session's."""
+
+    visitor: str = ""
+
+
+def _session(params: list[_Param], args: tuple) -> Session:
+    """The session of Gradio's call (its request follows the progress); "" without one."""
     request = args[len(params) + 1] if len(args) > len(params) + 1 else None
-    return getattr(request, "session_hash", None) or ""
+    session = Session(getattr(request, "session_hash", None) or "")
+    session.visitor = serving.visitor_of(getattr(request, "cookies", None)) or str(session)
+    return session
 
 
 def _call(fn, *args, session: str = ""):
     """`fn(*args)`, and the browser session's id when `fn` takes a `session` parameter (e.g. to key
-    the Stop button's event of this visitor's run)."""
-    if "session" in inspect.signature(fn).parameters:
-        return fn(*args, session=session)
-    return fn(*args)
+    the Stop button's event of this visitor's run), the browser's own id when it takes `visitor`
+    (what the visitor leaves in the process is theirs alone)."""
+    parameters = inspect.signature(fn).parameters
+    extra = {}
+    if "session" in parameters:
+        extra["session"] = session
+    if "visitor" in parameters:
+        extra["visitor"] = getattr(session, "visitor", "") or str(session)
+    return fn(*args, **extra)
 
 
 def _endpoint(call, table: list[Setting], slots, page: Page, *, record_as: str, with_model: bool = True,

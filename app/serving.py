@@ -8,6 +8,8 @@ once then queue behind fifty copies. `PageCache` answers those three paths from 
 built for the first request of the same kind (same path, query, host and forwarding headers), gzip'd
 once, as long as the app's config is the same object (Gradio replaces it when the app changes).
 Responses that set cookies, that are not 200, or that come from an app with login are never cached.
+The page and its config also give a browser without one its visitor cookie (`VISITOR_COOKIE`), added
+to each answer as it leaves, never stored in the cache.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import re
+import secrets
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
@@ -28,6 +32,31 @@ KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded
                b"accept-language")
 GZIP_LEVEL = 6
 MAX_ENTRIES = 64  # distinct hosts/queries; beyond this the oldest goes
+# A browser's own id: what a visitor leaves in the process (their indexed videos) is theirs alone.
+# Set with the page (and /config, which gradio_client reads first, so each client gets its own);
+# it survives a reload, unlike Gradio's per-load session.
+VISITOR_COOKIE = "clip_lab_visitor"
+VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+VISITOR_MAX_AGE_S = 30 * 24 * 3600
+
+
+def visitor_of(cookies) -> str:
+    """The visitor id a request carries, or "" (none, or not one of ours)."""
+    value = (cookies or {}).get(VISITOR_COOKIE, "") if hasattr(cookies, "get") else ""
+    return value if VISITOR_ID.fullmatch(value or "") else ""
+
+
+def _visitor_cookie(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """A Set-Cookie header giving a new visitor id, unless the request has one."""
+    cookies = {}
+    for chunk in Headers(scope=scope).get("cookie", "").split(";"):
+        name, _, value = chunk.strip().partition("=")
+        cookies[name] = value
+    if visitor_of(cookies):
+        return []
+    value = (f"{VISITOR_COOKIE}={secrets.token_hex(16)}; Max-Age={VISITOR_MAX_AGE_S}; Path=/; HttpOnly; "
+             "SameSite=Lax")
+    return [(b"set-cookie", value.encode())]
 
 
 @dataclass(frozen=True)
@@ -98,14 +127,15 @@ class PageCache:
 
 async def _pass_on(response, scope: Scope, send: Send) -> None:
     status, headers, body = response
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *_visitor_cookie(scope)]})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
 async def _answer(entry: _Entry, scope: Scope, send: Send) -> None:
     compressed = "gzip" in Headers(scope=scope).get("accept-encoding", "")
     body = entry.gzipped if compressed else entry.body
-    headers = [*entry.headers, (b"content-length", str(len(body)).encode()), (b"vary", b"Accept-Encoding")]
+    headers = [*entry.headers, (b"content-length", str(len(body)).encode()), (b"vary", b"Accept-Encoding"),
+               *_visitor_cookie(scope)]
     if compressed:
         headers.append((b"content-encoding", b"gzip"))
     await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -71,11 +71,7 @@ TITLE = TAB.title
 def build(ctx) -> None:
     page = Page(ctx, TAB)
     page.output("status", gr.Markdown("**Index:** loading…"))
-    gr.Markdown(
-        "<small>The index is shared by everyone using this app and kept on disk (frame embeddings and "
-        "small thumbnails, keyed by each file's content hash + model + weights; directory set by "
-        f"`{c4c.CACHE_ENV}`). Don't add videos you would not share.</small>"
-    )
+    gr.Markdown(f"<small>{privacy_text()}</small>")
     page.input("similarity")
     with gr.Tab("Text → video"):
         build_search(page)
@@ -165,6 +161,7 @@ def build_index(page: Page) -> None:
             page.input("files")
             add = gr.Button("Add to index", variant="primary")
             add_examples = gr.Button("Add the bundled example clips")
+            remove = gr.Button("Remove my videos", size="sm", visible=not c4c.shared_index())
             page.limits()
         with gr.Column():
             page.output("add_log", gr.Markdown())
@@ -177,15 +174,42 @@ def build_index(page: Page) -> None:
                 gpu_seconds=15 + 3 * len(BUNDLED), concurrency_limit=1)
     page.action(page.components["indexed_video"], show_status, "status", outputs=["status", "picker", "index_gallery"],
                 event="focus", gpu=False)  # reads the index; runs no model
+    page.action(remove, remove_mine, "remove_mine", outputs=adding, gpu=False)
 
 
 # -- the index ------------------------------------------------------------------------------------
+def privacy_text() -> str:
+    """Who sees the videos added here, and how long they stay (said in the tab)."""
+    kept = ("on this server's disk until it is cleaned or, on a Space without mounted storage, until the "
+            "Space restarts")
+    if c4c.shared_index():
+        return (f"The operator chose one shared index: every visitor searches and sees the frames of every video "
+                f"added here, kept {kept}. Don't add videos you would not share.")
+    hours = round(c4c.VISITOR_TTL_S / 3600)
+    return (f"Your videos are yours: only this browser can search them or see their frames (it keeps an id in "
+            f"a cookie, so a reload keeps them), until you remove them or {hours} hours after you last used "
+            f"them; they are kept {kept}. The example clips are shared by everyone. (An operator can share "
+            f"one index among all visitors: `python app.py --shared-index` or {c4c.registry.SHARED_ENV}=1.)")
+
+
+def remove_mine(ctx, s, progress=quiet, visitor: str = "") -> Answer:
+    """Remove this browser's own videos from the index (the shared examples stay)."""
+    backbone = ctx.backbone(s.model)
+    before = len(c4c.index_for(backbone, visitor)) - len(c4c.index_for(backbone).entries)
+    c4c.forget_visitor(backbone, visitor)
+    index = c4c.index_for(backbone, visitor)
+    return Answer({"status": index_status(index), "add_log": f"- removed your {max(0, before)} video(s)",
+                   "picker": gr.Dropdown(choices=index.names()), "index_gallery": gallery_items(index)})
+
+
 def ensure_examples(index: c4c.VideoIndex, progress=quiet) -> None:
     """An empty index gets the bundled clips (cached after the first time), so a query always has
     something to rank."""
     if len(index) == 0 and BUNDLED:
-        for step in index.add(BUNDLED):
+        shared = c4c.index_for(index.backbone)  # examples are everyone's: kept in the shared index
+        for step in shared.add(BUNDLED):
             progress((step.done, step.total), desc=f"indexing the bundled clip {step.name}")
+        index.include(shared.entries)
 
 
 def index_status(index: c4c.VideoIndex) -> str:
@@ -197,16 +221,16 @@ def gallery_items(index: c4c.VideoIndex, limit: int = 60) -> list:
     return [(e.thumbnail, f"{e.name} · {e.duration:.1f} s") for e in index.entries[:limit]]
 
 
-def show_status(ctx, s, progress=quiet) -> Answer:
+def show_status(ctx, s, progress=quiet, visitor: str = "") -> Answer:
     """The index's status line, its videos for the picker and its gallery."""
-    index = c4c.index_for(ctx.backbone(s.model))
+    index = c4c.index_for(ctx.backbone(s.model), visitor)
     return Answer({"status": index_status(index), "picker": gr.Dropdown(choices=index.names()),
                    "index_gallery": gallery_items(index)})
 
 
-def add_videos(ctx, s, progress=quiet):
+def add_videos(ctx, s, progress=quiet, visitor: str = ""):
     """Add uploaded videos to the index, one line of the log per video (a bad one is skipped)."""
-    index = c4c.index_for(ctx.backbone(s.model))
+    index = c4c.index_for(ctx.backbone(s.model), visitor)
     paths = [getattr(f, "name", f) for f in (s.files or [])]
     if not paths:
         raise InputError("Choose one or more video files to add.")
@@ -215,13 +239,17 @@ def add_videos(ctx, s, progress=quiet):
     yield from _adding(index, paths, [Path(p).name for p in paths], progress)
 
 
-def add_bundled(ctx, s, progress=quiet):
-    """Add the bundled example clips (and the world's) to the index."""
-    index = c4c.index_for(ctx.backbone(s.model))
-    yield from _adding(index, BUNDLED, [p.name for p in BUNDLED], progress)
+def add_bundled(ctx, s, progress=quiet, visitor: str = ""):
+    """Add the bundled example clips (and the world's) to the shared index, which every visitor's
+    index shows."""
+    backbone = ctx.backbone(s.model)
+    shared, own = c4c.index_for(backbone), c4c.index_for(backbone, visitor)
+    yield from _adding(shared, BUNDLED, [p.name for p in BUNDLED], progress, shown=own)
 
 
-def _adding(index, paths, names, progress):
+def _adding(index, paths, names, progress, shown=None):
+    """Add to `index`, showing `shown` (the visitor's own index, which includes the shared one)."""
+    shown = shown or index
     lines = []
     for step in index.add(paths, names):
         progress((step.done, step.total), desc=f"indexing {step.name}")
@@ -229,15 +257,17 @@ def _adding(index, paths, names, progress):
             lines.append(f"- ⚠️ {step.name}: {step.skipped}")
         else:
             lines.append(f"- {step.entry.name}: {'from the cache' if step.cached else 'encoded'}")
-        yield Answer({"status": index_status(index), "add_log": "\n".join(lines)})
-    yield Answer({"status": index_status(index), "add_log": "\n".join(lines),
-                  "picker": gr.Dropdown(choices=index.names()), "index_gallery": gallery_items(index)})
+        if shown is not index:
+            shown.include(index.entries)
+        yield Answer({"status": index_status(shown), "add_log": "\n".join(lines)})
+    yield Answer({"status": index_status(shown), "add_log": "\n".join(lines),
+                  "picker": gr.Dropdown(choices=shown.names()), "index_gallery": gallery_items(shown)})
 
 
 # -- text → video ---------------------------------------------------------------------------------
-def search(ctx, s, progress=quiet) -> Answer:
+def search(ctx, s, progress=quiet, visitor: str = "") -> Answer:
     """The videos of the index that best match the query, with each one's best frame."""
-    index = c4c.index_for(ctx.backbone(s.model))
+    index = c4c.index_for(ctx.backbone(s.model), visitor)
     ensure_examples(index, progress)
     result = index.search(s.query, int(s.k), s.similarity)
     items, rows = [], []
@@ -254,10 +284,10 @@ def search(ctx, s, progress=quiet) -> Answer:
     )
 
 
-def replay_search(ctx, s, record, progress=quiet) -> Answer:
+def replay_search(ctx, s, record, progress=quiet, visitor: str = "") -> Answer:
     """The recorded search against the index as it is now, saying whether it holds the same videos."""
     answer = search(ctx, s, progress)
-    now = c4c.index_state(c4c.index_for(ctx.backbone(s.model)))
+    now = c4c.index_state(c4c.index_for(ctx.backbone(s.model), visitor))
     recorded = record.get("index") if isinstance(record.get("index"), dict) else {}
     difference = c4c.index_difference(recorded, now)
     first = f"⚠️ {difference}" if difference else f"Same index as the recorded run ({now['videos']} videos)."
@@ -295,9 +325,9 @@ def _video_to_rank(index, s):
     return index.entry(s.indexed_video or index.names()[0])
 
 
-def rank_captions(ctx, s, progress=quiet) -> Answer:
+def rank_captions(ctx, s, progress=quiet, visitor: str = "") -> Answer:
     """The captions ranked for one video, with the softmax CLIP4Clip's logit scale gives them."""
-    index = c4c.index_for(ctx.backbone(s.model))
+    index = c4c.index_for(ctx.backbone(s.model), visitor)
     result = index.captions(_video_to_rank(index, s), s.captions, s.similarity, thumbnails=True)
     label = {c: float(p) for c, p in zip(result.captions, c4c.caption_probabilities(result.logits))}
     ranking = result.ranking()
@@ -314,14 +344,14 @@ def rank_captions(ctx, s, progress=quiet) -> Answer:
     )
 
 
-def replay_captions(ctx, s, record, progress=quiet) -> Answer:
+def replay_captions(ctx, s, record, progress=quiet, visitor: str = "") -> Answer:
     """The recorded ranking again, saying whether the index's video of that name is the same content."""
     answer = rank_captions(ctx, s, progress)
     if isinstance(record.get("inputs"), dict) and "video" in record["inputs"]:
         return answer  # an uploaded video: the scaffold checked it against the record's hash
     name = s.indexed_video
     recorded = record["indexed_video"].get("sha256") if isinstance(record.get("indexed_video"), dict) else None
-    now = c4c.index_for(ctx.backbone(s.model)).entry(name).key if name else None
+    now = c4c.index_for(ctx.backbone(s.model), visitor).entry(name).key if name else None
     if recorded and now and now != recorded:
         answer.notes = [f"⚠️ The index's “{name}” is not the video this record was made with (other content), "
                         "so the ranking may differ.", *answer.notes]
@@ -358,11 +388,11 @@ def captions_steps(index, result):
 
 
 # -- evaluation -----------------------------------------------------------------------------------
-def evaluate(ctx, s, progress=quiet) -> Answer:
+def evaluate(ctx, s, progress=quiet, visitor: str = "") -> Answer:
     """CLIP4Clip's retrieval metrics over the CSV's (video, caption) pairs of indexed videos."""
     if not s.CSV:
         raise InputError("Upload a CSV of (video, caption) pairs, or pick the example.")
-    index = c4c.index_for(ctx.backbone(s.model))
+    index = c4c.index_for(ctx.backbone(s.model), visitor)
     pairs = c4c.parse_pairs(Path(getattr(s.CSV, "name", s.CSV)))
     bundled = {p.name: p for p in BUNDLED}
     wanted = [bundled[v] for v in dict.fromkeys(v for v, _ in pairs) if v in bundled and v not in index.names()]
@@ -387,11 +417,11 @@ def evaluate(ctx, s, progress=quiet) -> Answer:
     )
 
 
-def replay_evaluation(ctx, s, record, progress=quiet) -> Answer:
+def replay_evaluation(ctx, s, record, progress=quiet, visitor: str = "") -> Answer:
     """The recorded evaluation again, saying whether the index holds other content under the CSV's names."""
     answer = evaluate(ctx, s, progress)
     recorded = record.get("videos") if isinstance(record.get("videos"), dict) else {}
-    index = c4c.index_for(ctx.backbone(s.model))
+    index = c4c.index_for(ctx.backbone(s.model), visitor)
     changed = [name for name, key in recorded.items() if name in index.names() and index.entry(name).key != key]
     if changed:
         shown = ", ".join(changed[:5]) + ("…" if len(changed) > 5 else "")

@@ -37,13 +37,18 @@ from components.clip4clip.index import (
     IVF_PROBES,
     SHORTLIST,
     THUMBNAIL_SIDE,
+    VISITORS,
     VideoIndex,
     default_cache_dir,
 )
 from components.clip4clip.metrics import Metrics, multi_caption_metrics, retrieval_metrics
 from components.clip4clip.registry import (
     RECORD_INDEX_KEYS,
+    VISITOR_TTL_S,
+    expire_visitors,
     forget_indexes,
+    forget_visitor,
+    shared_index,
     index_difference,
     index_for,
     index_state,

@@ -53,6 +53,7 @@ IVF_PROBES = 16
 SHORTLIST = 1_000  # extensions on an approximate index re-score this many meanP candidates exactly
 THUMBNAIL_SIDE = 160
 CACHE_ENV = "CLIP_LAB_VIDEO_CACHE"
+VISITORS = "visitors"  # under a model's folder: one folder per visitor holding that visitor's journal
 
 
 def default_cache_dir() -> Path:
@@ -104,13 +105,15 @@ class VideoIndex:
         sampling: Sampling = CLIP4CLIP_SAMPLING,
         exact_up_to: int = EXACT_UP_TO,
         persist: bool = True,
+        owner: str = "",
     ):
         self.backbone = backbone
+        self.owner = owner  # "" the shared index; else a visitor's own (its journal apart, the embeddings cache shared)
         self.sampling = sampling
         self.exact_up_to = exact_up_to
         self.persist = persist
         self.root = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.dir = self.root / _slug(f"{backbone.model_name}__{backbone.weights}")
+        self.dir = self.folder_of(backbone, self.root)
         log.info("video index of %s: embeddings cached in %s", backbone.describe(), self.dir)
         self.entries: list[IndexedVideo] = []
         self._by_key: dict[str, int] = {}
@@ -124,6 +127,11 @@ class VideoIndex:
         self.problems: list[str] = []  # what was found damaged at start, in words for the page
         if persist:
             self._load_journal()
+
+    @staticmethod
+    def folder_of(backbone, root: Path | None = None) -> Path:
+        """The cache folder of one model and weights."""
+        return (root or default_cache_dir()) / _slug(f"{backbone.model_name}__{backbone.weights}")
 
     # -- facts -------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -213,13 +221,21 @@ class VideoIndex:
         os.replace(tmp, path)
 
     def _journal_path(self) -> Path:
-        return self.dir / f"index-{_sampling_tag(self.sampling)}.jsonl"
+        folder = self.dir / VISITORS / self.owner if self.owner else self.dir
+        return folder / f"index-{_sampling_tag(self.sampling)}.jsonl"
+
+    def include(self, entries: Sequence[IndexedVideo]) -> None:
+        """Show `entries` (the shared examples) in this index too, without writing them to its journal."""
+        with self._lock:
+            for entry in entries:
+                if entry.key not in self._by_key:
+                    self._insert(entry)
 
     def _journal(self, record: dict) -> None:
         """Append one whole line to the journal (one write on an append-only file, under the lock)."""
         if not self.persist:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._journal_path().parent.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             fd = os.open(self._journal_path(), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -236,7 +252,7 @@ class VideoIndex:
         items: dict[str, dict] = {}
         damaged = 0
         legacy = self.dir / f"index-{_sampling_tag(self.sampling)}.json"
-        if legacy.is_file():  # an older version's manifest, read once
+        if legacy.is_file() and not self.owner:  # an older version's manifest, read once
             try:
                 for item in json.loads(legacy.read_text()):
                     items[item["key"]] = item
@@ -283,9 +299,11 @@ class VideoIndex:
                 continue
             self._insert(entry)
         legacy = self.dir / f"index-{_sampling_tag(self.sampling)}.json"
-        if damaged_lines or len(self.entries) != len(items) or legacy.exists():
+        old_manifest = not self.owner and legacy.exists()  # a visitor's index never had one
+        if damaged_lines or len(self.entries) != len(items) or old_manifest:
             self._rewrite_journal()
-            legacy.unlink(missing_ok=True)
+            if old_manifest:
+                legacy.unlink(missing_ok=True)
 
     def refresh(self) -> None:
         """Take in what other processes appended to the journal since this one read it (a ZeroGPU
@@ -329,7 +347,7 @@ class VideoIndex:
         """The journal as the index holds it now, replaced in one rename."""
         if not self.persist:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._journal_path().parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             text = "".join(json.dumps({"op": "add", "key": e.key, "name": e.name, "source": e.source},
                                       ensure_ascii=False) + "\n" for e in self.entries)

@@ -1,0 +1,96 @@
+"""A visitor's videos are theirs (CLIP4Clip): each browser (its visitor cookie, which survives a
+reload) searches its own uploads plus the shared examples; another visitor neither finds them nor
+sees their frames; "Remove my videos" and 24 hours unused remove them; an operator may share one
+index (CLIP_LAB_SHARED_INDEX), and the tab says which."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from appserver import environment, finish, running_demo
+from components import clip4clip
+
+MODEL = "clip-lab-tiny-vit · random"
+
+
+def _clip(path, colour) -> str:
+    frames = [Image.fromarray(np.full((48, 64, 3), colour, np.uint8)) for _ in range(4)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=200)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("private-index")
+    with environment({"CLIP_LAB_VIDEO_CACHE": str(cache)}):
+        clip4clip.forget_indexes()  # indexes made before this module used another cache
+        with running_demo() as (demo, url):
+            yield url, cache
+        clip4clip.forget_indexes()
+
+
+def _names(client) -> list[str]:
+    _status, picker, _gallery = client.predict(MODEL, api_name="/clip4clip_status")
+    return [c[0] if isinstance(c, (list, tuple)) else c for c in picker.get("choices", [])] if isinstance(picker, dict) else []
+
+
+def _search_names(client, query="a purple video") -> list[str]:
+    gallery, ranking, *_ = client.predict(query, 50, "meanP", MODEL, api_name="/clip4clip_search")
+    return [row[1] for row in ranking["data"]]
+
+
+def test_uploads_are_the_visitors_own_and_survive_a_reload(server, tmp_path):
+    url, cache = server
+    alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+    assert alice.cookies.get("clip_lab_visitor") and alice.cookies["clip_lab_visitor"] != bob.cookies["clip_lab_visitor"]
+    video = _clip(tmp_path / "alice-secret.gif", (150, 40, 160))
+    finish(alice.submit([handle_file(video)], MODEL, api_name="/clip4clip_add"))
+
+    assert "alice-secret.gif" in _search_names(alice)
+    theirs = _search_names(bob)
+    assert "alice-secret.gif" not in theirs and theirs  # Bob gets the shared examples, not Alice's video
+    assert "alice-secret.gif" not in _names(bob)
+    with pytest.raises(Exception, match="not in the index"):
+        bob.predict("alice-secret.gif", None, "a purple video", "meanP", MODEL, api_name="/clip4clip_captions")
+
+    again = Client(url, verbose=False, httpx_kwargs={"cookies": {"clip_lab_visitor": alice.cookies["clip_lab_visitor"]}})
+    assert again.cookies["clip_lab_visitor"] == alice.cookies["clip_lab_visitor"]  # a reload: the same browser
+    assert "alice-secret.gif" in _search_names(again)
+
+    status, log, *_ = alice.predict(MODEL, api_name="/clip4clip_remove_mine")
+    assert "removed your 1" in log
+    assert "alice-secret.gif" not in _search_names(alice)
+    assert _search_names(alice)  # the examples stay
+
+
+def test_unused_for_a_day_they_go(server, tmp_path):
+    url, cache = server
+    carol = Client(url, verbose=False)
+    finish(carol.submit([handle_file(_clip(tmp_path / "carol.gif", (20, 200, 90)))], MODEL, api_name="/clip4clip_add"))
+    folders = list(cache.glob(f"*/{clip4clip.VISITORS}/{carol.cookies['clip_lab_visitor']}"))
+    assert len(folders) == 1
+    old = time.time() - clip4clip.VISITOR_TTL_S - 60
+    os.utime(folders[0] / "last-used", (old, old))
+    dave = Client(url, verbose=False)
+    _search_names(dave)  # any visitor's use sweeps
+    assert not folders[0].exists()
+    assert "carol.gif" not in _search_names(carol)
+
+
+def test_an_operator_can_share_one_index_and_the_tab_says_so(tmp_path):
+    from app.tabs.clip4clip import privacy_text
+
+    assert "only this browser" in privacy_text() and "24 hours" in privacy_text()
+    with environment({"CLIP_LAB_SHARED_INDEX": "1"}):
+        assert "every visitor searches" in privacy_text()
+        assert clip4clip.registry.owner_of("0" * 32) == ""
+    with pytest.raises(ValueError):
+        clip4clip.registry.owner_of("../../etc")
+    shutil.rmtree(tmp_path, ignore_errors=True)
