@@ -34,6 +34,13 @@ PILOTS: dict[str, tuple[dict, dict, dict]] = {
     "a-112px-p16": ({"image_size": 112, "patch_size": 16}, {}, {}),
     "b-64px-p8": ({"image_size": 64, "patch_size": 8}, {}, {}),
     "c-64px-p8-lr3e-3": ({"image_size": 64, "patch_size": 8}, {"lr": 3e-3, "warmup": 100}, {}),
+    # the shipped run's own schedule (1500 steps × 256 pairs, warm-up 100, checks every 250 on 256
+    # scenes), at 64 px / patch 8: its checks compare with clip-lab-mini.training.json step by step
+    "b-64px-p8-shipped-schedule": (
+        {"image_size": 64, "patch_size": 8},
+        {"steps": 1500, "batch_size": 256, "warmup": 100, "eval_every": 250, "eval_scenes": 256},
+        {},
+    ),
     # defined, not run yet (see the model card):
     "c-64px-p8-singles": ({"image_size": 64, "patch_size": 8}, {}, {"single": 0.55, "clip": 0.10, "solid": 0.10}),
     "c-96px-p12": ({"image_size": 96, "patch_size": 12}, {}, {}),
@@ -66,7 +73,7 @@ def run(pilot: str) -> dict:
     return {
         "pilot": pilot, "vision_cfg": vision, "settings": settings, "mix": dict(world.mix),
         "steps": config.steps, "batch_size": config.batch_size, "seed": config.seed, "lr": config.lr,
-        "warmup": config.warmup, "eval_scenes": EVAL_SCENES, "checks": checks,
+        "warmup": config.warmup, "eval_scenes": config.eval_scenes, "checks": checks,
         "seconds": round(times[config.steps], 1), "seconds_per_step": round(per_step, 3),
     }
 
