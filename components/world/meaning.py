@@ -503,7 +503,7 @@ def score_vilt(backbone, n: int = 192) -> Score:
             "questions in turn: “What colour is the star?” and “What shape is this?” on single-object "
             "scenes, “How many stars are there?” on count scenes (2–4 copies)",
             "candidates (the tab's “my own candidates”): the world's 8 colours, 8 shapes, and 1–4; "
-            "the shape question matches no statement rule, so it is asked with the tab's QA prompt",
+            "the shape question is read by the “what kind” rule: “a photo of a {}.” per candidate",
         ),
         {kind: float(np.mean(rows)) if rows else float("nan") for kind, rows in correct.items()},
     )
