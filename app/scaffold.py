@@ -19,6 +19,7 @@ before a setting's choices became values still replays: `Setting.legacy` maps it
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -524,7 +525,10 @@ def _session(params: list[_Param], args: tuple) -> Session:
     """The session of Gradio's call (its request follows the progress); "" without one."""
     request = args[len(params) + 1] if len(args) > len(params) + 1 else None
     session = Session(getattr(request, "session_hash", None) or "")
-    session.visitor = serving.visitor_of(getattr(request, "cookies", None)) or str(session)
+    # without our cookie (an API caller, the page cache off): the session, hashed, since a client
+    # chooses its session id and the visitor id names a folder
+    session.visitor = serving.visitor_of(getattr(request, "cookies", None)) or (
+        hashlib.sha256(session.encode()).hexdigest()[:32] if session else "")
     return session
 
 

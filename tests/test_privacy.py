@@ -94,3 +94,18 @@ def test_an_operator_can_share_one_index_and_the_tab_says_so(tmp_path):
     with pytest.raises(ValueError):
         clip4clip.registry.owner_of("../../etc")
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_forged_cookie_or_session_id_gets_an_id_of_its_own(server, tmp_path):
+    url, _ = server
+    alice = Client(url, verbose=False)
+    finish(alice.submit([handle_file(_clip(tmp_path / "alice-2.gif", (90, 90, 200)))], MODEL, api_name="/clip4clip_add"))
+    forged = Client(url, verbose=False, httpx_kwargs={"cookies": {"clip_lab_visitor": "../../" + "a" * 30}})
+    assert "alice-2.gif" not in _search_names(forged)  # refused as an id: served as a visitor of its own
+    assert forged.cookies["clip_lab_visitor"] != alice.cookies["clip_lab_visitor"]
+    from app.scaffold import _session, _parameter
+    from types import SimpleNamespace
+
+    request = SimpleNamespace(session_hash="../../etc/passwd", cookies={})
+    visitor = _session([_parameter("x", str, "")], ("v", None, request)).visitor
+    assert clip4clip.registry.owner_of(visitor) == visitor and "/" not in visitor
