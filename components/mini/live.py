@@ -295,34 +295,29 @@ def eval_set(image_size: int = IMAGE_SIZE, held_out: tuple[str, ...] = DEFAULT_H
             add(scenes.random_scene(s, kind="objects", count=1, colour=colour, shape=shape), label)
     combo_truth = [labels.index(l) for l in texts[start:]]
     combos = slice(start, len(rendered))
-    start = len(rendered)
-    count_labels, count_truth = [], []
-    for s in splits.seeds("held_out", EVAL_COUNTS * 4, 2_000_000):
-        scene = scenes.random_scene(s, kind="count", exclude=exclude)
-        n = len(scene.objects)
-        if n not in COUNTS:
-            continue
-        label = scene.objects[0].label
-        add(scene, count_prompt(label, n))
-        count_labels.append(label)
-        count_truth.append(COUNTS.index(n))
-        if len(count_labels) == EVAL_COUNTS:
-            break
-    counts = slice(start, len(rendered))
-    start = len(rendered)
-    position_labels, position_truth = [], []
-    for s in splits.seeds("held_out", EVAL_POSITIONS * 10, 3_000_000):
-        scene = scenes.random_scene(s, kind="objects", count=1, exclude=exclude)
-        side = position(scene.objects[0])
-        if side is None:
-            continue
-        label = scene.objects[0].label
-        add(scene, side_prompt(label, side))
-        position_labels.append(label)
-        position_truth.append(SIDES.index(side))
-        if len(position_labels) == EVAL_POSITIONS:
-            break
-    positions = slice(start, len(rendered))
+    def collect(seeds, limit, kind, answer, prompt, answers):
+        """Held-out scenes of `kind` whose `answer` (the count, the side) is one of `answers`, up to
+        `limit`: added with their prompt; returns (where they are, their labels, the answers' indices)."""
+        first, found, truth = len(rendered), [], []
+        for s in seeds:
+            scene = scenes.random_scene(s, kind=kind, exclude=exclude, **({"count": 1} if kind == "objects" else {}))
+            value = answer(scene)
+            if value not in answers:
+                continue
+            label = scene.objects[0].label
+            add(scene, prompt(label, value))
+            found.append(label)
+            truth.append(answers.index(value))
+            if len(found) == limit:
+                break
+        return slice(first, len(rendered)), found, truth
+
+    counts, count_labels, count_truth = collect(
+        splits.seeds("held_out", EVAL_COUNTS * 4, 2_000_000), EVAL_COUNTS, "count",
+        lambda scene: len(scene.objects), count_prompt, COUNTS)
+    positions, position_labels, position_truth = collect(
+        splits.seeds("held_out", EVAL_POSITIONS * 10, 3_000_000), EVAL_POSITIONS, "objects",
+        lambda scene: position(scene.objects[0]), side_prompt, SIDES)
     images = np.stack([r.image for r in rendered])
     return EvalSet(
         pixels=torch.stack([normalise(im) for im in images]),
