@@ -35,6 +35,10 @@ def sketched(client):
     return finish(job), job
 
 
+def path_of(item) -> str:
+    return item["path"] if isinstance(item, dict) else item
+
+
 def picture(item) -> Image.Image:
     image = item["image"] if isinstance(item, dict) and "image" in item else item
     return Image.open(image["path"] if isinstance(image, dict) else image).convert("RGB")
@@ -47,8 +51,13 @@ def test_endpoints_are_named(client):
 
 def test_sketch_streams_previews_and_ends_with_svg_png_gif_and_saliency(sketched):
     outputs, job = sketched
-    preview, curve, status, png, gif, salient, svg, record, strip = outputs
+    preview, curve, status, png, gif, salient, svg, slider, record, strip = outputs
     assert preview.endswith(".png") and png.endswith(".png") and salient.endswith(".png")
+    # the slider: the sketch against the padded photo it was drawn from, at the same size
+    sketch_side, photo_side = (Image.open(path_of(p)).convert("RGB") for p in slider)
+    assert sketch_side.size == photo_side.size == Image.open(preview).size
+    assert np.abs(np.asarray(sketch_side, float) - np.asarray(Image.open(preview).convert("RGB"), float)).mean() < 1
+    assert np.asarray(photo_side).std(axis=(0, 1)).max() > 10  # the photo, not a second sketch
     assert gif.endswith(".gif")
     assert "after 20 iterations" in status and "random weights" in status
     with open(svg) as f:
@@ -57,7 +66,7 @@ def test_sketch_streams_previews_and_ends_with_svg_png_gif_and_saliency(sketched
 
 
 def test_the_strip_is_made_from_the_same_run(sketched):
-    (preview, _, _, _, gif, salient, _, record, strip), _job = sketched
+    (preview, _, _, _, gif, salient, _, _, record, strip), _job = sketched
     assert len(strip) == 5 and all(step["caption"] for step in strip)
     assert [step["caption"][:2] for step in strip] == ["1.", "2.", "3.", "4.", "5."]
     assert "Saliency" in strip[0]["caption"] and "Final sketch" in strip[-1]["caption"]
@@ -84,7 +93,7 @@ def test_the_strip_is_made_from_the_same_run(sketched):
 
 
 def test_a_run_record_replays_to_the_same_sketch(client, sketched, tmp_path):
-    (preview, _, status, _, _, _, svg, record, _), _job = sketched
+    (preview, _, status, _, _, _, svg, _, record, _), _job = sketched
     saved = json.loads(open(record).read())
     assert saved["tab"] == "clipasso" and saved["model"] == MODEL
     assert saved["settings"]["strokes"] == 4 and saved["settings"]["seeds"] == 2
@@ -93,7 +102,7 @@ def test_a_run_record_replays_to_the_same_sketch(client, sketched, tmp_path):
     assert set(scores["seed_losses"]) == {"0", "1"} and scores["strokes"] == 4 and scores["iterations"] == 20
     assert scores["best_seed"] in (0, 1)
     again = client.predict(handle_file(record), handle_file(HORSE), api_name="/clipasso_replay")
-    replayed, *_, svg_again, record_again, strip_again = again
+    replayed, *_, svg_again, _slider, record_again, strip_again = again
     # the sketcher is deterministic for a seed on the CPU: the same strokes, pixel for pixel
     assert np.array_equal(np.asarray(Image.open(replayed)), np.asarray(Image.open(preview)))
     assert open(svg_again).read() == open(svg).read()
@@ -159,6 +168,9 @@ def test_sketch_handler_called_directly_streams_and_ends_with_a_record(ctx):
     assert "after 10 iterations" in answer.outputs["status"] and "random weights" in answer.outputs["status"]
     assert answer.scores["strokes"] == 4 and answer.scores["iterations"] == 10 and len(answer.steps) == 5
     assert answer.outputs["svg"].endswith(".svg") and answer.outputs["gif"].endswith(".gif")
+    sketch_side, photo_side = answer.outputs["slider"]
+    assert sketch_side.size == photo_side.size
+    assert np.array_equal(np.asarray(sketch_side.convert("L")), answer.outputs["preview"])  # the final sketch
     # the old display text of the backbones choice still means the shared model (records made before)
     old = s.replace(backbones=TAB.setting("backbones").value("The shared model picked above (quick, not the paper's)"))
     assert old.backbones == SHARED

@@ -93,3 +93,14 @@ def loss_picture(train_losses: np.ndarray, seeds) -> Image.Image:
         if s < 5:  # the legend, under the axis
             draw.text((left + 52 * s, box[3] + 20), f"seed {seeds[s]}", fill=colour, font=lettering)
     return picture
+
+
+def sketch_and_photo(result) -> tuple[Image.Image, Image.Image]:
+    """(sketch, photo) of the same size for `gr.ImageSlider`: the best sketch on the canvas and the
+    padded square photo it was drawn from (`result.target`), so the slider's line moves over the
+    same pixels of both."""
+    photo = Image.fromarray(result.target).convert("RGB")
+    sketch = Image.fromarray(to_uint8(result.raster)).convert("RGB")
+    if sketch.size != photo.size:
+        sketch = sketch.resize(photo.size, Image.LANCZOS)
+    return sketch, photo

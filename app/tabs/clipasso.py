@@ -14,7 +14,8 @@ from PIL import Image
 
 from app.examples import WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import steps
-from app.render.sketch import curve_figure, loss_picture, saliency_picture, to_uint8, write_gif, write_svg
+from app.render.sketch import (curve_figure, loss_picture, saliency_picture, sketch_and_photo, to_uint8, write_gif,
+                               write_svg)
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, quiet
 from components import clipasso
 from components.backbone import load_paper_backbone, resolve_device
@@ -131,6 +132,8 @@ def build(ctx) -> None:
             with gr.Row():
                 page.output("salient", gr.Image(label="Saliency × edges, with the start points", type="pil", format="png"))
                 page.output("svg", gr.File(label="SVG"))
+            page.output("slider", gr.ImageSlider(label="Sketch vs photo (drag the line)", type="pil", format="png",
+                                                 interactive=False, max_height=360))
             page.output("gallery", gr.Gallery(label="Abstraction ladder", columns=4, height=220))
             page.notes_and_record(notes=False)
     page.strip()
@@ -153,7 +156,7 @@ def build(ctx) -> None:
     )
 
     queue = dict(concurrency_limit=1, concurrency_id="clipasso")
-    outputs = ["preview", "curve", "status", "png", "gif", "salient", "svg", "record", "strip"]
+    outputs = ["preview", "curve", "status", "png", "gif", "salient", "svg", "slider", "record", "strip"]
     sketch_events = page.run(run, sketch, "sketch", outputs=outputs, long_job="sketch", gpu_seconds=sketch_seconds,
                              **queue)
     ladder_event = page.action(ladder, abstraction_ladder, "ladder", uses=LADDER_USES,
@@ -260,7 +263,8 @@ def finished(result, note: str, names: str, started: float) -> Answer:
     salient = saliency_picture(result)
     return Answer(
         {"preview": final, "curve": curve_figure(result.train_losses, result), "status": summary(result, note, started),
-         "png": result.png(2), "gif": write_gif(frames), "salient": salient, "svg": write_svg(result)},
+         "png": result.png(2), "gif": write_gif(frames), "salient": salient, "svg": write_svg(result),
+         "slider": sketch_and_photo(result)},
         steps=strip_steps(result, salient, frames, final), scores=record_scores(result), weights=names,
     )
 
