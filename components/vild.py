@@ -23,6 +23,14 @@ two crops, then the ViLD demo's scoring and filtering:
 One step is ours, not ViLD's (off with containment=0): a detection that contains a better-ranked
 detection of its class is dropped, since nothing here regresses boxes (see CONTAINMENT).
 
+Image-guided detection (`ViLD.match`, ours: the region–image counterpart of the scoring above, as
+OWL-ViT's image-conditioned detection is of its text queries): the query image is embedded as a
+region covering all of it, each proposal's region embedding is compared with it by cosine, and the
+same filters run with that cosine as the score (≥ QUERY_THRESHOLD; every region is a candidate,
+there is no background class to lose to), the same NMS, area, box-count and containment steps.
+A cosine between two image embeddings is not on the scale of a region–text probability, hence its
+own threshold. The dense-CLIP proposals follow the query embedding as they follow the labels.
+
 The demo applies its 0.9 threshold to the RPN's objectness; selective search has no objectness, so
 here it applies to the detection score. Every proposal's embedding and probabilities are kept in the
 result: `ViLDResult.select(...)` re-filters with other thresholds without running CLIP again.
@@ -36,6 +44,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
+from PIL import Image
 
 from components import regions
 from components.errors import InputError
@@ -58,6 +67,9 @@ MAX_CATEGORIES = MAX_LABELS
 NMS_ORDERS = ("proposals", "score")
 TOP_K = 3  # categories listed per box
 NOTHING_DETECTED = "Nothing detected"
+# Image-guided detection (ours): a region matches the query when cos(region, query) ≥ this
+QUERY_THRESHOLD = 0.8
+QUERY_LABEL = "query image"
 
 
 def processed_name(name: str) -> str:
@@ -124,15 +136,48 @@ def select_detections(
     area > min_area, then NMS ranked by score, at most max_boxes. Either way boxes containing a better
     same-class detection are dropped (`containment`, ours). Ranked by score; equal (saturated) scores
     are ordered by the best class's cosine."""
-    if nms_order not in NMS_ORDERS:
-        raise InputError(f"Unknown NMS order {nms_order!r}; choose one of {', '.join(NMS_ORDERS)}.")
     probs = np.asarray(probs)
     if len(probs) == 0:
+        _check_order(nms_order)
         return np.zeros(0, np.int64)
     best = probs.argmax(1)
     index = np.arange(len(probs))
-    score = probs[index, best]
-    tie = np.asarray(cosine)[index, best]
+    return _select(boxes, best, probs[index, best], np.asarray(cosine)[index, best], score_threshold=score_threshold,
+                   min_area=min_area, nms_iou=nms_iou, max_boxes=max_boxes, containment=containment, nms_order=nms_order)
+
+
+def select_matches(
+    boxes: np.ndarray,
+    similarity: np.ndarray,
+    *,
+    similarity_threshold: float = QUERY_THRESHOLD,
+    min_area: float = MIN_BOX_AREA,
+    nms_iou: float = NMS_IOU,
+    max_boxes: int = MAX_BOXES,
+    containment: float = CONTAINMENT,
+    nms_order: str = "proposals",
+) -> np.ndarray:
+    """Indices of the regions that match a query image, best first, given their (N,) cosine with
+    the query: `select_detections`' steps with the cosine as the score and every region a
+    candidate (one class, no background)."""
+    similarity = np.asarray(similarity, np.float64).reshape(-1)
+    return _select(boxes, np.ones(len(similarity), np.int64), similarity, similarity,
+                   score_threshold=similarity_threshold, min_area=min_area, nms_iou=nms_iou, max_boxes=max_boxes,
+                   containment=containment, nms_order=nms_order)
+
+
+def _check_order(nms_order: str) -> None:
+    if nms_order not in NMS_ORDERS:
+        raise InputError(f"Unknown NMS order {nms_order!r}; choose one of {', '.join(NMS_ORDERS)}.")
+
+
+def _select(boxes, best, score, tie, *, score_threshold, min_area, nms_iou, max_boxes, containment, nms_order):
+    """The filters of `select_detections` on each region's best class (0: background), its score and
+    the tie-breaker of equal scores; shared by the region–text and region–image scorings."""
+    _check_order(nms_order)
+    if len(score) == 0:
+        return np.zeros(0, np.int64)
+    index = np.arange(len(score))
     passes = (score >= score_threshold) & (regions.box_areas(boxes) > min_area)
     if nms_order == "proposals":
         nmsed = np.sort(regions.ranked_nms(boxes, index, nms_iou))  # kept, back in proposal order
@@ -228,8 +273,88 @@ class ViLDResult:
         return replace(self, keep=select_detections(self.boxes, self.probs, self.cosine, **merged), settings=merged)
 
 
+@dataclass(frozen=True)
+class QueryResult:
+    """Image-guided detection: the regions of an image that look like a query image.
+
+    boxes (N, 4) every proposal (x0, y0, x1, y1) pixels; sources (N,) index into regions.SOURCES;
+    embeddings (N, D) region embeddings; query (D,) the query image's embedding; similarity (N,)
+    cos(region, query); keep (K,) indices of the matches, best first, under `settings`; query_name
+    the query image's name (its category in an export)."""
+
+    boxes: np.ndarray
+    sources: np.ndarray
+    embeddings: np.ndarray
+    query: np.ndarray
+    similarity: np.ndarray
+    keep: np.ndarray
+    image_size: tuple[int, int]
+    settings: dict
+    query_name: str = QUERY_LABEL
+    proposal_seconds: float = 0.0
+    scoring_seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+    found: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return QUERY_LABEL
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return (QUERY_LABEL,)
+
+    def top_classes(self, region: int, k: int = TOP_K) -> tuple[tuple[str, float], ...]:
+        """The region's cosine with the query, as the one "class" it is scored against."""
+        return ((QUERY_LABEL, float(self.similarity[region])),)
+
+    def ranked(self, n: int) -> list[int]:
+        """The `n` regions most like the query, best first (kept or not)."""
+        return [int(i) for i in np.argsort(-self.similarity, kind="stable")[:n]]
+
+    def showcase(self, n: int) -> list[int]:
+        """Up to `n` regions worth showing: the matches (best first), then the others most like the query."""
+        return [int(i) for i in dict.fromkeys([*self.keep.tolist(), *self.ranked(len(self.boxes))])][:n]
+
+    def detections(self) -> list[Detection]:
+        return [Detection(tuple(float(v) for v in self.boxes[i]), QUERY_LABEL, float(self.similarity[i]),
+                          self.top_classes(int(i)), int(i)) for i in self.keep]
+
+    @property
+    def message(self) -> str:
+        """'' when a region matched, else why not, in words."""
+        if len(self.keep):
+            return ""
+        if len(self.boxes) == 0:
+            return f"{NOTHING_DETECTED}: no region proposals were found in this image."
+        best = int(np.argmax(self.similarity))
+        return (f"{NOTHING_DETECTED}: the region most like the query image has cosine {self.similarity[best]:.3f}, "
+                f"below the query threshold {self.settings['similarity_threshold']:g} (or smaller than the minimum "
+                f"area {self.settings['min_area']:g} px). Lower them under Advanced.")
+
+    def select(self, **settings) -> "QueryResult":
+        """The same regions re-filtered with other settings (similarity_threshold, min_area, nms_iou,
+        max_boxes, containment, nms_order); no CLIP forward."""
+        unknown = set(settings) - set(self.settings)
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}")
+        merged = {**self.settings, **settings}
+        return replace(self, keep=select_matches(self.boxes, self.similarity, **merged), settings=merged)
+
+
+def query_embedding(backbone, query: Image.Image, crop_scales: Sequence[float] = regions.CROP_SCALES) -> torch.Tensor:
+    """(D,) unit embedding of a query image, made as a region's is: the box covering the whole image,
+    cropped at `crop_scales` (a larger crop is clamped to the image, so it is the same picture) and
+    resized to the backbone's input without keeping the aspect, the embeddings summed and renormalised."""
+    query = regions.check_image(query)
+    w, h = query.size
+    return regions.region_embeddings(backbone, query, np.array([[0, 0, w, h]], np.float32), crop_scales)[0]
+
+
 class ViLD:
-    """`ViLD(backbone)(image, categories) -> ViLDResult`, the ViLD-image teacher with ViLD's scoring.
+    """`ViLD(backbone)(image, categories) -> ViLDResult`, the ViLD-image teacher with ViLD's scoring;
+    `ViLD(backbone).match(image, query_image) -> QueryResult`, image-guided detection with the same
+    region embeddings and filters.
 
     Settings use the demo's names and defaults: nms_threshold 0.6, score threshold 0.9, min_box_area
     220 px, max_boxes_to_draw 25, temperature 100, prompt_engineering (63 templates; off: the single
@@ -249,9 +374,11 @@ class ViLD:
         crop_scales: Sequence[float] = regions.CROP_SCALES,
         max_categories: int = MAX_CATEGORIES,
         prompt_engineering: bool = True,
+        query_threshold: float = QUERY_THRESHOLD,
         **proposal_settings,
     ):
         self.backbone = backbone
+        self.query_threshold = query_threshold
         self.prompt_engineering = prompt_engineering
         self.temperature = temperature
         self.settings = dict(
@@ -295,5 +422,37 @@ class ViLD:
             proposal_seconds=proposals.seconds,
             scoring_seconds=time.perf_counter() - start,
             notes=(*notes, *proposals.notes),
+            found=dict(proposals.found),
+        )
+
+    def match(self, image, query, proposals: regions.Proposals | None = None, query_name: str = QUERY_LABEL) -> QueryResult:
+        """Image-guided detection: the regions of `image` whose embeddings match `query`'s (a PIL
+        image), by cosine, filtered as detections are (`select_matches`). Dense-CLIP proposals come
+        from the query embedding's patch-similarity map."""
+        image = regions.check_image(image)
+        if not isinstance(query, Image.Image):
+            raise InputError(f"The query must be an image, got {type(query).__name__}.")
+        target = query_embedding(self.backbone, query, self.crop_scales)  # (D,)
+        if proposals is None:
+            settings = {"min_area": self.settings["min_area"], **self.proposal_settings}
+            proposals = regions.propose(image, backbone=self.backbone, text=target[None], **settings)
+        start = time.perf_counter()
+        embeddings = regions.region_embeddings(self.backbone, image, proposals.boxes, self.crop_scales)
+        similarity = (embeddings @ target).numpy().astype(np.float64) if len(embeddings) else np.zeros(0)
+        settings = {k: v for k, v in self.settings.items() if k != "score_threshold"}
+        settings = {"similarity_threshold": self.query_threshold, **settings}
+        return QueryResult(
+            boxes=proposals.boxes,
+            sources=proposals.sources,
+            embeddings=embeddings.numpy(),
+            query=target.numpy(),
+            similarity=similarity,
+            keep=select_matches(proposals.boxes, similarity, **settings),
+            image_size=proposals.image_size,
+            settings=settings,
+            query_name=query_name,
+            proposal_seconds=proposals.seconds,
+            scoring_seconds=time.perf_counter() - start,
+            notes=tuple(proposals.notes),
             found=dict(proposals.found),
         )

@@ -211,3 +211,99 @@ def test_showcase_orders_detections_then_likely_regions_then_the_rest():
     empty = vild.ViLDResult(("background", "cat"), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros((0, 2)),
                             np.zeros((0, 2)), np.zeros((0, 2)), keep=np.zeros(0, np.int64), image_size=(10, 10), settings={})
     assert empty.showcase(4) == []
+
+
+# -- image-guided detection: regions matched to a query image (issue 21) -------------------------------
+def shapes_scene() -> Image.Image:
+    """A red square and a blue disc (and a green square) on grey: the oracle tells them by colour."""
+    from PIL import ImageDraw
+
+    picture = squares_image(("red", "green"))
+    x, y, _ = regions_squares()["blue"]
+    ImageDraw.Draw(picture).ellipse([x, y, x + 47, y + 47], fill=(20, 20, 230))
+    return picture
+
+
+def regions_squares():
+    from test_regions import SQUARES
+
+    return SQUARES
+
+
+def red_query() -> Image.Image:
+    """Another picture of a red square: a different red, size and (thin, white) margin than the scene's."""
+    picture = Image.new("RGB", (60, 56), (255, 255, 255))
+    picture.paste((200, 30, 30), (4, 4, 56, 52))
+    return picture
+
+
+def test_a_query_image_of_a_red_square_finds_the_red_square_not_the_blue_disc(oracle):
+    result = vild.ViLD(oracle).match(shapes_scene(), red_query())
+    detections = result.detections()
+    assert detections, result.message
+    # the best match is on the red square (the demo's NMS keeps the first, dense-CLIP, box: a little
+    # loose); nothing is on the blue disc or the green square
+    assert iou(detections[0].box, truth("red")) >= 0.6 and detections[0].label == vild.QUERY_LABEL
+    for d in detections:
+        assert iou(d.box, truth("blue")) == 0 and iou(d.box, truth("green")) == 0
+    # ranked by the cosine itself, the tightest box around the red square wins
+    assert iou(result.select(nms_order="score").detections()[0].box, truth("red")) >= 0.75
+    # the disc is a worse match than every region on the red square
+    on_red = [i for i, b in enumerate(result.boxes) if iou(b, truth("red")) >= 0.6]
+    on_blue = [i for i, b in enumerate(result.boxes) if iou(b, truth("blue")) >= 0.6]
+    assert on_red and on_blue and result.similarity[on_red].min() > result.similarity[on_blue].max()
+    # the same scene asked with a blue query finds the disc instead: the query, not the scene, decides
+    blue = vild.ViLD(oracle).match(shapes_scene(), Image.new("RGB", (40, 40), (40, 40, 210))).detections()
+    assert blue and iou(blue[0].box, truth("blue")) >= 0.6
+    assert all(iou(d.box, truth("red")) == 0 for d in blue)
+
+
+def test_match_scores_are_the_cosine_of_region_and_query_embeddings(oracle):
+    query = red_query()
+    result = vild.ViLD(oracle).match(shapes_scene(), query)
+    # the query is embedded as a region covering all of it: 1× and 1.5× crops are the same picture
+    whole = regions.region_embeddings(oracle, query, np.array([[0, 0, 90, 70]], np.float32))[0]
+    np.testing.assert_allclose(result.query, whole.numpy(), atol=1e-6)
+    pixels = regions.crop_pixels(oracle, query, np.array([[0, 0, 90, 70]], np.float32))
+    np.testing.assert_allclose(result.query, oracle.encode_images(pixels)[0].numpy(), atol=1e-6)
+    regions_again = regions.region_embeddings(oracle, shapes_scene(), result.boxes).numpy()
+    np.testing.assert_allclose(result.similarity, regions_again @ result.query, atol=1e-6)
+    # and the kept ones are select_matches' answer on those numbers, with the run's settings
+    np.testing.assert_array_equal(result.keep, vild.select_matches(result.boxes, result.similarity, **result.settings))
+    assert result.settings["similarity_threshold"] == vild.QUERY_THRESHOLD and "score_threshold" not in result.settings
+
+
+def test_select_matches_runs_the_same_filters_on_the_cosine():
+    boxes = np.array([[0, 0, 100, 100], [0, 0, 100, 80], [200, 0, 260, 60], [300, 0, 310, 10], [400, 0, 460, 60]],
+                     np.float32)
+    similarity = np.array([0.95, 0.97, 0.85, 0.99, 0.5])
+    # box 1 overlaps box 0 (IoU 0.8): NMS in proposal order keeps box 0; box 3 is too small (100 px);
+    # box 4 is below the threshold; the kept ones ranked by cosine
+    assert list(vild.select_matches(boxes, similarity, similarity_threshold=0.8)) == [0, 2]
+    # ranked by score instead: box 1 wins the overlap
+    assert list(vild.select_matches(boxes, similarity, similarity_threshold=0.8, nms_order="score")) == [1, 2]
+    assert list(vild.select_matches(boxes, similarity, similarity_threshold=0.0, min_area=0, containment=0)) == [3, 0, 2, 4]
+    assert list(vild.select_matches(boxes, similarity, similarity_threshold=0.8, max_boxes=1)) == [0]
+    # the same steps as the text scoring: a one-category probability table with the cosine as score
+    probs = np.stack([np.zeros(5), similarity], 1)
+    for order in vild.NMS_ORDERS:
+        np.testing.assert_array_equal(vild.select_matches(boxes, similarity, similarity_threshold=0.8, nms_order=order),
+                                      vild.select_detections(boxes, probs, probs, score_threshold=0.8, nms_order=order))
+
+
+def test_refiltering_a_match_needs_no_forward_and_says_why_nothing_matched(oracle):
+    result = vild.ViLD(oracle).match(shapes_scene(), red_query())
+    before = oracle.image_forwards
+    strict = result.select(similarity_threshold=1.01)
+    assert oracle.image_forwards == before and len(strict.keep) == 0
+    assert strict.message.startswith("Nothing detected") and "cosine" in strict.message
+    assert strict.select(similarity_threshold=vild.QUERY_THRESHOLD).keep.tolist() == result.keep.tolist()
+    with pytest.raises(TypeError):
+        result.select(score_threshold=0.5)
+
+
+def test_a_query_that_is_not_an_image(oracle):
+    with pytest.raises(InputError, match="must be an image"):
+        vild.ViLD(oracle).match(shapes_scene(), "red.png")
+    with pytest.raises(InputError, match="at least 16 pixels"):
+        vild.ViLD(oracle).match(shapes_scene(), Image.new("RGB", (8, 8), "red"))
