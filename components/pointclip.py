@@ -3,8 +3,9 @@
 Zhang et al., *PointCLIP: Point Cloud Understanding by CLIP*, CVPR 2022 (V1), and Zhu et al.,
 *PointCLIP V2: Prompting CLIP and GPT for Powerful 3D Open-world Learning*, ICCV 2023 (V2).
 Zero-shot, no training: the cloud is projected into a few depth maps, CLIP's image tower embeds each
-view, every view is compared with the text embeddings of "point cloud depth map of a {label}.", and
-the views' cosine similarities are summed with one weight per view.
+view, every view is compared with the text embeddings of "point cloud depth map of a {label}." (V2 on
+the ModelNet40 / ScanObjectNN classes: the GPT-written prompt V2 published for each class and
+backbone), and the views' cosine similarities are summed with one weight per view.
 
 - V1 projection: rotate into 6 views, push the cloud 1.6 in front of the camera, perspective-project
   every point onto one pixel of a 128² map; a pixel holds the harmonic mean of the depths landing on
@@ -20,9 +21,12 @@ batch; the result keeps each view's features and similarities, so changing the v
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -70,8 +74,8 @@ V2_GAUSSIAN_SIZE = 3  # smooth: 3×3 Gaussian, σ 3, normalised to sum 1; zero p
 V2_GAUSSIAN_SIGMA = 3.0
 V2_BACKGROUND = 0.0  # empty grid cells (white after the inversion)
 # Searched zero-shot view weights published with V2's code (zeroshot_cls/trainers/best_param.py), by
-# dataset and CLIP backbone, views in V2_VIEWS' order. (The same file's per-class GPT prompts are not
-# shipped: the repository's licence could not be checked here.)
+# dataset and CLIP backbone, views in V2_VIEWS' order. The same file's per-class GPT prompts ship as
+# data in `pointclip_v2_prompts.json` (MIT; see V2_PROMPTS_FILE below).
 V2_PUBLISHED_WEIGHTS = {
     "ModelNet40": {
         "RN50": (0.75, 0.75, 0.75, 0.75, 0.25, 0.5, 1.0, 1.0, 0.25, 0.25),
@@ -87,6 +91,12 @@ V2_PUBLISHED_WEIGHTS = {
     },
 }
 V2_WEIGHTS = V2_PUBLISHED_WEIGHTS["ModelNet40"]  # by backbone
+# V2's GPT-written prompts, one per class, by dataset → backbone → class: the official
+# `<dataset>_<backbone>_test_prompts` lists of best_param.py, extracted by
+# assets/extract_pointclip_v2_prompts.py (licence and commit in assets/README.md). The official
+# `Textual_Encoder.forward` (zeroshot_cls/trainers/zeroshot.py) tokenizes each class's one prompt,
+# encodes it and normalises it — no template, no averaging — and so does `PointCLIP.text_features`.
+V2_PROMPTS_FILE = Path(__file__).resolve().with_name("pointclip_v2_prompts.json")
 V2_DEFAULT_WEIGHTS_FOR = "ViT-B-16"  # a backbone without published weights gets these
 V2_DEFAULT_DATASET = "ModelNet40"  # ModelNet10 and a person's own labels get these
 # The max over depth keeps the largest z', so the camera sits on the +z' side; image up is about +y.
@@ -174,6 +184,26 @@ def v2_weights_text(weights: Sequence[float], model_name: str, label_preset: str
             if len(published) == len(w) and np.allclose(w, published):
                 return f"V2 view weights published for {shown_backbone(b)} on {d}."
     return "V2 view weights of your own (not a published set)."
+
+
+@functools.cache
+def v2_prompt_table() -> dict[str, dict[str, dict[str, str]]]:
+    """V2's published GPT prompts: dataset ("ModelNet40", "ScanObjectNN") → backbone (open_clip's
+    "RN50", "RN101", "ViT-B-32", "ViT-B-16") → class → prompt. Read once, on first use."""
+    return json.loads(V2_PROMPTS_FILE.read_text(encoding="utf-8"))["prompts"]
+
+
+def v2_prompts(model_name: str, label_preset: str | None) -> dict[str, str] | None:
+    """The published class → prompt map for this backbone ("-quickgelu" ignored) and label preset,
+    or None where V2 published none (other labels, ModelNet10, other backbones)."""
+    by_backbone = v2_prompt_table().get(label_preset or "")
+    return (by_backbone or {}).get((model_name or "").removesuffix("-quickgelu"))
+
+
+def v2_prompt_backbones() -> str:
+    """ "RN50, RN101, ViT-B/32 and ViT-B/16": the backbones V2 published prompts for."""
+    names = [shown_backbone(b) for b in next(iter(v2_prompt_table().values()))]
+    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def get_projection(name: str | ProjectionPreset) -> ProjectionPreset:
@@ -354,6 +384,8 @@ class PointCLIPResult:
     view_similarity: (V, L) cosine similarity of each view with each label's text embedding.
     view_weights: (V,); logits (L,) = Σ_v w_v · view_similarity[v] (the official zero-shot logit up to
     a constant factor); probs (L,) = softmax(logit_scale · logits / √V), the official code's scale.
+    prompts: per label, V2's GPT prompt that was encoded for it; empty when a template ran
+    (`templates` names it). prompts_note: which prompts ran and why, in words.
     """
 
     labels: tuple[str, ...]
@@ -368,6 +400,8 @@ class PointCLIPResult:
     logit_scale: float
     templates: str
     num_points: int
+    prompts: tuple[str, ...] = ()
+    prompts_note: str = ""
 
     def reweight(self, weights: Sequence[float]) -> "PointCLIPResult":
         """The same views fused with other weights: no image or text forward."""
@@ -420,6 +454,10 @@ class PointCLIP:
     label preset (`label_preset` "ModelNet40" or "ScanObjectNN"; ModelNet40's for other labels,
     ViT-B/16's when the backbone has none of its own).
     templates: the prompt, PointCLIP's "point cloud depth map of a {}." by default.
+    gpt_prompts: in V2, on the ModelNet40 / ScanObjectNN labels with one of V2's four backbones and
+    the default prompt, encode V2's published GPT prompt of each class instead (the faithful V2);
+    anything else — a person's own labels or prompt, ModelNet10, another backbone, V1 — runs the
+    template. `prompts_note(labels)` says which.
     points: (N, 3), centred and inside the unit sphere (components.pointclouds.load_point_cloud).
     """
 
@@ -430,8 +468,10 @@ class PointCLIP:
         view_weights: Sequence[float] | None = None,
         templates: str | TemplateSet = POINTCLIP,
         label_preset: str | None = None,
+        gpt_prompts: bool = True,
     ):
         self.backbone = backbone
+        self.gpt_prompts = gpt_prompts
         self.preset = get_projection(projection)
         self.label_preset = label_preset
         if view_weights is None:
@@ -444,6 +484,50 @@ class PointCLIP:
         if self.preset.name == "v1":
             return "V1 zero-shot weights: every view 1." if np.allclose(self.view_weights, 1) else "V1 view weights of your own."
         return v2_weights_text(self.view_weights, self.backbone.model_name, self.label_preset)
+
+    def gpt_prompts_for(self, labels: Sequence[str]) -> tuple[str, ...] | None:
+        """V2's published prompt of each label, or None where the template runs instead."""
+        if not self.gpt_prompts or self.preset.name != "v2" or self.templates != POINTCLIP:
+            return None
+        published = v2_prompts(self.backbone.model_name, self.label_preset)
+        if published is None or any(label not in published for label in labels):
+            return None
+        return tuple(published[label] for label in labels)
+
+    def prompts_note(self, labels: Sequence[str]) -> str:
+        """Which prompts run for these labels, and why."""
+        prompt = self.templates.templates[0] if len(self.templates) == 1 else None
+        if self.templates != POINTCLIP:
+            ran = f"your prompt “{prompt}”" if prompt else f"the templates “{self.templates.name}”"
+        else:
+            ran = f"V1's “{PROMPT}”"
+        if self.preset.name == "v1":
+            return f"Prompt: {ran} for every label."
+        gpt = self.gpt_prompts_for(labels)
+        if gpt is not None:
+            backbone = self.backbone.model_name.removesuffix("-quickgelu")
+            return (f"Prompts: V2's GPT-written prompt of each class, published for {shown_backbone(backbone)} "
+                    f"on {self.label_preset} (e.g. {labels[0]}: “{gpt[0].strip()}”).")
+        backbone = (self.backbone.model_name or "").removesuffix("-quickgelu")
+        if self.label_preset not in v2_prompt_table():
+            why = "V2's GPT prompts exist only for the ModelNet40 and ScanObjectNN presets' classes"
+        elif backbone not in v2_prompt_table()[self.label_preset]:
+            why = f"V2 published GPT prompts for {v2_prompt_backbones()} only, not {self.backbone.model_name}"
+        elif self.templates != POINTCLIP:
+            why = "a prompt of your own replaces V2's GPT prompts"
+        else:
+            why = "V2's GPT prompts are switched off"
+        return f"Prompt: {ran} for every label ({why})."
+
+    def text_features(self, labels: Sequence[str]) -> tuple[torch.Tensor, tuple[str, ...]]:
+        """(L, D) unit-length text embeddings, and the GPT prompts encoded (empty when the template ran).
+        GPT prompts: one prompt per class, encoded and normalised, as the official
+        `Textual_Encoder.forward` (zeroshot_cls/trainers/zeroshot.py) does — its repeat over the views
+        and joint normalisation equal per-view unit vectors ÷ √V, the scale `fuse` applies."""
+        gpt = self.gpt_prompts_for(labels)
+        if gpt is not None:
+            return self.backbone.encode_texts(gpt), gpt  # cached per string
+        return self.backbone.text_classifier(labels, self.templates), ()  # cached per (label, templates)
 
     def project(self, points) -> torch.Tensor:
         """(N, 3) → (V, S, S) native maps."""
@@ -459,7 +543,7 @@ class PointCLIP:
         if not labels:
             raise InputError("Give at least one label, e.g. “chair, table, lamp”.")
         maps = self.project(points)
-        text = self.backbone.text_classifier(labels, self.templates)  # (L, D), cached
+        text, gpt = self.text_features(labels)  # (L, D), cached
         features = self.encode_views(maps)  # (V, D)
         similarity = (features @ text.T).numpy()  # (V, L)
         logit_scale = self.backbone.logit_scale
@@ -475,8 +559,10 @@ class PointCLIP:
             logits=logits,
             probs=probs,
             logit_scale=logit_scale,
-            templates=self.templates.name,
+            templates=f"pointclip-v2-gpt:{self.label_preset}" if gpt else self.templates.name,
             num_points=int(np.asarray(points).shape[0]),
+            prompts=gpt,
+            prompts_note=self.prompts_note(labels),
         )
 
 

@@ -570,3 +570,131 @@ def test_v2_weights_fall_back_and_say_so():
     own = pc.PointCLIP(SimpleNamespace(model_name="RN50"), "v2", view_weights=[1] * 10)
     assert "own" in own.weights_note
     assert pc.default_view_weights("v1", "RN50", "ScanObjectNN") == (1.0,) * 6
+
+
+# -- V2's GPT prompts ----------------------------------------------------------------------------------
+V2_PROMPT_BACKBONES = ("RN50", "RN101", "ViT-B-32", "ViT-B-16")
+
+
+def test_v2_prompt_data_covers_every_class_of_both_presets_for_all_four_backbones():
+    from components.pointclip_labels import MODELNET40, SCANOBJECTNN
+
+    table = pc.v2_prompt_table()
+    assert set(table) == {"ModelNet40", "ScanObjectNN"}
+    for dataset, classes in (("ModelNet40", MODELNET40), ("ScanObjectNN", SCANOBJECTNN)):
+        assert tuple(table[dataset]) == V2_PROMPT_BACKBONES
+        for backbone in V2_PROMPT_BACKBONES:
+            prompts = table[dataset][backbone]
+            assert tuple(prompts) == classes  # every class, in the preset's order
+            assert all(isinstance(p, str) and len(p.strip()) > 10 for p in prompts.values())
+    # spot checks against the official best_param.py (METHODS.md §7 quotes the first)
+    assert table["ModelNet40"]["ViT-B-16"]["cone"] == "A 3D model of a cone would look like a cone shape."
+    assert table["ScanObjectNN"]["RN50"]["bag"] == "This view shows a bag from the side."
+    assert pc.v2_prompts("ViT-B-32-quickgelu", "ModelNet40") is table["ModelNet40"]["ViT-B-32"]
+    assert pc.v2_prompts("clip-lab-mini", "ModelNet40") is None
+    assert pc.v2_prompts("RN50", "ModelNet10") is None and pc.v2_prompts("RN50", None) is None
+    data = __import__("json").loads(pc.V2_PROMPTS_FILE.read_text(encoding="utf-8"))
+    assert "MIT" in data["licence"] and "yangyangyang127/PointCLIP_V2" in data["source"]
+
+
+def _oracle_as(model_name: str) -> ClipBackbone:
+    """A fresh shape oracle (empty text cache) that calls itself `model_name`, with a spy on its text
+    tower: `backbone.encoded` lists the token rows every text forward received."""
+    tokenizer = open_clip.get_tokenizer("ViT-B-16")
+    mean, std = open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD
+    model = ShapeOracle(tokenizer.tokenizer if hasattr(tokenizer, "tokenizer") else tokenizer, mean, std, 64)
+    backbone = ClipBackbone(model, image_transform(64, is_train=False, mean=mean, std=std), tokenizer,
+                            model_name=model_name, weights="oracle (test)")
+    backbone.encoded = []
+    encode_text = model.encode_text
+
+    def spy(tokens, normalize=False):
+        backbone.encoded.extend(tuple(row) for row in tokens.tolist())
+        return encode_text(tokens, normalize=normalize)
+
+    model.encode_text = spy
+    return backbone
+
+
+def _encoded_texts(backbone: ClipBackbone, candidates) -> set[str]:
+    """Which of `candidates` the spy saw go through the text tower (compared as tokens)."""
+    seen = set(backbone.encoded)
+    return {text for text in candidates if tuple(backbone.tokenize([text])[0].tolist()) in seen}
+
+
+@pytest.mark.parametrize("dataset", ["ModelNet40", "ScanObjectNN"])
+@pytest.mark.parametrize("model_name", ["RN50", "RN101", "ViT-B-32", "ViT-B-16-quickgelu"])
+def test_v2_presets_encode_the_gpt_prompt_of_each_class(dataset, model_name):
+    from components.pointclip_labels import PRESETS
+
+    backbone = _oracle_as(model_name)
+    classes = PRESETS[dataset]
+    published = pc.v2_prompt_table()[dataset][model_name.removesuffix("-quickgelu")]
+    model = pc.PointCLIP(backbone, "v2", label_preset=dataset)
+    text, prompts = model.text_features(classes)
+    gpt = [published[c] for c in classes]
+    assert prompts == tuple(gpt)
+    assert _encoded_texts(backbone, gpt) == set(gpt)  # one text forward per class prompt, no template
+    assert not _encoded_texts(backbone, [pc.PROMPT.format(c) for c in classes])
+    assert len(backbone.encoded) == len(set(gpt))
+    np.testing.assert_allclose(text.numpy(), backbone.encode_texts(gpt).numpy(), rtol=1e-6)
+    note = model.prompts_note(classes)
+    shown = model_name.removesuffix("-quickgelu").replace("ViT-B-", "ViT-B/")
+    assert "GPT-written" in note and shown in note and dataset in note
+
+
+def test_the_v2_result_is_scored_against_the_gpt_prompts():
+    from components.pointclip_labels import SCANOBJECTNN
+
+    backbone = _oracle_as("ViT-B-16")
+    result = pc.PointCLIP(backbone, "v2", label_preset="ScanObjectNN")(_mesh_cloud(FLAT_BOX, 256), SCANOBJECTNN)
+    gpt = [pc.v2_prompt_table()["ScanObjectNN"]["ViT-B-16"][c] for c in SCANOBJECTNN]
+    assert result.prompts == tuple(gpt) and result.templates == "pointclip-v2-gpt:ScanObjectNN"
+    text = backbone.encode_texts(gpt).numpy()
+    np.testing.assert_allclose(result.view_similarity, result.view_features @ text.T, rtol=1e-5, atol=1e-6)
+    assert result.prompts_note == pc.PointCLIP(backbone, "v2", label_preset="ScanObjectNN").prompts_note(SCANOBJECTNN)
+
+
+@pytest.mark.parametrize(
+    "model_name, projection, preset, labels, prompt, why",
+    [
+        ("RN50", "v2", None, ("chair", "table", "lamp"), "", "only for the ModelNet40 and ScanObjectNN"),
+        ("RN50", "v2", "ModelNet10", None, "", "only for the ModelNet40 and ScanObjectNN"),
+        ("clip-lab-mini", "v2", "ModelNet40", None, "", "not clip-lab-mini"),
+        ("RN50", "v2", "ScanObjectNN", None, "a scan of a {}.", "prompt of your own"),
+        ("RN50", "v1", "ModelNet40", None, "", ""),
+    ],
+)
+def test_other_cases_keep_the_template_and_say_why(model_name, projection, preset, labels, prompt, why):
+    from components.pointclip_labels import PRESETS
+
+    backbone = _oracle_as(model_name)
+    labels = labels or PRESETS[preset]
+    templates = pc.prompt_templates(prompt)
+    model = pc.PointCLIP(backbone, projection, label_preset=preset, templates=templates)
+    _, prompts = model.text_features(labels)
+    filled = [templates.templates[0].format(label) for label in labels]
+    assert _encoded_texts(backbone, filled) == set(filled)
+    every_gpt = {p for by in pc.v2_prompt_table().values() for prompts in by.values() for p in prompts.values()}
+    assert not _encoded_texts(backbone, every_gpt)
+    assert prompts == ()
+    note = model.prompts_note(labels)
+    assert note.startswith("Prompt: ") and templates.templates[0] in note and why in note
+
+
+def test_a_persons_own_labels_are_scored_against_v1s_prompt():
+    backbone = _oracle_as("ViT-B-16")
+    result = pc.PointCLIP(backbone, "v2")(_mesh_cloud(FLAT_BOX, 256), ["tall", "flat"])
+    assert result.prompts == () and result.templates == "pointclip" and "V1's" in result.prompts_note
+    assert _encoded_texts(backbone, ["point cloud depth map of a tall.", "point cloud depth map of a flat."])
+    assert result.top_label == "flat"
+
+
+def test_gpt_prompts_can_be_switched_off():
+    from components.pointclip_labels import SCANOBJECTNN
+
+    backbone = _oracle_as("ViT-B-32")
+    model = pc.PointCLIP(backbone, "v2", label_preset="ScanObjectNN", gpt_prompts=False)
+    _, prompts = model.text_features(SCANOBJECTNN)
+    assert prompts == () and "switched off" in model.prompts_note(SCANOBJECTNN)
+    assert _encoded_texts(backbone, [pc.PROMPT.format(c) for c in SCANOBJECTNN])
