@@ -528,8 +528,29 @@ class VideoIndex:
         with self._lock:
             if not self.entries:
                 raise InputError("The index is empty: add videos (or the bundled examples) first.")
-            k = max(1, min(int(k), len(self.entries)))
             text, (capped,), notes = self.encode_queries([query])
+        return self.search_vector(text, capped, k, similarity, notes)
+
+    def search_image(self, image: Image.Image, k: int = 10, similarity: str = "meanP", label: str = "an image") -> TextToVideo:
+        """The `k` videos that best match an example image (or a frame of another video): the image
+        tower's unit embedding stands where the text's would, so each hit's best frame is the moment
+        most like the picture."""
+        self.refresh()
+        if similarity not in SIMILARITIES:
+            raise InputError(f"Unknown similarity {similarity!r}; choose one of {', '.join(SIMILARITIES)}.")
+        if not self.entries:
+            raise InputError("The index is empty: add videos (or the bundled examples) first.")
+        vector = self.backbone.encode_images([image]).numpy().astype(np.float32)
+        return self.search_vector(vector, label, k, similarity)
+
+    def search_vector(self, text: np.ndarray, capped: str, k: int = 10, similarity: str = "meanP",
+                      notes: Sequence[str] = ()) -> TextToVideo:
+        """`search` for a (1, D) unit query vector already made (a text's or an image's); `capped`
+        names the query in the result."""
+        with self._lock:
+            if not self.entries:
+                raise InputError("The index is empty: add videos (or the bundled examples) first.")
+            k = max(1, min(int(k), len(self.entries)))
             notes = list(notes)
             index = self._search_index()
             approximate = self.approximate
