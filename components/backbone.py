@@ -29,6 +29,7 @@ from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
 from PIL import Image
 
 from components import mini
+from components import precision as precisions
 from components.errors import WeightsError
 from components.prompts import TemplateSet, get_template_set
 
@@ -80,8 +81,13 @@ class ClipBackbone:
         weights: str,
         device: str = "cpu",
         weights_note: str = "",
+        precision: str = "fp32",
     ):
-        self.model = model.eval().to(device)
+        # fp32 / bf16 / int8 (components.precision): the model is cast or quantised once, here
+        self.precision = precision
+        self.dtype = precisions.DTYPES[precision]  # what input pixels are cast to
+        self.model = precisions.apply(model.eval().to(device), precision)
+        self.source: tuple[str, str, str] | None = None  # (model, pretrained, device) when load_backbone made it
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.model_name = model_name
@@ -125,7 +131,17 @@ class ClipBackbone:
         return int(self.model.visual.output_dim)
 
     def describe(self) -> str:
-        return f"{self.model_name} · {self.weights} · {self.device}"
+        precision = "" if self.precision == "fp32" else f" · {precisions.LABELS[self.precision]}"
+        return f"{self.model_name} · {self.weights} · {self.device}{precision}"
+
+    def at_precision(self, precision: str) -> "ClipBackbone":
+        """This model at another concrete precision (the same cached load path), e.g. the fp32 copy
+        for a gradient; itself when it already is, or when it was not made by `load_backbone`."""
+        if precision == self.precision or self.source is None:
+            return self
+        model, pretrained, device = self.source
+        return load_backbone(model, pretrained, device, precision=precision)
+
 
     # -- text --------------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
@@ -197,7 +213,7 @@ class ClipBackbone:
         out = []
         with torch.inference_mode():
             for start in range(0, len(pixels), batch_size):
-                chunk = pixels[start : start + batch_size].to(self.device)
+                chunk = pixels[start : start + batch_size].to(self.device, self.dtype)
                 out.append(self.model.encode_image(chunk, normalize=normalize).float().cpu())
                 self.image_forwards += len(chunk)
         return torch.cat(out) if out else torch.empty(0, 0)
@@ -228,7 +244,7 @@ class ClipBackbone:
     def vit_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
         """The tokens entering a ViT's first block (patches, class token, positions, ln_pre) at the
         model's own input size."""
-        return self.model.visual._embeds(pixels)
+        return self.model.visual._embeds(pixels.to(self.dtype))
 
     def vit_embedding(self, tokens: torch.Tensor) -> torch.Tensor:
         """A ViT's (un-normalised) embedding of the tokens leaving its last block."""
@@ -275,6 +291,7 @@ class _Key:
     model: str
     pretrained: str
     device: str
+    precision: str = "fp32"  # concrete: fp32, bf16 or int8
 
 
 _cache: OrderedDict[_Key, ClipBackbone] = OrderedDict()
@@ -298,12 +315,16 @@ def paper_backbone_name(role: str) -> tuple[str, str]:
     return os.environ.get(f"{prefix}_MODEL", model), os.environ.get(f"{prefix}_PRETRAINED", pretrained)
 
 
-def load_paper_backbone(role: str, device: str = "auto", *, fallback_to_random: bool = True) -> "ClipBackbone":
+def load_paper_backbone(role: str, device: str = "auto", *, fallback_to_random: bool = True,
+                        precision: str | None = None) -> "ClipBackbone":
     """A method's own backbone. Like the shared model, when its weights are not on this machine it
     runs on random weights whose `weights_note` says why (the tab shows it), so the tab still
-    answers; `fallback_to_random=False` raises `WeightsError` instead."""
+    answers; `fallback_to_random=False` raises `WeightsError` instead. `precision` None: the
+    process's (`components.precision.configure`, which the app sets from --precision; fp32 until
+    then; a replay's recorded precision inside a replay)."""
     model, pretrained = paper_backbone_name(role)
-    return load_backbone(model, pretrained, device, fallback_to_random=fallback_to_random)
+    return load_backbone(model, pretrained, device, fallback_to_random=fallback_to_random,
+                         precision=precision or precisions.active())
 
 
 def load_backbone(
@@ -313,14 +334,17 @@ def load_backbone(
     *,
     fallback_to_random: bool = True,
     cache_dir: str | None = None,
+    precision: str = "fp32",
 ) -> ClipBackbone:
-    """The shared backbone for (model, pretrained, device), made once per process.
+    """The shared backbone for (model, pretrained, device, precision), made once per process.
 
     `pretrained`: an open_clip tag ("openai", "laion2b_s34b_b88k", ...), a checkpoint file path, or
     "random". With `fallback_to_random`, weights that cannot be loaded give a random-weights backbone
-    whose `weights_note` says why; without it, `WeightsError` is raised.
+    whose `weights_note` says why; without it, `WeightsError` is raised. `precision`: "fp32" (the
+    default), "bf16", "int8" or "auto" (`components.precision`); each is its own cached model.
     """
-    key = _Key(model, str(pretrained), resolve_device(device))
+    resolved = resolve_device(device)
+    key = _Key(model, str(pretrained), resolved, precisions.resolve(precision, resolved))
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -331,6 +355,7 @@ def load_backbone(
             if key in _cache:
                 return _cache[key]
         backbone = _build(key, fallback_to_random=fallback_to_random, cache_dir=cache_dir)
+        backbone.source = (key.model, key.pretrained, key.device)
         with _cache_lock:
             _cache[key] = backbone
             while len(_cache) > MAX_CACHED_MODELS:
@@ -397,6 +422,7 @@ def _random(key: _Key, note: str) -> ClipBackbone:
         model_name=key.model,
         weights=RANDOM_WEIGHTS,
         device=key.device,
+        precision=key.precision,
         weights_note=note,
     )
 
@@ -419,6 +445,7 @@ def _mini(key: _Key) -> ClipBackbone:
         model_name=key.model,
         weights="CLIP Lab Mini (shipped weights)",
         device=key.device,
+        precision=key.precision,
     )
 
 
@@ -469,6 +496,7 @@ def _pretrained(key: _Key, cache_dir: str | None) -> ClipBackbone:
         model_name=key.model,
         weights=weights,
         device=key.device,
+        precision=key.precision,
     )
 
 

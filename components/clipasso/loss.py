@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from components import precision as precisions
 from components.dense import resnet_stages
 
 CONV_WEIGHTS = {"layer2": 1.0, "layer3": 1.0}  # torchvision naming; stem, layer1, layer4: 0
@@ -53,7 +54,8 @@ def fused_visual(backbone):
     with _fused_lock:
         if backbone in _fused:
             return _fused[backbone]
-        visual = copy.deepcopy(backbone.visual).eval()
+        dtype = next(backbone.visual.parameters()).dtype
+        visual = copy.deepcopy(backbone.visual).float().eval()  # folded in float32, then cast back (bf16)
         for module in visual.modules():
             children = module._modules
             for name in list(children):
@@ -64,7 +66,7 @@ def fused_visual(backbone):
                     children[pair] = torch.nn.Identity()
         visual.requires_grad_(False)
         # NHWC: oneDNN's and cuDNN's faster convolution layouts (~10 % per step, forward and backward, on a CPU)
-        visual.to(memory_format=torch.channels_last)
+        visual.to(dtype=dtype, memory_format=torch.channels_last)
         _fused[backbone] = visual
         return visual
 
@@ -153,6 +155,10 @@ class SketchLoss:
 
     def __init__(self, backbone, target: torch.Tensor, *, conv_weights=None, fc_weight: float = FC_WEIGHT,
                  autocast: torch.dtype | None = None):
+        # The gradient needs a differentiable tower: bf16 (weights cast) is, int8's quantised Linear
+        # layers are not (autograd passes nothing through them): an int8 backbone's fp32 copy runs here.
+        if not precisions.gradient_sound(getattr(backbone, "precision", "fp32")):
+            backbone = backbone.at_precision("fp32")
         self.backbone = backbone
         self.dtype = next(backbone.visual.parameters()).dtype
         self.device = backbone.device
