@@ -33,6 +33,7 @@ N = {
     "pointclip_v2": 120,
     "vilt": 192,
     "depthclip": 64,
+    "clipasso": 24,
 }
 QUICK = {tab: max(12, n // 4) for tab, n in N.items()} | {"clip4clip": 50}
 # The oracle embeds colour (chroma, light, dark) and knows only colour words: where labels differ in
@@ -42,6 +43,7 @@ ORACLE_SKIPS = {
     "pointclip_v1": "knows no solid names",
     "pointclip_v2": "knows no solid names",
     "depthclip": "knows no distance words",
+    "clipasso": "has no image tower for the sketch loss",
 }
 
 
@@ -98,6 +100,9 @@ def run(quick: bool = False) -> list[dict]:
             if name == "oracle" and tab in ORACLE_SKIPS:
                 tab_rows.append(dict(tab=tab, backbone=name, verdict=f"n/a: {ORACLE_SKIPS[tab]}"))
                 continue
+            if tab == "clipasso" and not meaning.judge_weights().is_file():
+                tab_rows.append(dict(tab=tab, backbone=name, verdict=f"n/a: no judge ({meaning.judge_weights().name})"))
+                continue
             start = time.perf_counter()
             score = scorer(backbone, n=sizes[tab])
             notes = notes or score.notes
@@ -118,7 +123,8 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def _summary(rows: list[dict]) -> None:
-    random = [r for r in rows if r["backbone"] == "random"]
+    scored = [r for r in rows if "value" in r]  # not the n/a rows
+    random = [r for r in scored if r["backbone"] == "random"]
     near = [r["tab"] for r in random if r["verdict"] == "near chance"]
     off = [f"{r['tab']} ({r['verdict']}: {r['value']:.3f} vs {r['chance']:.3f})" for r in random if r["verdict"] != "near chance"]
     print(f"\nRandom weights sit near chance on {len(near)} of {len(random)} tabs (within a quarter of the way to the target).")
@@ -126,7 +132,7 @@ def _summary(rows: list[dict]) -> None:
         print("Not near chance: " + "; ".join(off) + ".")
         if any(r["tab"] in ("vild", "glip") and r["verdict"] == "below chance" for r in random):
             print("  (ViLD / GLIP chance assumes perfect boxes; random weights pass the score thresholds on almost no region.)")
-    minis = [r for r in rows if r["backbone"] == "mini"]
+    minis = [r for r in scored if r["backbone"] == "mini"]
     if minis:
         below = [f"{r['tab']} {r['value']:.3f} < floor {r['floor']:.3f}" for r in minis if r["verdict"] == "BELOW FLOOR"]
         reached = sum(r["verdict"] == "reaches target" for r in minis)

@@ -77,3 +77,19 @@ def test_shipped_weights_fit_and_load_into_an_ordinary_open_clip_model():
     with torch.no_grad():
         expected = plain.encode_text(tokens, normalize=True)
     torch.testing.assert_close(shipped.encode_texts(["a red star"]), expected)
+
+
+def test_the_clipasso_judge_is_another_tower_and_all_weights_fit_in_20_mb():
+    from components.world import meaning
+
+    judge_file = meaning.judge_weights()
+    if not judge_file.is_file():
+        pytest.skip("the CLIPasso judge's weights are missing")
+    shipped = sorted(mini.WEIGHTS_DIR.glob("*.safetensors"))
+    assert all(p.stat().st_size <= 10 * 1024 * 1024 for p in shipped)
+    assert sum(p.stat().st_size for p in shipped) <= 20 * 1024 * 1024, [p.name for p in shipped]
+    judge = meaning.load_judge()
+    ours = bb.load_backbone(mini.MODEL, mini.TAG, "cpu", fallback_to_random=False)
+    assert not judge.is_mini and judge.weights == f"checkpoint:{judge_file.name}"
+    # not the tower CLIPasso's loss uses: another input size, another patch grid
+    assert (judge.image_size, judge.patch_size) != (ours.image_size, ours.patch_size)

@@ -1,6 +1,6 @@
 """CLIP Lab Mini: a small CLIP trained here on the generated world (`components.world`).
 
-An ordinary open_clip model — a ViT-B-style image tower with 16-px patches at 112 px (a 7 × 7 patch
+An ordinary open_clip model — a ViT-B-style image tower with 8-px patches at 64 px (an 8 × 8 patch
 grid, so the dense tabs get real patches) and a 4-layer text tower — registered as an open_clip model
 config and trained with open_clip's own model code and `ClipLoss` by `components/mini/train.py`.
 Its weights ship in `assets/mini/` (fp16 safetensors, < 10 MB; the model card is beside them).
@@ -8,6 +8,11 @@ Its weights ship in `assets/mini/` (fp16 safetensors, < 10 MB; the model card is
 What it knows: the world's 8 colours, 8 shapes, 3 sizes, counts up to four, positions and simple
 relations, DepthCLIP's distance words for its scenes, five actions in clips, and PointCLIP depth maps
 of 12 solids. Photos are outside its world: for them the app needs OpenAI's weights.
+
+A second Mini, `clip-lab-mini-judge` (`clip-lab-mini-judge.json`: the same towers at 112 px with
+16-px patches — the first Mini this project trained, by the same script and seed), judges CLIPasso's
+sketches in the meaning benchmark: a tower the sketch's loss never used. It is not in the model
+picker.
 """
 
 from __future__ import annotations

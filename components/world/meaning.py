@@ -21,6 +21,7 @@ the larger run's examples. Same backbone and `n` → same score.
 | pointclip_*  | top-1 over the 12 solids                  | 1/12                                      |
 | vilt         | accuracy on colour / shape / count        | 1/candidates, averaged over questions     |
 | depthclip    | Spearman(predicted depth, true depth)     | 0                                         |
+| clipasso     | the judge finds each sketch's own image   | 1/n                                       |
 
 UI-free: used by `benchmarks/bench_meaning.py` and `tests/test_meaning.py`.
 """
@@ -56,6 +57,7 @@ TARGETS: dict[str, float] = {
     "pointclip_v2": 0.70,
     "vilt": 0.80,
     "depthclip": 0.50,
+    "clipasso": 0.80,
 }
 
 # Each tab draws its examples from its own stretch of the held-out seeds.
@@ -72,6 +74,7 @@ _OFFSETS = {
     "vilt_shape": 900_000,
     "vilt_count": 1_000_000,
     "depthclip": 1_100_000,
+    "clipasso": 1_200_000,
 }
 
 
@@ -529,6 +532,59 @@ def score_depthclip(backbone, n: int = 64) -> Score:
     )
 
 
+# CLIPasso is judged by a second Mini trained apart, never by the tower its loss used.
+JUDGE_MODEL = "clip-lab-mini-judge"
+SKETCH_ITERATIONS = 100  # per sketch: a CPU run of the tab's order (its CPU default is 60)
+SKETCH_STROKES = 16  # the paper's default abstraction
+
+
+def judge_weights():
+    """The judge's weights file, beside the shipped Mini (its model card says how it was trained)."""
+    from components import mini
+
+    return mini.WEIGHTS_DIR / f"{JUDGE_MODEL}.safetensors"
+
+
+def load_judge():
+    """The second Mini, or None when its weights are not there."""
+    from components import mini
+    from components.backbone import load_backbone
+
+    mini.register()
+    path = judge_weights()
+    return load_backbone(JUDGE_MODEL, str(path), "cpu", fallback_to_random=False) if path.is_file() else None
+
+
+def score_clipasso(backbone, n: int = 12, judge=None, iterations: int = SKETCH_ITERATIONS) -> Score:
+    """CLIPasso with the shared model as loss and saliency tower, one seed per sketch: each sketch is
+    shown to the judge (a Mini of another seed) beside the n scenes it was drawn from; right when the
+    judge's closest scene (cosine of image embeddings) is its own. Chance 1/n."""
+    from components.clipasso import CLIPasso
+
+    judge = judge if judge is not None else load_judge()
+    if judge is None:
+        raise FileNotFoundError(f"CLIPasso's judge ({judge_weights().name}) is not there (assets/mini/README.md "
+                                "says how it is trained)")
+    sketcher = CLIPasso(backbone, backbone, num_strokes=SKETCH_STROKES, num_iter=iterations, seeds=(0,))
+    targets, sketches = [], []
+    for seed in held_out("clipasso", n):
+        _, image = rendered(scenes.random_scene(seed))
+        result = sketcher(image)
+        targets.append(Image.fromarray(result.target))
+        sketches.append(Image.fromarray(result.png(scale=1)).convert("RGB"))
+    similarity = judge.encode_images(sketches) @ judge.encode_images(targets).T
+    own = np.asarray(similarity).argmax(axis=1) == np.arange(n)
+    return Score(
+        "clipasso", "own image found", float(own.mean()), 1 / n, n,
+        (
+            f"scenes of every kind; {SKETCH_STROKES} strokes, {iterations} iterations, one seed, the shared model "
+            "as loss and saliency tower, the paper's other settings",
+            f"judge: {JUDGE_MODEL}, a second Mini trained apart (its own tower and initialisation, not the "
+            f"tower the loss used); a sketch is right when its own scene is the closest of the {n} to it",
+        ),
+    )
+
+
 SCORERS: dict[str, Callable[..., Score]] = {
     "zeroshot": score_zeroshot,
     "lseg": score_lseg,
@@ -541,4 +597,5 @@ SCORERS: dict[str, Callable[..., Score]] = {
     "pointclip_v2": score_pointclip_v2,
     "vilt": score_vilt,
     "depthclip": score_depthclip,
+    "clipasso": score_clipasso,
 }
