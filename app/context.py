@@ -95,6 +95,19 @@ def zero_gpu() -> bool:
     return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
 
+def example_answers_cached() -> bool:
+    """Whether picking an example shows its answer at once, computed once per example and model and
+    then kept for every visitor (a Space's free CPU is slow; a shared example's answer is the same for
+    all). CLIP_LAB_CACHE_EXAMPLES: "1" / "0"; by default on for a Space on a CPU (SPACE_ID set, not
+    ZeroGPU), off elsewhere, where the examples fill the inputs and the visitor presses Run."""
+    setting = os.environ.get("CLIP_LAB_CACHE_EXAMPLES", "").lower()
+    if setting in ("1", "true", "yes", "on"):
+        return True
+    if setting in ("0", "false", "no", "off"):
+        return False
+    return bool(os.environ.get("SPACE_ID")) and not zero_gpu()
+
+
 _contexts: "weakref.WeakSet[AppContext]" = weakref.WeakSet()
 
 

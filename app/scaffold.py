@@ -28,11 +28,15 @@ from typing import Any
 import gradio as gr
 
 from app import admission, runs, serving
+from app.context import example_answers_cached
 from app.howitworks import how_it_works
 from app.widgets import GPU_SECONDS, ImageUpload, image_limits, method_header, user_errors, video_limits
 from components.errors import InputError
 
 MODEL = "model"  # the shared picker's value: every endpoint takes it last, and every record holds it
+# The webcam snapshot as the camera sees it, not mirrored: a mirrored photo swaps left and right
+# (GLIP's "the cup on the left", DepthCLIP's layout) and reverses any writing in it.
+WEBCAM = gr.WebcamOptions(mirror=False)
 
 
 def quiet(*_args, **_kwargs) -> None:
@@ -196,6 +200,8 @@ class Page:
         self.endpoints: list[RunEndpoint] = []  # what run() wired, for the contract tests
         self.rescores: list[RunEndpoint] = []  # what rescore() wired
         self.example_rows: dict[str, tuple[list[str], list[list]]] = {}  # label → (setting names, rows)
+        self._example_blocks: list[gr.Examples] = []
+        self._answered = None  # (inputs, outputs, fn, queue limits) of the kept example answers, once a run allows them
         getattr(ctx, "pages", {})[tab.key] = self
         method_header(tab.name, tab.idea, tab.paper, tab.runs)
 
@@ -261,7 +267,17 @@ class Page:
 
     def examples(self, rows: list[list], names: Sequence[str], label: str) -> gr.Examples:
         self.example_rows[label] = (list(names), [list(row) for row in rows])
-        return gr.Examples(rows, inputs=[self.components[n] for n in names], label=label)
+        examples = gr.Examples(rows, inputs=[self.components[n] for n in names], label=label)
+        self._example_blocks.append(examples)
+        if self._answered is not None:
+            self._answer_on_pick(examples)
+        return examples
+
+    def _answer_on_pick(self, examples: gr.Examples) -> None:
+        """Where example answers are cached (`app.context.example_answers_cached`): picking a row
+        also shows its answer — computed for the first visitor who picks it, kept for the others."""
+        inputs, outputs, answered, queue = self._answered  # the run's own queue limits
+        examples.load_input_event.then(answered, inputs, outputs, api_visibility="undocumented", **queue)
 
     # -- wiring -------------------------------------------------------------------------------
     def _output_list(self, names: Sequence[str] | None, *, record: bool) -> tuple[list[str], list[gr.Component]]:
@@ -332,6 +348,14 @@ class Page:
         main = event_fn(endpoint, [self.components[n] for n in uses] + [self.ctx.model_picker]
                         + ([self.state] if kept else []), components,
                         api_name=f"{self.tab.key}_{verb}", **checks, **event_kwargs)
+        if (self._answered is None and example_answers_cached() and not kept and not long_job
+                and not inspect.isgeneratorfunction(handler)
+                and not {"session", "visitor"} & set(inspect.signature(handler).parameters)):
+            queue = {k: v for k, v in event_kwargs.items() if k in ("concurrency_limit", "concurrency_id")}
+            self._answered = ([self.components[n] for n in uses] + [self.ctx.model_picker], components,
+                              _remembered(endpoint, slots, trigger), queue)
+            for examples in self._example_blocks:
+                self._answer_on_pick(examples)
         events = [main]
         replay_verb = "replay" if record_as == self.tab.key else f"{verb}_replay"
         self.endpoints.append(RunEndpoint(f"{self.tab.key}_{verb}", f"{self.tab.key}_{replay_verb}" if replay else None,
@@ -504,6 +528,49 @@ def _describe(fn, params: list[_Param], summary: str) -> None:
     fn.__annotations__ = {p.name: p.annotation for p in signature if p.annotation is not inspect.Parameter.empty}
     lines = [summary, "", "Args:"] + [f"    {p.name}: {p.doc}" for p in params]
     fn.__doc__ = "\n".join(lines)
+
+
+EXAMPLE_ANSWERS = 256  # answers kept per tab (examples × models): a bound, far above what the tabs have
+
+
+def _remembered(endpoint, slots: list[str], trigger) -> Callable:
+    """`endpoint` for example rows, each answer computed once and kept (per input values and model),
+    its notes saying where a kept answer came from. An error is not kept: the next pick tries again."""
+    import threading
+    import time
+    from collections import OrderedDict
+
+    kept: OrderedDict[str, tuple[tuple, str]] = OrderedDict()
+    lock = threading.Lock()
+    button = getattr(trigger, "value", None) or "the button"
+    notes = slots.index("notes") if "notes" in slots else None
+
+    def answered(*args):
+        n = len(inspect.signature(endpoint).parameters) - 2  # the inputs, without progress and request
+        key = hashlib.sha256(repr(args[:n]).encode()).hexdigest()
+        with lock:
+            hit = kept.get(key)
+        if hit is None:
+            out = endpoint(*args)
+            out = out if isinstance(out, tuple) else (out,)
+            hit = (out, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+            with lock:
+                kept[key] = hit
+                while len(kept) > EXAMPLE_ANSWERS:
+                    kept.popitem(last=False)
+            first = True
+        else:
+            first = False
+        out, when = hit
+        if notes is not None and isinstance(out[notes], str):
+            said = ("Computed now for this example, and kept: the next visitor who picks it sees it at once."
+                    if first else f"Kept answer, computed {when} for the first visitor who picked this example "
+                    f"(same model and settings); press {button} to compute it afresh.")
+            out = (*out[:notes], f"- {said}\n{out[notes]}", *out[notes + 1:])
+        return out[0] if len(out) == 1 else out
+
+    answered.__signature__ = inspect.signature(endpoint)
+    return answered
 
 
 def _bind(params: list[_Param], args: tuple):
