@@ -9,7 +9,10 @@ class names of CLIP Lab's presets (`components/labelsets/modelnet40.json`, `scan
 same order) and writes the JSON keyed dataset → backbone (open_clip's names) → class → prompt.
 
     .venv/bin/python assets/extract_pointclip_v2_prompts.py PATH/TO/best_param.py \
-        --commit 0b5aee8eca534593a6e4a5b249e9468474f16d4c
+        --licence PATH/TO/LICENSE --commit 0b5aee8eca534593a6e4a5b249e9468474f16d4c
+
+The repository's MIT notice (copyright and permission text) is copied into the data's `licence_text`,
+as the licence asks of copies.
 
 The prompts are kept verbatim (one of them starts with a space; CLIP's tokenizer strips it).
 """
@@ -41,7 +44,7 @@ def published_lists(source: str) -> dict[str, list[str]]:
     return found
 
 
-def build(source: str, commit: str) -> dict:
+def build(source: str, commit: str, licence_text: str) -> dict:
     lists = published_lists(source)
     prompts: dict[str, dict[str, dict[str, str]]] = {}
     for name, (dataset, labels_file) in DATASETS.items():
@@ -56,6 +59,7 @@ def build(source: str, commit: str) -> dict:
         "source": f"{REPOSITORY}, {FILE} at commit {commit}: the `<dataset>_<backbone>_test_prompts` lists, "
         "paired in order with the datasets' classes",
         "licence": "MIT License, Copyright (c) 2023 Xiangyang ZHU, Renrui ZHANG (the repository's LICENSE)",
+        "licence_text": licence_text.strip(),
         "prompts": prompts,
     }
 
@@ -63,10 +67,14 @@ def build(source: str, commit: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("best_param", type=Path, help=f"the official {FILE}")
+    parser.add_argument("--licence", type=Path, required=True, help="the repository's LICENSE file")
     parser.add_argument("--commit", required=True, help="the repository commit the file was read at")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    data = build(args.best_param.read_text(encoding="utf-8"), args.commit)
+    licence_text = args.licence.read_text(encoding="utf-8")
+    if "MIT License" not in licence_text:
+        raise SystemExit(f"{args.licence}: not the MIT licence the data was cleared under; check it first")
+    data = build(args.best_param.read_text(encoding="utf-8"), args.commit, licence_text)
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     counts = {d: {b: len(c) for b, c in by.items()} for d, by in data["prompts"].items()}
     print(f"wrote {args.out}: {counts}")

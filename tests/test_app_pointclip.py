@@ -48,6 +48,7 @@ def test_recognise_then_reweight(client, projection, views):
     assert any(label in gallery[0]["caption"] for label in ("table", "chair", "lamp"))
     assert "heatmap" in str(heat).lower()
     assert "chair.obj" in notes and "512 points" in notes and "random" in notes
+    assert "Prompt: V1's “point cloud depth map of a {}.”" in notes  # a person's own labels
     # the strip: cloud → projected views (the gallery's own pictures) → per-view scores → fused prediction
     assert len(strip) == 4 and all(step["caption"] for step in strip)
     assert "512 points" in strip[0]["caption"] and f"{views} depth views" in strip[1]["caption"]
@@ -160,3 +161,32 @@ def test_handlers_called_directly(ctx):
         pointclip.reweight(ctx, s, None)
     with pytest.raises(InputError, match="at least one label"):
         pointclip.recognise(ctx, s.replace(labels=" , "))
+
+
+def test_the_notes_say_which_prompts_ran(ctx):
+    """V2 on a preset with one of V2's backbones: each class's GPT prompt, and the note says so; the
+    tiny test model and a person's own labels: V1's prompt, and the note says why."""
+    from types import SimpleNamespace
+
+    from app.tabs import pointclip
+    from components.pointclip_labels import preset_text
+    from test_pointclip import _encoded_texts, _oracle_as
+
+    s = pointclip.TAB.defaults(cloud=str(SHAPES / "chair.obj"), labels=preset_text("ScanObjectNN"), points=256,
+                               model=ctx.default_choice)
+    notes = "\n".join(pointclip.recognise(ctx, s).notes)
+    assert "Prompt: V1's" in notes and "not clip-lab-tiny" in notes and "RN50, RN101, ViT-B/32 and ViT-B/16" in notes
+
+    oracle = _oracle_as("ViT-B-32")
+    as_vit_b32 = SimpleNamespace(backbone=lambda choice: oracle)
+    notes = "\n".join(pointclip.recognise(as_vit_b32, s).notes)
+    assert "V2's GPT-written prompt of each class, published for ViT-B/32 on ScanObjectNN" in notes
+    assert "This is a depth map of a bag." in notes  # the first class's prompt, as an example
+    assert _encoded_texts(oracle, ["This is a depth map of a bag."])
+
+    own = _oracle_as("ViT-B-32")
+    notes = "\n".join(pointclip.recognise(SimpleNamespace(backbone=lambda choice: own), s.replace(labels="bag, bin")).notes)
+    assert "Prompt: V1's" in notes and "only for the ModelNet40 and ScanObjectNN" in notes
+    assert _encoded_texts(own, ["point cloud depth map of a bag."])
+    v1 = "\n".join(pointclip.recognise(as_vit_b32, s.replace(projection="v1")).notes)
+    assert "Prompt: V1's" in v1 and "GPT" not in v1

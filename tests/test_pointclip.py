@@ -595,6 +595,8 @@ def test_v2_prompt_data_covers_every_class_of_both_presets_for_all_four_backbone
     assert pc.v2_prompts("RN50", "ModelNet10") is None and pc.v2_prompts("RN50", None) is None
     data = __import__("json").loads(pc.V2_PROMPTS_FILE.read_text(encoding="utf-8"))
     assert "MIT" in data["licence"] and "yangyangyang127/PointCLIP_V2" in data["source"]
+    assert "Copyright (c) 2023 Xiangyang ZHU, Renrui ZHANG" in data["licence_text"]
+    assert "Permission is hereby granted" in data["licence_text"]  # the MIT notice, as it asks of copies
 
 
 def _oracle_as(model_name: str) -> ClipBackbone:

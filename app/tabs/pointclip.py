@@ -71,8 +71,11 @@ TAB = Tab(
     paper="Zhang et al., *PointCLIP: Point Cloud Understanding by CLIP*, CVPR 2022; Zhu et al., "
     "*PointCLIP V2: Prompting CLIP and GPT for Powerful 3D Open-world Learning*, ICCV 2023.",
     runs="faithful zero-shot re-implementation of both projections (V1's 6 perspective depth maps, V2's "
-    "10 realistic projections) on the CLIP model picked above. V2's GPT-written per-class prompts "
-    "are not shipped (the official repository's licence could not be checked): both use V1's prompt. "
+    "10 realistic projections) on the CLIP model picked above. Prompts: V1's “point cloud depth map of a "
+    "{}.”, except in V2 on the ModelNet40 and ScanObjectNN presets with RN50, RN101, ViT-B/32 or ViT-B/16, "
+    "where each class gets the GPT-written prompt V2 published for it and that backbone (shipped under "
+    "the official repository's MIT licence); your own labels, your own prompt and other backbones (the "
+    "tiny test models, CLIP Lab Mini) keep V1's prompt, as V2 published none for them. "
     "V2's view weights: the set published for the picked backbone (RN50, RN101, ViT-B/32, ViT-B/16) and "
     "label preset (ModelNet40 or ScanObjectNN; ModelNet40's for other labels, ViT-B/16's for other "
     "backbones); the note under the result says which.",
@@ -196,6 +199,7 @@ def recognise(ctx, s, progress=quiet) -> Answer:
         f"{loaded.kind.capitalize()} **{loaded.name}** → {len(loaded.points):,} points, centred and "
         f"scaled into the unit sphere (radius was {loaded.radius:.3g} in the file's units).",
         f"{projection.title}. {model.weights_note} CLIP: {backbone.describe()}.",
+        result.prompts_note,
         *loaded.notes,
         *label_list.notes,
     ]
