@@ -6,9 +6,10 @@ set) the default model is created here at import instead, in the main thread, as
 package expects (README, "Hugging Face Spaces"): its tensors then reach every GPU worker. Run:
 
     python app.py [--model ViT-B-16] [--pretrained TAG|PATH|random] [--device auto|cpu|cuda]
+                  [--precision auto|fp32|bf16|int8]
                   [--host 127.0.0.1] [--port 7860] [--share] [--shared-index]
 
-Environment equivalents: CLIP_LAB_MODEL, CLIP_LAB_PRETRAINED, CLIP_LAB_DEVICE, CLIP_LAB_SHARED_INDEX, GRADIO_SERVER_NAME,
+Environment equivalents: CLIP_LAB_MODEL, CLIP_LAB_PRETRAINED, CLIP_LAB_DEVICE, CLIP_LAB_PRECISION, CLIP_LAB_SHARED_INDEX, GRADIO_SERVER_NAME,
 GRADIO_SERVER_PORT, GRADIO_SHARE.
 """
 
@@ -26,7 +27,9 @@ from app import presentation, serving
 from app.examples import allowed_paths
 from app.ui import build_demo
 from app.context import Settings, zero_gpu
+from components.errors import InputError
 from components.media import MAX_UPLOAD_MB
+from components.precision import PRECISIONS, parse as parse_precision
 
 demo = build_demo()
 if zero_gpu():
@@ -43,6 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="open_clip pretrained tag, a local checkpoint file, or 'random' (default %(default)s)",
     )
     parser.add_argument("--device", default=env.device, choices=["auto", "cpu", "cuda"], help="default %(default)s")
+    parser.add_argument(
+        "--precision", default=env.precision, type=_precision, metavar="{" + ",".join(PRECISIONS) + "}",
+        help="numeric precision of every model (components/precision.py); auto: bf16 on CPUs with AMX or "
+        "AVX-512 BF16 and on CUDA, else fp32 (default %(default)s)",
+    )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", default=os.environ.get("GRADIO_SHARE", "") == "1")
@@ -51,6 +59,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="one CLIP4Clip index for every visitor (default: each browser's uploads are its own)",
     )
     return parser.parse_args(argv)
+
+
+def _precision(value: str) -> str:
+    try:
+        return parse_precision(value, source="--precision")
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def launch_kwargs() -> dict:
@@ -65,7 +80,7 @@ def launch_kwargs() -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    settings = Settings(args.model, args.pretrained, args.device)
+    settings = Settings(args.model, args.pretrained, args.device, args.precision)
     shared_changed = args.shared_index != (os.environ.get("CLIP_LAB_SHARED_INDEX", "") == "1")
     if args.shared_index:
         os.environ["CLIP_LAB_SHARED_INDEX"] = "1"  # read by components.clip4clip and said in its tab

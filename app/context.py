@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from components import backbone as backbones, mini
+from components import precision as precisions
 from components.backbone import (
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,
@@ -59,6 +60,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     pretrained: str = DEFAULT_PRETRAINED
     device: str = "auto"
+    precision: str = precisions.DEFAULT  # auto | fp32 | bf16 | int8 (components.precision)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -66,6 +68,7 @@ class Settings:
             model=os.environ.get("CLIP_LAB_MODEL", DEFAULT_MODEL),
             pretrained=os.environ.get("CLIP_LAB_PRETRAINED", DEFAULT_PRETRAINED),
             device=os.environ.get("CLIP_LAB_DEVICE", "auto"),
+            precision=precisions.from_env(),  # CLIP_LAB_PRECISION; a value not in the list is a clear error
         )
 
 
@@ -129,6 +132,8 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 class AppContext:
     def __init__(self, settings: Settings):
+        # the app's precision is the process's: the paper backbones the tabs load and the run records follow it
+        precisions.configure(settings.precision, settings.device)
         self.settings = settings
         self.default_choice = choice_name(settings.model, settings.pretrained)
         self.choices = list(dict.fromkeys([self.default_choice, *(choice_name(m, p) for m, p in MODEL_CHOICES)]))
@@ -246,21 +251,23 @@ class AppContext:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-lab-load")
         self._futures = {c: f for c, f in self._futures.items() if f.done()}
 
-    def _load(self, choice: str) -> ClipBackbone:
-        """The backbone for `choice`; when its weights cannot be had, CLIP Lab Mini stands in (random
-        weights only when asked for, or when even Mini's shipped file is missing)."""
+    def _load(self, choice: str, precision: str | None = None) -> ClipBackbone:
+        """The backbone for `choice` at `precision` (default: the app's); when its weights cannot be
+        had, CLIP Lab Mini stands in (random weights only when asked for, or when even Mini's shipped
+        file is missing)."""
         model, pretrained = parse_choice(choice)
         device = self.settings.device
+        at = dict(precision=precision or self.settings.precision)
         if pretrained == RANDOM or model == mini.MODEL:
-            return load_backbone(model, pretrained, device)
+            return load_backbone(model, pretrained, device, **at)
         try:
-            return load_backbone(model, pretrained, device, fallback_to_random=False)
+            return load_backbone(model, pretrained, device, fallback_to_random=False, **at)
         except WeightsError as error:
             try:
-                stand_in = load_backbone(mini.MODEL, mini.TAG, device, fallback_to_random=False)
+                stand_in = load_backbone(mini.MODEL, mini.TAG, device, fallback_to_random=False, **at)
             except WeightsError as mini_error:
                 log.warning("%s: %s; CLIP Lab Mini is not available either (%s)", choice, error, mini_error)
-                return load_backbone(model, pretrained, device)  # random weights, with the banner
+                return load_backbone(model, pretrained, device, **at)  # random weights, with the banner
             log.warning("%s: %s; CLIP Lab Mini runs in its place", choice, error)
             self._stand_ins[choice] = str(error)
             return stand_in
@@ -270,8 +277,16 @@ class AppContext:
         return self._stand_ins.get(choice or self.default_choice, "")
 
     def backbone(self, choice: str | None = None) -> ClipBackbone:
-        """The loaded backbone for a picker choice, waiting for it if it is still loading."""
+        """The loaded backbone for a picker choice, waiting for it if it is still loading. Inside a
+        replay of a record made at another precision (`components.precision.replay_at`), that
+        precision's copy of the model, loaded here."""
         try:
+            asked = precisions.current_override()
+            if asked and not self.is_session_choice(choice) and asked != self.settings.precision:
+                device = resolve_device(self.settings.device)
+                if precisions.resolve(asked, device) != precisions.resolve(self.settings.precision, device):
+                    self.start_loading(choice).result()  # the app's own copy first: its stand-in, if any
+                    return self._load(choice or self.default_choice, precision=asked)
             return self.start_loading(choice).result()
         except WeightsError as error:
             raise InputError(str(error)) from None
@@ -297,9 +312,18 @@ class AppContext:
             return f"Loading **{shown_choice(choice)}** on {resolve_device(self.settings.device)}…"
         if future.exception() is not None:
             return f"**Failed:** {shown_choice(choice)} could not be loaded: {future.exception()}"
+        precision = self.precision_line()
         if self.stand_in_reason(choice):
-            return f"Ready: **{future.result().describe()}**, standing in for {shown_choice(choice)} (its weights could not be had)"
-        return f"Ready: **{future.result().describe()}**"
+            return (f"Ready: **{future.result().describe()}**, standing in for {shown_choice(choice)} (its weights "
+                    f"could not be had); {precision}")
+        return f"Ready: **{future.result().describe()}**; {precision}"
+
+    def precision_line(self) -> str:
+        """Which precision the app's models run at, and why where auto chose it."""
+        try:
+            return precisions.explain(self.settings.precision, resolve_device(self.settings.device))
+        except (InputError, WeightsError) as error:
+            return f"precision {self.settings.precision}: {error}"
 
     def banner(self, choice: str | None = None) -> str:
         """A warning shown above every tab while the weights are random; empty otherwise."""

@@ -2,8 +2,10 @@
 
 A record holds the tab, the settings exactly as the handler received them, a SHA-256 of each input
 file (files themselves are not stored: the person keeps them), the model choice and the weights that
-answered, and the scores the run produced. Feeding the record back (with the same files) through the
-tab's `<tab>_replay` endpoint calls the same handler with the same settings, so the result is the same.
+answered, the numeric precision they ran at (fp32, bf16 or int8; `components.precision`), and the
+scores the run produced. Feeding the record back (with the same files) through the tab's
+`<tab>_replay` endpoint calls the same handler with the same settings at the same precision, so the
+result is the same. A record without a precision was made before there was a choice: at fp32.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components import precision as precisions
 from components.errors import InputError
 
 RECORD_VERSION = 1
@@ -62,6 +65,7 @@ def write_record(
         "tab": tab,
         "model": model_choice,
         "weights": weights,
+        "precision": precisions.recorded(),
         "settings": _plain(dict(settings)),
         "inputs": {name: {"name": Path(p).name if p else None, "sha256": file_digest(p)} for name, p in files.items()},
         "scores": _plain(scores),
@@ -94,10 +98,15 @@ def read_record(path: str | None, tab: str) -> dict:
 
 def recorded_settings(record: dict, files: Mapping[str, str | None], order: Sequence[str]) -> dict:
     """The settings named in `order` (names of settings or files) as the record holds them, the files
-    taken from `files` after checking that each is the one the record was made with."""
+    taken from `files` after checking that each is the one the record was made with. The rest of the
+    call (a replay, in its own worker context) runs at the record's precision."""
     inputs, settings = record.get("inputs"), record.get("settings")
     if not isinstance(inputs, dict) or not isinstance(settings, dict) or not isinstance(record.get("model"), str):
         raise InputError("This run record is incomplete (no inputs, settings or model); replay a record as the tab wrote it.")
+    recorded_precision = record.get("precision", "fp32")
+    if recorded_precision not in precisions.CONCRETE:
+        raise InputError(f"This run record's precision, {str(recorded_precision)[:20]}, is not one of "
+                         f"{', '.join(precisions.CONCRETE)}; replay a record as the tab wrote it.")
     missing = [name for name in order if name not in files and name not in settings]
     if missing:
         raise InputError(f"This run record lacks the setting(s) {', '.join(missing)}; replay a record as the tab wrote it.")
@@ -114,6 +123,7 @@ def recorded_settings(record: dict, files: Mapping[str, str | None], order: Sequ
                 f"The {name} given is not the one this record was made with "
                 f"({recorded.get('name')}); upload that file to replay the run."
             )
+    precisions.replay_at(recorded_precision)
     return {name: files[name] if name in files else settings[name] for name in order}
 
 

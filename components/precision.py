@@ -92,7 +92,7 @@ def cpu_has_bf16(flags: frozenset[str] | None = None) -> bool:
 def auto_reason(device: str, flags: frozenset[str] | None = None) -> tuple[str, str]:
     """(precision, why) that "auto" picks on `device` ("cpu", "cuda", "cuda:1")."""
     if str(device).startswith("cuda"):
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        if _cuda_bf16():
             return "bf16", "this GPU supports bf16"
         return "fp32", "this GPU has no bf16"
     flags = cpu_flags() if flags is None else flags
@@ -100,6 +100,14 @@ def auto_reason(device: str, flags: frozenset[str] | None = None) -> tuple[str, 
     if found:
         return "bf16", f"this CPU has {found[0]}"
     return "fp32", "this CPU has neither AMX nor AVX-512 BF16"
+
+
+def _cuda_bf16() -> bool:
+    """Whether the GPU has bf16. A ZeroGPU Space's main process must not initialise CUDA (the
+    `spaces` package forbids it there), and its GPUs (H200) have bf16: no probe there."""
+    if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true"):
+        return True
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 @functools.lru_cache(maxsize=8)
@@ -116,7 +124,7 @@ def resolve(precision: str, device: str) -> str:
         return _auto("cuda" if cuda else "cpu")[0]
     if precision == "int8" and cuda:
         raise InputError("int8 (dynamic quantisation) runs on CPUs only; on CUDA use bf16 or fp32.")
-    if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+    if precision == "bf16" and cuda and not _cuda_bf16():
         raise InputError("This GPU has no bf16; use fp32 (or auto).")
     return precision
 

@@ -391,3 +391,35 @@ def test_no_train_checkpoint_or_record(client, folder):
                     record=handle_file(str(bad.text_file(folder, "train-record.json"))))
     record = _record(folder, "train-bare.json", "train", {})
     _expect_message(client, "/train_replay", "lacks its training settings", record=handle_file(str(record)))
+
+
+# -- precision: --precision, CLIP_LAB_PRECISION and a record's precision ------------------------------
+@pytest.mark.parametrize("value", ["fp16", "", "BF-16", "int4; rm -rf /"])
+def test_bad_precision_setting_is_named_with_the_choices(monkeypatch, capsys, value):
+    import app as app_package
+    from app.context import Settings
+    from components.errors import InputError
+
+    monkeypatch.setenv("CLIP_LAB_PRECISION", value)
+    with pytest.raises(InputError, match="CLIP_LAB_PRECISION.*choose one of: auto, fp32, bf16, int8"):
+        Settings.from_env()
+    monkeypatch.delenv("CLIP_LAB_PRECISION")
+    entry = app_package.entry_module()
+    with pytest.raises(SystemExit):
+        entry.parse_args(["--precision", value])
+    err = capsys.readouterr().err
+    assert "--precision" in err and "choose one of: auto, fp32, bf16, int8" in err, err
+    assert entry.parse_args(["--precision", " BF16 "]).precision == "bf16"
+
+
+def test_record_with_an_unknown_precision(client, folder):
+    import json
+
+    path = folder / "zeroshot-precision.json"
+    path.write_text(json.dumps({
+        "clip_lab_record": 1, "tab": "zeroshot", "model": "clip-lab-tiny-vit · random", "weights": "random",
+        "precision": "fp64", "settings": {}, "inputs": {}, "scores": {},
+    }))
+    _expect_message(client, "/zeroshot_replay", "precision, fp64, is not one of fp32, bf16, int8",
+                    record=handle_file(str(path)), image=_photo())
+
