@@ -4,11 +4,17 @@ of a run, and the line of notes that says what those settings proposed. Each tab
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import gradio as gr
 
 from app.scaffold import Setting
 from components import regions
+from components.exports import coco
 from components.media import load_image
+
+COCO_LABEL = "Boxes as COCO JSON: the annotation file, and the results list pycocotools' COCO.loadRes reads"
 
 PROMPT_SETS = [("ViLD's 63 prompts (first use of a word: 63 text forwards)", "63"),
                ("one prompt: “This is a photo of a {}.”", "1")]
@@ -33,7 +39,9 @@ def proposal_settings() -> list[Setting]:
 
 def pipeline_settings(s) -> dict:
     """The proposal settings of a run as the pipelines (`vild.ViLD`, `glip.GLIP`) take them."""
-    return dict(sources=tuple(s.sources or ()), max_proposals=int(s.max_proposals), prompt_engineering=s.prompts != "1")
+    # a run without a prompt set (ViLD's image-guided one: no text) takes the default
+    return dict(sources=tuple(s.sources or ()), max_proposals=int(s.max_proposals),
+                prompt_engineering=getattr(s, "prompts", "63") != "1")
 
 
 def region_pipeline(ctx, s, progress, pipeline, **settings):
@@ -51,3 +59,19 @@ def proposals_line(result) -> str:
     found = ", ".join(f"{regions.SOURCE_LABELS[k]}: {v}" for k, v in result.found.items())
     return (f"Proposals found before de-duplication and the cap — {found or 'none'}. "
             f"Proposing took {result.proposal_seconds:.2f} s, embedding and scoring {result.scoring_seconds:.2f} s.")
+
+
+def coco_output() -> gr.File:
+    """The download beside a region tab's answer: its boxes as COCO JSON (`coco_files`)."""
+    return gr.File(label=COCO_LABEL, file_count="multiple", interactive=False)
+
+
+def coco_files(tab: str, image, name: str, boxes, labels, scores, categories, description: str) -> list[str]:
+    """The shown boxes of a run as two COCO files in a fresh temporary folder — `<tab>-boxes.coco.json`
+    (images, categories, annotations with bbox [x, y, w, h] in pixels of `image` and a score) and
+    `<tab>-boxes.results.json` (the results list) — named by the image's base name only."""
+    folder = Path(tempfile.mkdtemp(prefix=f"clip-lab-{tab}-coco-"))
+    document = coco.dataset(boxes, labels, scores, categories=list(categories), image_size=image.size,
+                            file_name=name or "image.png", description=description)
+    return [coco.write(document, folder / f"{tab}-boxes.coco.json"),
+            coco.write(coco.results(document), folder / f"{tab}-boxes.results.json")]

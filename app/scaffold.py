@@ -74,10 +74,18 @@ class Setting:
             return raw
 
 
+# Where an image tab's picture may come from: a file, a webcam snapshot (the browser uploads it as a
+# PNG, so it reaches `components.media.load_image` like any upload, with the same limits and
+# messages), or the clipboard.
+IMAGE_SOURCES = ("upload", "webcam", "clipboard")
+
+
 def image_setting(name: str = "image", label: str = "Image", doc: str = "path of the image file") -> Setting:
-    """The image upload most tabs start with (decoded by `components.media.load_image`)."""
-    return Setting(name, lambda: ImageUpload(label), str, doc, file=True,
-                   replay=lambda: ImageUpload(f"The {name} the record was made with"), required=admission.MISSING_IMAGE)
+    """The image upload most tabs start with (decoded by `components.media.load_image`): from a
+    file, the webcam or the clipboard."""
+    return Setting(name, lambda: ImageUpload(label, sources=list(IMAGE_SOURCES), webcam_options=WEBCAM), str, doc,
+                   file=True, replay=lambda: ImageUpload(f"The {name} the record was made with"),
+                   required=admission.MISSING_IMAGE)
 
 
 def labels_setting(default: str, info: str, doc: str, name: str = "labels", label: str = "Labels") -> Setting:

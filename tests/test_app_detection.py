@@ -38,6 +38,48 @@ def vild_detect(client, image=SHAPES, categories="red square; blue circle", scor
     )
 
 
+def vild_match(client, query, image=SHAPES, threshold=0.0, **kw):
+    return client.predict(
+        image=handle_file(image), query=handle_file(query) if query else None, query_threshold=threshold,
+        max_boxes=kw.get("max_boxes", 25), sources=kw.get("sources", SOURCES), max_proposals=20, model=MODEL,
+        api_name="/vild_match",
+    )
+
+
+def vild_filter(client, score, proposals_shown=False, query_threshold=0.8):
+    return client.predict(score=score, nms=0.6, min_area=220, max_boxes=25, containment=0.9,
+                          show_proposals=proposals_shown, query_threshold=query_threshold, api_name="/vild_filter")
+
+
+def coco_round_trip(files, image_size, categories):
+    """The two COCO files read back with `json` and checked against the schema, and with pycocotools
+    (COCO + loadRes) where it is installed (requirements-dev.txt): returns the annotations."""
+    from components.exports import coco
+
+    paths = sorted(path_of(f) for f in files)
+    dataset_path, results_path = [p for p in paths if p.endswith(".coco.json")][0], [p for p in paths if p.endswith(".results.json")][0]
+    document = json.loads(open(dataset_path, encoding="utf-8").read())
+    assert coco.schema_problems(document) == []
+    assert (document["images"][0]["width"], document["images"][0]["height"]) == image_size
+    assert [c["name"] for c in document["categories"]] == list(categories)
+    assert "/" not in document["images"][0]["file_name"]  # the base name, never a server path
+    results = json.loads(open(results_path, encoding="utf-8").read())
+    assert results == coco.results(document)
+    try:
+        from pycocotools.coco import COCO
+    except ImportError:
+        return document["annotations"]
+    ground = COCO(dataset_path)
+    assert sorted(ground.getCatIds()) == [c["id"] for c in document["categories"]]
+    for a in document["annotations"]:
+        assert ground.anns[a["id"]]["bbox"] == a["bbox"]
+    if results:  # loadRes reads a results list beside its annotation file (it cannot take an empty one)
+        loaded = ground.loadRes(results_path)
+        assert [loaded.anns[i]["bbox"] for i in sorted(loaded.anns)] == [r["bbox"] for r in results]
+        assert [loaded.anns[i]["score"] for i in sorted(loaded.anns)] == [r["score"] for r in results]
+    return document["annotations"]
+
+
 def path_of(file) -> str:
     return file["path"] if isinstance(file, dict) else file
 
@@ -76,7 +118,8 @@ def assert_boxes_drawn_on(step, main_image_path, boxes):
 
 def test_endpoints_are_named(client):
     endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/vild_detect", "/vild_filter", "/vild_box", "/vild_replay", "/glip_ground", "/glip_filter", "/glip_replay"} <= endpoints
+    assert {"/vild_detect", "/vild_filter", "/vild_box", "/vild_replay", "/vild_match", "/vild_match_replay",
+            "/glip_ground", "/glip_filter", "/glip_replay"} <= endpoints
 
 
 def boxes_of(rows, column):
@@ -84,7 +127,7 @@ def boxes_of(rows, column):
 
 
 def test_vild_detect_filter_and_box(client):
-    picture, table, box_choice, bars, notes, record, strip = vild_detect(client)
+    picture, table, box_choice, bars, export, notes, record, strip = vild_detect(client)
     assert picture["image"] and isinstance(picture["annotations"], list)
     assert "proposals" in notes
     rows = table["data"]
@@ -100,18 +143,24 @@ def test_vild_detect_filter_and_box(client):
     assert strip[0]["caption"].startswith(f"1. {proposals} class-agnostic proposals")
     assert strip[3]["caption"].startswith(f"4. {len(rows)} kept")
     assert_boxes_drawn_on(strip[3], path_of(picture["image"]), boxes_of(rows, 3))
+    # the COCO export holds the boxes shown, as [x, y, w, h] with their categories and scores
+    annotations = coco_round_trip(export, (480, 320), ["red square", "blue circle"])
+    corners = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in annotations]
+    np.testing.assert_allclose(np.reshape(corners, (-1, 4)), np.reshape(boxes_of(rows, 3), (-1, 4)), atol=0.51)
+    assert [a["score"] for a in annotations] == pytest.approx([row[2] for row in rows], abs=5e-4)
     # the proposals view and stricter filters, from the saved result (the strip follows the filters)
-    shown, table2, _, _, notes2, strip2 = client.predict(0.0, 0.6, 220, 25, 0.9, True, api_name="/vild_filter")
+    shown, table2, _, _, _, notes2, strip2 = vild_filter(client, 0.0, True)
     assert len(shown["annotations"]) >= len(rows)
     assert all(a["label"].startswith("proposal") for a in shown["annotations"])
     assert strip2[0]["caption"].startswith(f"1. {len(shown['annotations'])} class-agnostic proposals")
-    _, table3, _, _, notes3, strip3 = client.predict(1.0, 0.6, 220, 25, 0.9, False, api_name="/vild_filter")
+    _, table3, _, _, export3, notes3, strip3 = vild_filter(client, 1.0)
     assert table3["data"] == [] and "Nothing detected" in notes3
     assert strip3[3]["caption"].startswith("4. 0 kept")
+    assert coco_round_trip(export3, (480, 320), ["red square", "blue circle"]) == []  # the export follows the filters
 
 
 def test_glip_ground_and_filter(client):
-    picture, phrases, heatmap, table, notes, record, strip = glip_ground(client)
+    picture, phrases, heatmap, table, export, notes, record, strip = glip_ground(client)
     # the strip: phrases → proposals → phrase × region scores → grounded boxes of this run
     assert len(strip) == 4 and all(step["caption"] for step in strip)
     assert "2 phrase(s)" in strip[0]["caption"]
@@ -121,7 +170,11 @@ def test_glip_ground_and_filter(client):
     assert heatmap is not None
     assert len(table["data"]) == len(picture["annotations"]) <= 4
     assert all(":" in a["label"] for a in picture["annotations"])  # "phrase:score"
-    picture2, _, _, table2, notes2, strip2 = client.predict(1.0, 0.6, 2, 0.9, api_name="/glip_filter")
+    annotations = coco_round_trip(export, (480, 320), ["a red square", "a blue circle"])
+    names = {1: "a red square", 2: "a blue circle"}
+    assert [(names[a["category_id"]], a["score"]) for a in annotations] == [(r[0], pytest.approx(r[1], abs=5e-4))
+                                                                             for r in table["data"]]
+    picture2, _, _, table2, _, notes2, strip2 = client.predict(1.0, 0.6, 2, 0.9, api_name="/glip_filter")
     assert picture2["annotations"] == [] and "Nothing grounded" in notes2
     assert strip2[3]["caption"].startswith("4. 0 box(es)")
 
@@ -131,7 +184,7 @@ def test_a_run_record_replays_to_the_same_result(client, tmp_path, tab):
     if tab == "vild":
         picture, table, *_, record, _strip = vild_detect(client, categories="red square; green triangle", max_boxes=5)
     else:
-        picture, _, _, table, _, record, _strip = glip_ground(client, caption="red square . green triangle .")
+        picture, _, _, table, _, _, record, _strip = glip_ground(client, caption="red square . green triangle .")
     saved = json.loads(open(record).read())
     assert saved["tab"] == tab and saved["model"] == MODEL and "random" in saved["weights"]
     assert len(saved["inputs"]["image"]["sha256"]) == 64 and saved["settings"]["sources"] == SOURCES
@@ -249,7 +302,7 @@ def test_region_pictures():
 
 @pytest.mark.parametrize("mode", [None, "Caption (noun phrases)"])
 def test_a_glip_record_from_before_read_the_box_as_still_replays(client, tmp_path, mode):
-    picture, _, _, table, _, record, _ = glip_ground(client, caption="A red square. A green triangle.")
+    picture, _, _, table, _, _, record, _ = glip_ground(client, caption="A red square. A green triangle.")
     saved = json.loads(open(record).read())
     assert saved["settings"]["mode"] == "caption"
     if mode is None:
@@ -260,3 +313,80 @@ def test_a_glip_record_from_before_read_the_box_as_still_replays(client, tmp_pat
     old.write_text(json.dumps(saved))
     replayed, _, _, table2, *_ = client.predict(handle_file(str(old)), handle_file(SHAPES), api_name="/glip_replay")
     assert table2["data"] == table["data"] and replayed["annotations"] == picture["annotations"]
+
+
+# -- ViLD image-guided detection: a query image instead of categories (issue 21) ---------------------
+@pytest.fixture(scope="module")
+def query_file(tmp_path_factory):
+    """A query image cut from the shapes drawing (its top-left quarter)."""
+    path = tmp_path_factory.mktemp("query") / "corner.png"
+    Image.open(SHAPES).crop((0, 0, 240, 160)).save(path)
+    return str(path)
+
+
+def test_vild_match_through_its_endpoint_filters_exports_and_replays(client, query_file, tmp_path):
+    picture, table, box_choice, bars, export, notes, record, strip = vild_match(client, query_file)
+    rows = table["data"]
+    assert rows and all(row[1] == "query image" for row in rows) and len(rows) == len(picture["annotations"])
+    assert "match(es)** for the query image corner.png" in notes and "cosine" in notes
+    assert len(strip) == 4 and "cosine" in strip[3]["caption"]
+    annotations = coco_round_trip(export, (480, 320), ["query image"])
+    assert [a["score"] for a in annotations] == pytest.approx([row[2] for row in rows], abs=5e-4)
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "vild_match" and set(saved["inputs"]) == {"image", "query"}
+    assert saved["settings"]["query_threshold"] == 0.0 and "categories" not in saved["settings"]
+    # the filters re-filter the kept match with the query threshold (the text score is not used)
+    _, strict, _, _, _, strict_notes, _ = vild_filter(client, 0.0, query_threshold=1.0)
+    assert strict["data"] == [] and "below the query threshold 1" in strict_notes
+    _, again, *_ = vild_filter(client, 1.0, query_threshold=0.0)  # a strict text score changes nothing here
+    assert again["data"] == rows
+    # the record replays with both files; without the query it says what to upload
+    replayed = client.predict(handle_file(record), handle_file(SHAPES), handle_file(query_file),
+                              api_name="/vild_match_replay")
+    assert replayed[1]["data"] == rows
+    with pytest.raises(Exception, match="query"):
+        client.predict(handle_file(record), handle_file(SHAPES), None, api_name="/vild_match_replay")
+
+
+def test_vild_match_without_a_query_says_so_and_serves(client):
+    with pytest.raises(Exception, match="query image"):
+        vild_match(client, None)
+    status, _, _ = client.predict(MODEL, api_name="/model_status")
+    assert "Ready" in status
+
+
+def test_vild_match_handler_directly(ctx, query_file):
+    from app.tabs import vild as tab
+    from components import vild
+
+    s = tab.TAB.defaults(image=SHAPES, query=query_file, query_threshold=0.0, max_proposals=20, model=ctx.default_choice)
+    answer = tab.match(ctx, s)
+    image, result, _notes, name = answer.keep
+    assert isinstance(result, vild.QueryResult) and name == "detection_shapes.png"
+    assert answer.scores["proposals"] == 20 and len(answer.scores["detections"]) == len(answer.outputs["table"])
+    assert tab.box_bars(answer.outputs["box_choice"].value, answer.keep) is not None
+    proposals = tab.refilter(ctx, s.replace(show_proposals=True), answer.keep)
+    assert len(proposals.outputs["detections"][1]) == 20
+    with pytest.raises(InputError, match="Upload a query image"):
+        tab.match(ctx, s.replace(query=None))
+    with pytest.raises(InputError, match="at least one category"):  # Detect still needs its categories
+        tab.detect(ctx, s.replace(categories=" ; "))
+
+
+def test_every_image_input_offers_the_webcam(app_server):
+    """The webcam is a source of every tab's image upload (app.scaffold.image_setting), its snapshot
+    not mirrored, and still handed over as a file for components.media to decode."""
+    from app.admission import MISSING_IMAGE
+    from app.widgets import _PathImage
+
+    demo, _ = app_server
+    pages = demo.clip_lab.pages
+    images = {key: [c for name, c in page.components.items()
+                    if isinstance(c, _PathImage) and page.tab.setting(name).required == MISSING_IMAGE]
+              for key, page in pages.items()}
+    assert {"zeroshot", "vild", "glip", "clipasso", "lseg", "groupvit", "depthclip", "vilt", "compare"} <= \
+        {key for key, found in images.items() if found}
+    for component in (c for found in images.values() for c in found):
+        assert component.sources == ["upload", "webcam", "clipboard"], component.label
+        assert component.webcam_options.mirror is False
+        assert component.preprocess(None) is None

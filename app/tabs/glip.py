@@ -7,7 +7,7 @@ import gradio as gr
 from app import render
 from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import grid_picture, steps, text_picture
-from app.region_settings import proposal_settings, proposals_line, region_pipeline
+from app.region_settings import coco_files, coco_output, proposal_settings, proposals_line, region_pipeline
 from app.render import boxes
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
 from components import glip
@@ -81,6 +81,7 @@ def build(ctx) -> None:
             page.output("phrases", gr.Markdown())
             page.output("heatmap", gr.Plot(label="Phrase × region scores"))
             page.output("table", gr.Dataframe(headers=TABLE_HEADERS, label="Grounded boxes", interactive=False))
+            page.output("coco", coco_output())
             page.notes_and_record("Run record (JSON) of the last Ground: settings, image hash, weights, grounded boxes")
     page.strip()
     page.replay_panel()
@@ -108,7 +109,7 @@ def ground(ctx, s, progress=quiet) -> Answer:
         containment=s.containment,
     )
     result = grounder(loaded.image, s.caption, mode=s.mode or "caption")
-    kept = (loaded.image, result, tuple(loaded.notes))
+    kept = (loaded.image, result, tuple(loaded.notes), loaded.name)
     answer = shown(*kept)
     answer.scores, answer.weights, answer.keep = run_scores(result), backbone.describe(), kept
     return answer
@@ -116,16 +117,17 @@ def ground(ctx, s, progress=quiet) -> Answer:
 
 def reground(ctx, s, kept) -> Answer:
     """Re-ground the kept phrase × region scores with other thresholds (no CLIP forward)."""
-    image, result, notes = need_kept(kept, "Run Ground first; the filters then re-ground its regions without CLIP.")
+    image, result, notes, name = need_kept(kept, "Run Ground first; the filters then re-ground its regions without CLIP.")
     result = result.select(threshold=s.threshold, nms_iou=s.nms, max_per_phrase=int(s.per_phrase),
                            containment=s.containment)
-    answer = shown(image, result, notes)
-    answer.keep = (image, result, notes)
+    answer = shown(image, result, notes, name)
+    answer.keep = (image, result, notes, name)
     return answer
 
 
-def shown(image, result: glip.GroundingResult, notes) -> Answer:
-    """The outputs of a result: picture, phrases, heat map, table, notes, strip."""
+def shown(image, result: glip.GroundingResult, notes, name: str) -> Answer:
+    """The outputs of a result: picture, phrases, heat map, table, the COCO files of the grounded
+    boxes (one category per phrase), notes, strip."""
     labelled = result.labelled_boxes()
     how = "categories, one entity per name" if result.explicit else "run_ner's noun phrases of the caption"
     grounded = set(result.grounded_phrases())
@@ -146,9 +148,14 @@ def shown(image, result: glip.GroundingResult, notes) -> Answer:
     summary = (f"**{result.message}**" if result.message else
                f"**{len(result.grounded)} box(es)** for {len(grounded)} of {len(result.phrases)} phrase(s), "
                f"from {len(result.boxes)} proposals.")
+    export = coco_files("glip", image, name, [result.boxes[r] for _, r, _ in result.grounded],
+                        [result.phrases[p].text for p, _, _ in result.grounded], [sc for _, _, sc in result.grounded],
+                        dict.fromkeys(p.text for p in result.phrases),
+                        f"CLIP Lab GLIP tab: phrases grounded as {how} (score = softmax of 100·cos over background + phrases)")
     return Answer(
         {"grounded": (image, render.box_annotations([b for b, _ in labelled], [l for _, l in labelled])),
-         "phrases": f"Phrases ({how}; grounded in bold): {phrase_line}", "heatmap": figure, "table": rows},
+         "phrases": f"Phrases ({how}; grounded in bold): {phrase_line}", "heatmap": figure, "table": rows,
+         "coco": export},
         notes=[summary, proposals_line(result), *notes, *result.notes],
         steps=strip_steps(image, result, labelled, columns, grounded, how),
     )

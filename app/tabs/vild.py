@@ -1,21 +1,27 @@
-"""Tab "ViLD": image + categories → boxes, each with its category scores, and the proposals behind them."""
+"""Tab "ViLD": image + categories → boxes, each with its category scores, and the proposals behind them;
+or image + a query image → the boxes that look like the query (image-guided detection)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import gradio as gr
 
 from app import render
 from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, mosaic_picture, steps
-from app.region_settings import proposal_settings, proposals_line, region_pipeline
+from app.region_settings import coco_files, coco_output, proposal_settings, proposals_line, region_pipeline
 from app.render import boxes
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
 from app.widgets import user_errors
 from components import regions, vild
+from components.errors import InputError
+from components.media import load_image
 
 SHAPES = str(ASSETS / "detection_shapes.png")
 TABLE_HEADERS = ["#", "category", "score", "box (x0, y0, x1, y1)", "top-3 (background included)"]
 STRIP_CROPS = 4  # regions whose crops the strip shows
+MISSING_QUERY = "Upload a query image (a picture of the thing to find), or press Detect to find the categories."
 
 TAB = Tab(
     key="vild",
@@ -53,10 +59,22 @@ TAB = Tab(
         *proposal_settings(),
         Setting("show_proposals", lambda: gr.Checkbox(False, label="Show the proposals before scoring instead (step 1 of 2)"),
                 bool, "show the proposals before scoring instead of the detections", rescore=True),
+        dataclasses.replace(
+            image_setting("query", "Query image: find boxes that look like it (optional)",
+                          "path of a query image: the boxes whose crops match it (image-guided detection)"),
+            required=MISSING_QUERY),
+        Setting("query_threshold", lambda: gr.Slider(
+            0, 1, vild.QUERY_THRESHOLD, step=0.01, label="Query-image cosine threshold (image-guided; ours, not ViLD's)",
+            info="A region matches the query image when the cosine of their CLIP embeddings is at least this."),
+            float, f"cosine of region and query image a match needs (default {vild.QUERY_THRESHOLD}; ours)", rescore=True),
     ],
 )
 TITLE = TAB.title
 FILTERS = ["score", "nms", "min_area", "max_boxes", "containment"]
+# Detect: the categories (the endpoint's parameters as before the query image existed); Find: the query image
+DETECT_USES = ["image", "categories", *FILTERS, "sources", "max_proposals", "prompts", "show_proposals"]
+MATCH_USES = ["image", "query", "query_threshold", "nms", "min_area", "max_boxes", "containment", "sources",
+              "max_proposals", "show_proposals"]
 
 
 def build(ctx) -> None:
@@ -73,6 +91,13 @@ def build(ctx) -> None:
                 gr.Markdown("Proposals (changing these runs CLIP again):")
                 page.inputs("sources", "prompts", "max_proposals")
             run = gr.Button("Detect", variant="primary")
+            with gr.Accordion("Image-guided: find boxes that look like a query image", open=False):
+                gr.Markdown("<small>Instead of naming categories, show one: every region's CLIP embedding (1× + 1.5× "
+                            "crops) is compared with the query image's by cosine, and the regions at or above the "
+                            "query threshold go through the same NMS, area, count and containment filters as "
+                            "Detect's.</small>")
+                page.inputs("query", "query_threshold")
+                find = gr.Button("Find boxes like the query image")
             page.limits()
             gr.Markdown("<small>Every proposal is embedded by CLIP, so time grows with “Regions to embed”. "
                         "The first run with new categories also encodes 63 prompts per category.</small>")
@@ -83,9 +108,15 @@ def build(ctx) -> None:
                                               interactive=False, wrap=True))
             box_choice = page.output("box_choice", gr.Dropdown([], label="Category scores of box", interactive=True))
             page.output("bars", gr.Plot(label="Category probabilities of the chosen box"))
-            page.notes_and_record("Run record (JSON) of the last Detect: settings, image hash, weights, detections")
+            page.output("coco", coco_output())
+            page.notes_and_record("Run record (JSON) of the last run: settings, image hashes, weights, detections")
     page.strip()
-    page.replay_panel()
+    page.replay_panel(files=["image"])
+    page.run(run, detect, "detect", uses=DETECT_USES)
+    guided = page.panel()  # the image-guided run's own replay panel; the same notes, record and strip
+    guided.notes, guided.record, guided.strip_gallery = page.notes, page.record, page.strip_gallery
+    guided.replay_panel(files=["image", "query"], title="Reproduce an image-guided run")
+    guided.run(find, match, "match", uses=MATCH_USES, record_as="vild_match")
     page.examples(
         [
             [SHAPES, "red square; blue circle; green triangle; yellow rectangle"],
@@ -99,9 +130,8 @@ def build(ctx) -> None:
     )
     page.examples(world_examples("vild"), ["image", "categories"], WORLD_LABEL)
 
-    page.run(run, detect, "detect")
-    page.rescore([*(page.components[n] for n in FILTERS), (show_proposals, "input")], refilter, "filter",
-                 uses=[*FILTERS, "show_proposals"])
+    page.rescore([*(page.components[n] for n in [*FILTERS, "query_threshold"]), (show_proposals, "input")], refilter,
+                 "filter", uses=[*FILTERS, "show_proposals", "query_threshold"])
     box_choice.input(user_errors(box_bars, gpu=False), [box_choice, page.state], page.outputs["bars"], api_name="vild_box")
 
 
@@ -112,7 +142,24 @@ def detect(ctx, s, progress=quiet) -> Answer:
         max_boxes_to_draw=int(s.max_boxes), containment=s.containment,
     )
     result = detector(loaded.image, s.categories)
-    kept = (loaded.image, result, tuple(loaded.notes))
+    kept = (loaded.image, result, tuple(loaded.notes), loaded.name)
+    answer = shown(*kept, s.show_proposals)
+    answer.scores, answer.weights, answer.keep = run_scores(result), backbone.describe(), kept
+    return answer
+
+
+def match(ctx, s, progress=quiet) -> Answer:
+    """Image-guided detection: embed the query image and every proposal's crops with CLIP, keep the
+    regions whose cosine with the query passes the threshold and the filters."""
+    if not s.query:
+        raise InputError(MISSING_QUERY)
+    query = load_image(s.query)  # the same decoding, limits and messages as the image
+    backbone, loaded, detector = region_pipeline(
+        ctx, s, progress, vild.ViLD, query_threshold=s.query_threshold, nms_threshold=s.nms, min_box_area=s.min_area,
+        max_boxes_to_draw=int(s.max_boxes), containment=s.containment,
+    )
+    result = detector.match(loaded.image, query.image, query_name=query.name)
+    kept = (loaded.image, result, (*loaded.notes, *(f"Query image: {n}" for n in query.notes)), loaded.name)
     answer = shown(*kept, s.show_proposals)
     answer.scores, answer.weights, answer.keep = run_scores(result), backbone.describe(), kept
     return answer
@@ -120,11 +167,14 @@ def detect(ctx, s, progress=quiet) -> Answer:
 
 def refilter(ctx, s, kept) -> Answer:
     """Re-filter the kept regions with other thresholds, or show the proposals (no CLIP forward)."""
-    image, result, notes = need_kept(kept, "Run Detect first; the filters then re-filter its regions without CLIP.")
-    result = result.select(score_threshold=s.score, nms_iou=s.nms, min_area=s.min_area, max_boxes=int(s.max_boxes),
-                           containment=s.containment)
-    answer = shown(image, result, notes, s.show_proposals)
-    answer.keep = (image, result, notes)
+    image, result, notes, name = need_kept(kept, "Run Detect first; the filters then re-filter its regions without CLIP.")
+    common = dict(nms_iou=s.nms, min_area=s.min_area, max_boxes=int(s.max_boxes), containment=s.containment)
+    if isinstance(result, vild.QueryResult):
+        result = result.select(similarity_threshold=s.query_threshold, **common)
+    else:
+        result = result.select(score_threshold=s.score, **common)
+    answer = shown(image, result, notes, name, s.show_proposals)
+    answer.keep = (image, result, notes, name)
     return answer
 
 
@@ -132,19 +182,21 @@ def box_bars(choice, kept):
     """The category probabilities of the proposal `choice` (its index) of the kept result."""
     if not kept or choice in (None, ""):
         return None
-    _, result, _ = kept
+    result = kept[1]
     try:
         region = int(choice)
     except (TypeError, ValueError):
         return None
     if not 0 <= region < len(result.boxes):
         return None
-    return render.probability_bars(result.top_classes(region, len(result.classes)), title=f"Region {region}")
+    return render.probability_bars(result.top_classes(region, len(result.categories) + 1), title=f"Region {region}")
 
 
-def shown(image, result: vild.ViLDResult, notes, proposals_shown: bool) -> Answer:
-    """The outputs of a result: picture, table, box picker, bars of the best box, notes, strip."""
+def shown(image, result: "vild.ViLDResult | vild.QueryResult", notes, name: str, proposals_shown: bool) -> Answer:
+    """The outputs of a result (a Detect's or an image-guided run's): picture, table, box picker,
+    bars of the best box, the COCO files of the boxes shown, notes, strip."""
     detections = result.detections()
+    guided = isinstance(result, vild.QueryResult)
     if proposals_shown:
         labels = [f"proposal · {regions.SOURCE_LABELS[regions.SOURCES[int(s)]]}" for s in result.sources]
         picture = (image, render.box_annotations(result.boxes, labels))
@@ -158,14 +210,24 @@ def shown(image, result: vild.ViLDResult, notes, proposals_shown: bool) -> Answe
     bars = None
     if detections:
         best = detections[0]
-        bars = render.probability_bars(result.top_classes(best.region, len(result.classes)), title=f"#1 {best.label}")
-    summary = (f"**{result.message}**" if result.message
-               else f"**{len(detections)} detection(s)** from {len(result.boxes)} proposals.")
+        bars = render.probability_bars(result.top_classes(best.region, len(result.categories) + 1),
+                                       title=f"#1 {best.label}")
+    if result.message:
+        summary = f"**{result.message}**"
+    elif guided:
+        summary = (f"**{len(detections)} match(es)** for the query image {result.query_name} from {len(result.boxes)} "
+                   f"proposals (score: cosine with the query, ≥ {result.settings['similarity_threshold']:g}).")
+    else:
+        summary = f"**{len(detections)} detection(s)** from {len(result.boxes)} proposals."
+    how = (f"image-guided detection (query image {result.query_name}; score = cosine with it)" if guided
+           else "ViLD detection (score = softmax of 100·cos over background + categories)")
+    export = coco_files("vild", image, name, [d.box for d in detections], [d.label for d in detections],
+                        [d.score for d in detections], result.categories, f"CLIP Lab ViLD tab, {how}")
     return Answer(
-        {"detections": picture, "table": rows, "bars": bars,
+        {"detections": picture, "table": rows, "bars": bars, "coco": export,
          "box_choice": gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)},
         notes=[summary, proposals_line(result), *notes, *result.notes],
-        steps=strip_steps(image, result, detections),
+        steps=query_steps(image, result, detections) if guided else strip_steps(image, result, detections),
     )
 
 
@@ -195,6 +257,26 @@ def strip_steps(image, result: vild.ViLDResult, detections):
         (scores, scores_caption),
         (kept, f"{len(detections)} kept: not background, score >= {s['score_threshold']:g}, "
                f"area > {s['min_area']:g} px, NMS at IoU {s['nms_iou']:g}"),
+    )
+
+
+def query_steps(image, result: vild.QueryResult, detections):
+    """The image-guided strip from this result's own arrays: proposals → crops → cosine with the
+    query → kept boxes."""
+    shown_regions = result.showcase(STRIP_CROPS)
+    top = result.ranked(6)
+    scores = bars_picture([f"region {i}" for i in top], [float(result.similarity[i]) for i in top],
+                          "cos(region, query image)", 1.0)
+    s = result.settings
+    return steps(
+        (boxes.outline(image, result.boxes, colours=result.sources),
+         f"{len(result.boxes)} class-agnostic proposals (selective search red; dense CLIP green, from the query's map)"),
+        (mosaic_picture(boxes.crops(image, result.boxes[shown_regions]), columns=4),
+         "Each region cropped at 1x and 1.5x; the two CLIP embeddings are summed, as the query image's are"),
+        (scores, f"Each region's embedding vs the query image's ({result.query_name}): cosine"),
+        (boxes.outline(image, [d.box for d in detections], [f"{d.score:.2f}" for d in detections]),
+         f"{len(detections)} kept: cosine >= {s['similarity_threshold']:g}, area > {s['min_area']:g} px, "
+         f"NMS at IoU {s['nms_iou']:g}"),
     )
 
 
