@@ -24,6 +24,19 @@ BINS = ", ".join(str(b) for b in dc.BINS)
 
 
 @pytest.fixture(scope="module")
+def paths_of(downloads) -> list[str]:
+    return [d["path"] if isinstance(d, dict) else d for d in downloads]
+
+
+def exported_depth(downloads) -> tuple[np.ndarray, dict]:
+    """The downloads of a depth run: the `.npy` (metres, read back by numpy) and the legend JSON."""
+    paths = paths_of(downloads)
+    assert sorted(p.rsplit("-", 1)[-1] for p in paths) == ["legend.json", "m.npy", "mm.png"]
+    metres = np.load(next(p for p in paths if p.endswith(".npy")), allow_pickle=False)
+    legend = json.loads(open(next(p for p in paths if p.endswith("-legend.json")), encoding="utf-8").read())
+    return metres, legend
+
+
 def client(app_client) -> Client:  # the session's one app runs DepthCLIP on the tiny ResNet
     return app_client
 
@@ -42,7 +55,8 @@ def test_endpoint_is_named(client):
 
 
 def test_motorcycle_with_ground_truth(client):
-    depth, status, truth, comparison, gallery, relief, notes, record, strip = estimate(client, skimage_photo("motorcycle_left"))
+    depth, compare, downloads, status, truth, comparison, gallery, relief, notes, record, strip = estimate(
+        client, skimage_photo("motorcycle_left"))
     assert depth.endswith(".png")
     assert "clip-lab-tiny-rn-depth" in status and "random" in status and "meaningless" in status
     assert "4×6 map" in status  # 128 px high → 128×192 input → 4×6 layer4 cells
@@ -60,6 +74,19 @@ def test_motorcycle_with_ground_truth(client):
     top = step.crop((0, 0, step.width, round(main.height * step.width / main.width))).resize((64, 64))
     assert np.abs(np.asarray(main.resize((64, 64)), float) - np.asarray(top, float)).mean() < 4
     saved = json.loads(open(record).read())
+    # The slider compares the scaled prediction with the ground truth, one size: the photo's.
+    photo_size = Image.open(skimage_photo("motorcycle_left")).size
+    assert "ground truth" in compare["label"] and "dark = near" in compare["label"]
+    pair = [Image.open(p["path"] if isinstance(p, dict) else p) for p in compare["value"]]
+    assert pair[0].size == pair[1].size and max(pair[0].size) <= 1024
+    assert pair[0].size[0] / pair[0].size[1] == pytest.approx(photo_size[0] / photo_size[1], abs=0.01)
+    # The downloads read back as the depth in metres: .npy exactly, the 16-bit PNG within 1 mm.
+    metres, legend = exported_depth(downloads)
+    assert metres.shape == photo_size[::-1] and legend["png"]["unit"] == "millimetre"
+    with Image.open(next(p for p in paths_of(downloads) if p.endswith("-mm.png"))) as png:
+        assert png.mode in ("I;16", "I")
+        assert np.abs(np.asarray(png) / 1000.0 - metres).max() <= 0.001
+    assert float(np.median(metres)) == pytest.approx(json.loads(open(record).read())["scores"]["depth_m"]["median"], abs=1e-5)
     assert saved["tab"] == "depthclip" and saved["settings"]["height"] == 128
     assert "clip-lab-tiny-rn-depth" in saved["weights"] and len(saved["scores"]["word_mean_probability"]) == 7
 
@@ -67,7 +94,7 @@ def test_motorcycle_with_ground_truth(client):
 def test_a_run_record_replays_to_the_same_depth(client, tmp_path):
     photo = skimage_photo("coffee")
     depth, *_, record, _ = estimate(client, photo, bins="0.5, 1, 1.5, 2, 3, 4, 5", flip=False, height=96)
-    replayed, status, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/depthclip_replay")
+    replayed, _, _, status, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/depthclip_replay")
     assert "computed" in status  # ran the network again rather than re-scoring kept features
     assert np.array_equal(np.asarray(Image.open(replayed)), np.asarray(Image.open(depth)))
     with pytest.raises(Exception, match="not the one this record was made with"):
@@ -81,13 +108,13 @@ def test_a_run_record_replays_to_the_same_depth(client, tmp_path):
 
 def test_new_bins_on_the_same_image_reuse_the_features(client):
     estimate(client, skimage_photo("astronaut"))
-    depth, status, _, _, _, _, notes, *_ = estimate(client, skimage_photo("astronaut"), bins="0.5, 1, 2, 3, 4, 5, 6")
+    depth, _, _, status, _, _, _, _, notes, *_ = estimate(client, skimage_photo("astronaut"), bins="0.5, 1, 2, 3, 4, 5, 6")
     assert "re-scored" in status and "did not run again" in notes
     assert "bins 0.5–6 m" in status
 
 
 def test_other_photo_has_no_ground_truth_and_dense_extension(client):
-    _, status, truth, comparison, gallery, relief, *_ = estimate(
+    _, compare, downloads, status, truth, comparison, gallery, relief, *_ = estimate(
         client, skimage_photo("coffee"), source="dense", words="close, far", bins="1, 3", flip=False
     )
     assert truth is None and "motorcycle example" in comparison
@@ -96,11 +123,19 @@ def test_other_photo_has_no_ground_truth_and_dense_extension(client):
 
 
 def test_paper_default_backbone_is_rn50(client):
+    # Without ground truth the slider compares the depth with the photo itself, at the photo's size.
+    assert "photo" in compare["label"] and "ground truth" not in compare["label"]
+    left, right = (Image.open(p["path"] if isinstance(p, dict) else p).convert("RGB") for p in compare["value"])
+    photo = Image.open(skimage_photo("coffee")).convert("RGB")
+    assert left.size == right.size == photo.size
+    assert np.abs(np.asarray(right, float) - np.asarray(photo, float)).mean() < 4
+    metres, legend = exported_depth(downloads)
+    assert 1.0 - 1e-6 <= metres.min() and metres.max() <= 3.0 + 1e-6 and legend["depth_m"]["max"] <= 3.0 + 1e-6
     """With no override the tab loads RN50 · openai (components.backbone.load_paper_backbone);
     offline it falls back to random and says so."""
     saved = {k: os.environ.pop(k) for k in TINY_DEPTHCLIP}
     try:
-        _, status, *_ = estimate(client, skimage_photo("chelsea"), height=64)
+        _, _, _, status, *_ = estimate(client, skimage_photo("chelsea"), height=64)
     finally:
         os.environ.update(saved)
     assert "RN50" in status and "2048 ch" in status and "meaningless" in status

@@ -28,6 +28,17 @@ def looks_like(main, step) -> bool:
     return float(np.abs(np.asarray(main.resize((64, 64)), float) - np.asarray(top, float)).mean()) < 4
 
 
+def exported_label_map(downloads) -> tuple[Image.Image, dict]:
+    """The downloads of a segmentation: the indexed PNG (read back by PIL) and its legend JSON."""
+    paths = [d["path"] if isinstance(d, dict) else d for d in downloads]
+    png = next(p for p in paths if p.endswith(".png"))
+    legend = json.loads(open(next(p for p in paths if p.endswith("-legend.json")), encoding="utf-8").read())
+    labels = Image.open(png)
+    assert labels.mode == "P" and legend["image"] == png.rsplit("/", 1)[-1]
+    assert legend["background"]["index"] == 255
+    return labels, legend
+
+
 @pytest.fixture(scope="module")
 def client(app_client) -> Client:  # the session's one app (tests/conftest.py)
     return app_client
@@ -56,7 +67,8 @@ def test_endpoints_are_named(client):
 
 
 def test_lseg_segment_and_rescore(client):
-    overlay, shares, heatmaps, notes, record, strip = lseg_segment(client, skimage_photo("chelsea"), threshold=0.4)
+    overlay, compare, shares, downloads, heatmaps, notes, record, strip = lseg_segment(
+        client, skimage_photo("chelsea"), threshold=0.4)
     assert overlay["value"]["image"].endswith((".png", ".jpeg", ".jpg"))
     names = {a["label"] for a in overlay["value"]["annotations"]}
     assert set(overlay["color_map"]) == names
@@ -72,7 +84,20 @@ def test_lseg_segment_and_rescore(client):
     # Step 3 is the first heat map of this run (the same picture, not a re-run).
     assert looks_like(heatmaps[0]["image"], strip[2]["image"])
     assert record.endswith(".json")
-    overlay2, shares2, _, notes2, strip2 = client.predict(50.0, 0.0, "bottleneck", 2, api_name="/lseg_rescore")
+    # The slider pairs the labelled overlay with the photo, one size; the downloads are the label map.
+    before, after = (picture(p) for p in compare)
+    assert before.size == after.size == picture(overlay["value"]["image"]).size
+    labels_png, legend = exported_label_map(downloads)
+    assert labels_png.size == Image.open(skimage_photo("chelsea")).size
+    assert [c["label"] for c in legend["classes"]] == ["dog", "grass", "other"]
+    shown = {a["label"]: overlay["color_map"][a["label"]] for a in overlay["value"]["annotations"]}
+    assert all(c["colour"] == shown[c["label"]] for c in legend["classes"] if c["label"] in shown)
+    share = {r[0]: r[1] for r in shares["data"]}
+    for c in legend["classes"]:  # the PNG's indices give the table's shares
+        assert 100 * float((np.asarray(labels_png) == c["index"]).mean()) == pytest.approx(share[c["label"]], abs=0.01)
+    overlay2, _, shares2, downloads2, _, notes2, strip2 = client.predict(50.0, 0.0, "bottleneck", 2,
+                                                                         api_name="/lseg_rescore")
+    assert not (np.asarray(exported_label_map(downloads2)[0]) == 255).any()  # threshold off: no background
     assert [r[0] for r in shares2["data"]] == ["dog", "grass", "other"]  # threshold off: no background row
     assert "bottleneck × 2" in notes2
     assert "softmax(50.0 × cosine)" in strip2[2]["caption"] and "bottleneck" in strip2[2]["caption"]
@@ -80,12 +105,12 @@ def test_lseg_segment_and_rescore(client):
 
 def test_lseg_record_replays_to_the_same_result(client, tmp_path):
     photo = skimage_photo("coffee")
-    *_, shares, _, _, record, _ = lseg_segment(client, photo, "cup, table, other", threshold=0.3)
+    *_, shares, _, _, _, record, _ = lseg_segment(client, photo, "cup, table, other", threshold=0.3)
     saved = json.loads(open(record).read())
     assert saved["tab"] == "lseg" and saved["settings"]["threshold"] == 0.3
     assert len(saved["inputs"]["image"]["sha256"]) == 64 and "random" in saved["weights"]
     assert set(saved["scores"]["shares"]) == {"cup", "table", "other", "background"}
-    _, replayed, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/lseg_replay")
+    _, _, replayed, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/lseg_replay")
     assert replayed["data"] == shares["data"]
     with pytest.raises(Exception, match="not the one this record was made with"):
         client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/lseg_replay")
@@ -97,18 +122,19 @@ def test_lseg_record_replays_to_the_same_result(client, tmp_path):
 
 def test_lseg_resolution_is_a_value_and_old_records_replay(client, tmp_path):
     photo = skimage_photo("coffee")
-    *_, shares, _, _, record, _ = lseg_segment(client, photo, "cup, table, other", resolution="single")
+    *_, shares, _, _, _, record, _ = lseg_segment(client, photo, "cup, table, other", resolution="single")
     saved = json.loads(open(record).read())
     assert saved["settings"]["resolution"] == "single"  # the value, not the display text
     older = tmp_path / "older.json"
     old_text = "single pass (whole image, interpolated position embeddings, NACLIP)"
     older.write_text(json.dumps({**saved, "settings": {**saved["settings"], "resolution": old_text}}))
-    _, replayed, *_ = client.predict(handle_file(str(older)), handle_file(photo), api_name="/lseg_replay")
+    _, _, replayed, *_ = client.predict(handle_file(str(older)), handle_file(photo), api_name="/lseg_replay")
     assert replayed["data"] == shares["data"]
 
 
 def test_groupvit_segment_relabel_and_presets(client):
-    segmentation, groups, stage1, table, notes, record, strip = groupvit_segment(client, skimage_photo("astronaut"))
+    segmentation, groups, stage1, table, downloads, notes, record, strip = groupvit_segment(
+        client, skimage_photo("astronaut"))
     assert segmentation["value"]["image"].endswith((".png", ".jpeg", ".jpg"))
     assert groups.endswith((".png", ".jpeg", ".jpg")) and stage1.endswith((".png", ".jpeg", ".jpg"))
     rows = table["data"]
@@ -120,7 +146,14 @@ def test_groupvit_segment_relabel_and_presets(client):
     assert looks_like(stage1, strip[1]["image"]) and looks_like(groups, strip[2]["image"])
     assert "Stage 1" in strip[1]["caption"] and "top-5" in strip[3]["caption"]
     assert record.endswith(".json")
-    _, _, _, table2, notes2, strip2 = client.predict(0.0, 1, api_name="/groupvit_relabel")
+    labels_png, legend = exported_label_map(downloads)
+    assert labels_png.size == Image.open(skimage_photo("astronaut")).size
+    shown = {a["label"]: segmentation["color_map"][a["label"]] for a in segmentation["value"]["annotations"]}
+    assert shown and all(c["colour"] == shown[c["label"]] for c in legend["classes"] if c["label"] in shown)
+    present = {legend["classes"][i]["label"] for i in np.unique(np.asarray(labels_png)) if i != 255}
+    assert present == set(shown)  # the PNG holds the classes the segmentation shows
+    _, _, _, table2, downloads2, notes2, strip2 = client.predict(0.0, 1, api_name="/groupvit_relabel")
+    assert not (np.asarray(exported_label_map(downloads2)[0]) == 255).any()  # threshold 0: no background
     assert "Top-1" in notes2 and "min(0.00" in notes2
     assert "top-1" in strip2[3]["caption"]
     assert all(r[4] == "yes" for r in table2["data"])
@@ -130,11 +163,11 @@ def test_groupvit_segment_relabel_and_presets(client):
 
 def test_groupvit_record_replays_to_the_same_result(client, tmp_path):
     photo = skimage_photo("chelsea")
-    *_, table, _, record, _ = groupvit_segment(client, photo, extra="cat")
+    *_, table, _, _, record, _ = groupvit_segment(client, photo, extra="cat")
     saved = json.loads(open(record).read())
     assert saved["tab"] == "groupvit" and saved["settings"]["extra"] == "cat" and saved["settings"]["stage1"] == 64
     assert "random" in saved["weights"] and saved["scores"]["groups"]
-    *_, replayed, _, _, _ = client.predict(handle_file(record), handle_file(photo), api_name="/groupvit_replay")
+    *_, replayed, _, _, _, _ = client.predict(handle_file(record), handle_file(photo), api_name="/groupvit_replay")
     assert replayed["data"] == table["data"]
     with pytest.raises(Exception, match="not the one this record was made with"):
         client.predict(handle_file(record), handle_file(skimage_photo("coffee")), api_name="/groupvit_replay")
@@ -196,6 +229,13 @@ def test_lseg_segment_and_rescore_called_directly(ctx):
     assert again.scores is None  # a re-score writes no record
     with pytest.raises(InputError, match="Segment an image first"):
         lseg.rescore(ctx, s, None)
+    from components.exports import maps
+    png = next(p for p in answer.outputs["downloads"] if p.endswith(".png"))
+    overlay_side, photo_side = (max(p.size) for p in answer.outputs["compare"])
+    assert overlay_side == photo_side == max(Image.open(skimage_photo("chelsea")).size)
+    labels = maps.read_label_map(png)
+    shares = {r[0]: r[1] for r in answer.outputs["shares"]}
+    assert 100 * float((labels == 0).mean()) == pytest.approx(shares["dog"], abs=0.01)
     single = lseg.segment(ctx, s.replace(resolution="single"))
     assert all(n > 0 for n in single.scores["grid"])
 

@@ -1,5 +1,10 @@
 """DepthCLIP's pictures: each word's probability on the image and on the network's cells, the cell
-grid on a fixed colour scale, and the ground truth beside the median-scaled prediction."""
+grid on a fixed colour scale, the ground truth beside the median-scaled prediction, and the pairs a
+slider compares (prediction | ground truth, prediction | photo).
+
+Depth is drawn in viridis and probabilities in magma: perceptually uniform maps whose lightness rises
+steadily (dark = near or unlikely, light = far or likely), so they read the same to a visitor who
+cannot tell red from green, and in greyscale."""
 
 from __future__ import annotations
 
@@ -57,3 +62,24 @@ def truth_picture(truth: np.ndarray, prediction: np.ndarray, comparison) -> Imag
     range (metres; black = unknown)."""
     lo, hi = float(np.nanmin(truth)), float(np.nanmax(truth))
     return render.depth_pair_image(truth, prediction * comparison.scale, lo, hi, "metres")
+
+
+DEPTH_MAP = "viridis"  # perceptually uniform; dark = near, light = far
+
+
+def slider_with_truth(truth: np.ndarray, prediction: np.ndarray, comparison, side: int = 1024) -> tuple[Image.Image, Image.Image]:
+    """(prediction × the comparison's median scale, ground truth), one size and one colour scale —
+    the truth's range in metres (black = unknown) — for a slider."""
+    lo, hi = float(np.nanmin(truth)), float(np.nanmax(truth))
+    return (_depth_picture(prediction * comparison.scale, lo, hi, side), _depth_picture(truth, lo, hi, side))
+
+
+def slider_with_photo(image: Image.Image, depth: np.ndarray, vmin: float, vmax: float, side: int = 1024) -> tuple[Image.Image, Image.Image]:
+    """(depth from vmin to vmax metres, the photo), one size, for a slider."""
+    picture = _depth_picture(depth, vmin, vmax, side)
+    return picture, image.convert("RGB").resize(picture.size, Image.BILINEAR)
+
+
+def _depth_picture(depth: np.ndarray, vmin: float, vmax: float, side: int) -> Image.Image:
+    picture = Image.fromarray(render.colorize(depth, vmin, vmax, DEPTH_MAP))
+    return render.thumbnail(picture, side) if max(picture.size) > side else picture

@@ -25,6 +25,7 @@ from components import backbone as backbones
 from components import dense
 from components import depthclip as dc
 from components.errors import InputError
+from components.exports import maps
 from components.media import load_image
 
 SOURCES = {
@@ -37,6 +38,11 @@ NORMALIZATION_LABELS = {
 }
 ROLE = "depthclip"  # the paper's own backbone in components.backbone.PAPER_BACKBONES
 NO_TRUTH = "Ground truth is shown for the Middlebury motorcycle example (first example row) only."
+SLIDER_PHOTO = "Depth | photo: drag the handle (viridis over the bins' range; dark = near, yellow = far)"
+SLIDER_TRUTH = ("Prediction × median scale | Middlebury ground truth: drag the handle (one viridis scale, the truth's "
+                "range; dark = near, yellow = far, black = unknown)")
+EXPORT_LABEL = (f"Depth: 16-bit PNG in millimetres (clipped to {maps.DEPTH_MM_RANGE[0]}–{maps.DEPTH_MM_RANGE[1]:,} mm, "
+                f"{maps.NO_DEPTH} = none), .npy in metres (float32), legend JSON")
 
 
 def runs_text(model: str, pretrained: str) -> str:
@@ -118,7 +124,10 @@ def build(ctx) -> None:
                 "RN50 at 416 px takes a few seconds (two passes: the image and its mirror).</small>"
             )
         with gr.Column():
-            page.output("depth", gr.Image(label="Depth (metres)", type="pil", format="png"))
+            page.output("depth", gr.Image(label="Depth (metres; viridis: dark = near, yellow = far)", type="pil",
+                                          format="png"))
+            page.output("compare", gr.ImageSlider(label=SLIDER_PHOTO, type="pil", format="png", interactive=False))
+            page.output("downloads", gr.File(label=EXPORT_LABEL, file_count="multiple", interactive=False))
             page.output("status", gr.Markdown())
             with gr.Accordion("Ground truth (Middlebury motorcycle example)", open=True):
                 page.output("truth", gr.Image(label="Ground truth | prediction × median scale (metres)", type="pil",
@@ -187,15 +196,20 @@ def outputs(image: Image.Image, result) -> Answer:
     if truth is not None:
         comparison = dc.compare_depth(result.depth, truth)
         truth_png, comparison_md = depth_pictures.truth_picture(truth, result.depth, comparison), comparison_text(comparison)
+        compare = gr.update(value=depth_pictures.slider_with_truth(truth, result.depth, comparison), label=SLIDER_TRUTH)
         calibration = reference.calibration
         camera_note = f"Middlebury's calibration (focal {calibration.focal_px:g} px)"
     else:
         truth_png, comparison_md, calibration = None, NO_TRUTH, None
+        compare = gr.update(value=depth_pictures.slider_with_photo(
+            image, result.depth, float(result.bins.min()), float(result.bins.max())), label=SLIDER_PHOTO)
         camera_note = f"an assumed camera (NYU's Kinect: focal {dc.NYU_FOCAL_PER_WIDTH:.3f} × width)"
     points, colours = dc.relief_points(image, result.depth, calibration)
     return Answer(
         {
             "depth": depth_png,
+            "compare": compare,
+            "downloads": export_files(result),
             "truth": truth_png,
             "comparison": comparison_md,
             "words_gallery": depth_pictures.word_gallery(image, result),
@@ -208,6 +222,14 @@ def outputs(image: Image.Image, result) -> Answer:
 def _pixels_key(image: Image.Image) -> tuple:
     """Identifies an image by its pixels, however it was uploaded (path, copy or re-upload)."""
     return (image.size, hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest())
+
+
+def export_files(result) -> list[str]:
+    """The depth at the image's own size: 16-bit millimetre PNG, metres `.npy`, and their legend."""
+    files = maps.write_depth(result.depth, maps.export_folder("depthclip"), "depthclip",
+                             source=f"CLIP Lab DepthCLIP tab ({result.features_from}; bins "
+                                    f"{result.bins.min():g}-{result.bins.max():g} m)")
+    return files.paths
 
 
 def status_text(backbone, result, seconds: float, reused: bool) -> str:

@@ -8,9 +8,11 @@ import numpy as np
 from app import render
 from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, steps
+from app.render import segments
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
 from components import dense, groupvit
 from components.errors import InputError
+from components.exports import maps
 from components.labelsets import LABEL_SETS
 from components.media import load_image, parse_labels
 
@@ -94,7 +96,8 @@ def build(ctx) -> None:
         with gr.Column():
             page.output("segmentation", gr.AnnotatedImage(label="Segmentation map", format="jpeg"))
             with gr.Row():
-                page.output("groups", gr.Image(label="Final groups", type="pil", format="jpeg"))
+                page.output("groups", gr.Image(label="Final groups (number and class written on each)", type="pil",
+                                               format="jpeg"))
                 page.output("stage1_groups", gr.Image(label="Stage-1 groups", type="pil", format="jpeg"))
             page.output("table", gr.Dataframe(
                 headers=["group", "share of image (%)", "class", "score", "labelled"],
@@ -102,6 +105,9 @@ def build(ctx) -> None:
                 label="Groups",
                 interactive=False,
             ))
+            page.output("downloads", gr.File(
+                label="Label map: indexed PNG (pixel value = class index, 255 = background) + legend JSON "
+                "(index → class, colour)", file_count="multiple", interactive=False))
             page.notes_and_record()
     page.strip()
     page.replay_panel()
@@ -192,7 +198,8 @@ def outputs(image, result, extra_notes):
         f"Background where a pixel's score < min({result.background_threshold:.2f}, best group score) "
         f"= {result.applied_threshold:.3f}.",
     ]
-    groups_picture = render.palette_image(result.group_map, image)
+    captions = {row[0]: row[2] if row[4] == "yes" else "background" for row in rows}
+    groups_picture = segments.numbered_groups(result.group_map, image, captions)  # the table's numbers
     stage1_picture = render.palette_image(result.stage1_map, image)
     return Answer(
         {
@@ -200,10 +207,20 @@ def outputs(image, result, extra_notes):
             "groups": groups_picture,
             "stage1_groups": stage1_picture,
             "table": rows,
+            "downloads": export_files(result, names, colours),
         },
         notes=lines,
         steps=pipeline_steps(image, result, stage1_picture, groups_picture, annotations),
     )
+
+
+def export_files(result, names, colours) -> list[str]:
+    """The label map at the image's own size as an indexed PNG and its legend, in the segmentation's colours."""
+    engine = "official GroupViT" if result.engine == "official" else "CLIP-backed grouping"
+    files = maps.write_label_map(result.label_map, names, segments.legend_colours(names, colours),
+                                 maps.export_folder("groupvit"), "groupvit-labels",
+                                 source=f"CLIP Lab GroupViT tab ({engine})")
+    return files.paths
 
 
 def pipeline_steps(image, result, stage1_picture, groups_picture, annotations):

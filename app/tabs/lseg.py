@@ -10,6 +10,7 @@ from app.howitworks import grid_picture, steps
 from app.render import segments
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
 from components import dense, lseg
+from components.exports import maps
 from components.media import MAX_LABELS, load_image, parse_labels
 
 DISPLAY_SIDE = 1024  # long side of the segmentation overlay shown in the browser
@@ -24,6 +25,8 @@ TEMPLATE_LABELS = {"raw": "raw label strings (as LSeg)", "imagenet80": "80 Image
 REGULARISERS = [("none", "none"), ("depthwise (smooth each label's map)", "depthwise"),
                 ("bottleneck (smooth + max over labels)", "bottleneck")]
 MAX_HEATMAPS = 16
+EXPORT_LABEL = ("Label map: indexed PNG (pixel value = label index, 255 = background) "
+                "+ legend JSON (index → label, colour)")
 HEATMAP_SIDE = 384  # long side of the per-label heat maps
 DEFAULT_LABELS = ", ".join(lseg.DEMO_LABELS)
 
@@ -91,11 +94,16 @@ def build(ctx) -> None:
             )
         with gr.Column():
             page.output("overlay", gr.AnnotatedImage(label="Segmentation (hover the legend)", format="jpeg"))
+            page.output("compare", gr.ImageSlider(
+                label="Overlay (labels written on their regions) | photo: drag the handle", type="pil",
+                format="jpeg", interactive=False))
             page.output("shares", gr.Dataframe(
                 headers=["label", "share of image (%)"], datatype=["str", "number"],
                 label="Share of the image", interactive=False,
             ))
-            page.output("heatmaps", gr.Gallery(label="Probability of each label", columns=3, height="auto", format="jpeg"))
+            page.output("downloads", gr.File(label=EXPORT_LABEL, file_count="multiple", interactive=False))
+            page.output("heatmaps", gr.Gallery(label="Probability of each label (viridis: dark 0, yellow 1)",
+                                               columns=3, height="auto", format="jpeg"))
             page.notes_and_record()
     page.strip()
     page.replay_panel()
@@ -159,7 +167,8 @@ def outputs(image, result, extra) -> Answer:
     small = render.thumbnail(image, HEATMAP_SIDE)
     probs = result.probability_maps((small.size[1], small.size[0]))
     gallery = [
-        (render.overlay(small, probs[i], vmin=0.0, vmax=1.0), f"{names[i]} — {100 * result.shares[i]:.1f}% of pixels")
+        (render.overlay(small, probs[i], vmin=0.0, vmax=1.0, cmap="viridis"),
+         f"{names[i]} — {100 * result.shares[i]:.1f}% of pixels")
         for i in order
     ]
     lines = list(extra)
@@ -175,12 +184,22 @@ def outputs(image, result, extra) -> Answer:
     return Answer(
         {
             "overlay": gr.update(value=overlay, color_map=colours),
+            "compare": segments.labelled_overlay(image, result.label_map, names, colours, DISPLAY_SIDE),
             "shares": [[label, round(100 * share, 2)] for label, share in result.table()],
+            "downloads": export_files(result, names, colours),
             "heatmaps": gallery,
         },
         notes=lines,
         steps=pipeline_steps(small, result, names, order, gallery, overlay[1]),
     )
+
+
+def export_files(result, names, colours) -> list[str]:
+    """The label map at the image's own size as an indexed PNG and its legend, in the overlay's colours."""
+    files = maps.write_label_map(result.label_map, names, segments.legend_colours(names, colours),
+                                 maps.export_folder("lseg"), "lseg-labels",
+                                 source=f"CLIP Lab LSeg tab ({result.dense_method} dense CLIP)")
+    return files.paths
 
 
 def pipeline_steps(small, result, names, order, gallery, annotations):
