@@ -4,6 +4,10 @@ Radford et al. 2021: a label becomes a classifier weight by embedding prompts ("
 with the text tower; the image's class probabilities are softmax(logit_scale · cos(image, label)).
 The heat map scores every patch embedding (components.dense) against the same label embeddings, so a
 person sees *where* CLIP finds each label. Image and patch embeddings come from one pass.
+
+`compare_references` scores the image against a few reference images the same way (cosine, then
+softmax of logit_scale · cosine over them), their image embeddings standing where label
+embeddings stand: "which of these pictures is this most like?".
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 from PIL import Image
 
 from components import dense
+from components.errors import InputError
 from components.prompts import TemplateSet, get_template_set
 
 DEFAULT_TEMPLATES = "imagenet80"
@@ -98,3 +103,41 @@ class ZeroShotClassifier:
             dense_method=patches.method,
             logit_scale=self.backbone.logit_scale,
         )
+
+
+# -- reference images: the image compared with a few others, as with labels (issue 21) ---------------
+MAX_REFERENCES = 8  # reference images per comparison: a few to compare with, not a gallery to search
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """names: the reference images' names, in the order given; similarity (R,) cos(image,
+    reference); probs (R,) softmax(logit_scale · cos) over the references, as labels are scored."""
+
+    names: tuple[str, ...]
+    similarity: np.ndarray
+    probs: np.ndarray
+    logit_scale: float
+
+    def ranking(self) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probs, kind="stable")
+        return [(self.names[i], float(self.probs[i])) for i in order]
+
+
+def compare_references(backbone, image: Image.Image, references: Sequence[Image.Image],
+                       names: Sequence[str] | None = None) -> ReferenceResult:
+    """The image against each reference image: both embedded by CLIP's image tower as a label-free
+    classifier would embed them (CLIP's standard view: short side resized, centre crop), in one
+    batch; cos(image, reference) and softmax(logit_scale · cos) over the references, the same
+    formula as over labels, with reference embeddings in place of text ones."""
+    if not references:
+        raise InputError("Give at least one reference image to compare with.")
+    if len(references) > MAX_REFERENCES:
+        raise InputError(f"You gave {len(references)} reference images; the limit is {MAX_REFERENCES}.")
+    names = tuple(names) if names is not None else tuple(f"reference {i}" for i in range(1, len(references) + 1))
+    assert len(names) == len(references), f"one name per reference: {len(names)} names, {len(references)} images"
+    embeddings = backbone.encode_images([image, *references])  # (1 + R, D), unit length
+    similarity = embeddings[1:] @ embeddings[0]
+    probs = torch.softmax(backbone.logit_scale * similarity.double(), dim=0)
+    return ReferenceResult(names=names, similarity=similarity.numpy().astype(np.float64), probs=probs.numpy(),
+                           logit_scale=backbone.logit_scale)
