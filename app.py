@@ -7,10 +7,10 @@ package expects (README, "Hugging Face Spaces"): its tensors then reach every GP
 
     python app.py [--model ViT-B-16] [--pretrained TAG|PATH|random] [--device auto|cpu|cuda]
                   [--precision auto|fp32|bf16|int8]
-                  [--host 127.0.0.1] [--port 7860] [--share] [--shared-index]
+                  [--host 127.0.0.1] [--port 7860] [--share] [--shared-index] [--collection DIR]
 
 Environment equivalents: CLIP_LAB_MODEL, CLIP_LAB_PRETRAINED, CLIP_LAB_DEVICE, CLIP_LAB_PRECISION, CLIP_LAB_SHARED_INDEX, GRADIO_SERVER_NAME,
-GRADIO_SERVER_PORT, GRADIO_SHARE.
+GRADIO_SERVER_PORT, GRADIO_SHARE, CLIP_LAB_COLLECTION.
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--shared-index", action="store_true", default=os.environ.get("CLIP_LAB_SHARED_INDEX", "") == "1",
         help="one CLIP4Clip index for every visitor (default: each browser's uploads are its own)",
     )
+    parser.add_argument(
+        "--collection", default=os.environ.get("CLIP_LAB_COLLECTION", ""), metavar="DIR",
+        help="a CLIP4Clip collection (python -m components.clip4clip.collection index), searched read-only",
+    )
     return parser.parse_args(argv)
 
 
@@ -84,6 +88,9 @@ def main(argv=None) -> None:
     shared_changed = args.shared_index != (os.environ.get("CLIP_LAB_SHARED_INDEX", "") == "1")
     if args.shared_index:
         os.environ["CLIP_LAB_SHARED_INDEX"] = "1"  # read by components.clip4clip and said in its tab
+    if args.collection != os.environ.get("CLIP_LAB_COLLECTION", ""):
+        os.environ["CLIP_LAB_COLLECTION"] = args.collection  # the CLIP4Clip tab's Collection sub-tab reads it
+        shared_changed = True  # the page says which collection is open: build it again
     app = demo if settings == demo.clip_lab.settings and not shared_changed else build_demo(settings)
     if zero_gpu():
         app.clip_lab.load_now()  # done at import for `demo`; here, before launch(), for another model

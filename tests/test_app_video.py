@@ -3,7 +3,10 @@ come back as messages while the server keeps serving."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
@@ -113,9 +116,10 @@ def test_actionclip_direct_errors_say_what_to_do(ctx):
 
 
 def test_clip4clip_search_captions_evaluate(client):
-    gallery, ranking, notes, status, record, strip = client.predict(
+    gallery, ranking, notes, status, record, strip, ranking_csv = client.predict(
         "a red video", 3, "meanP", MODEL, api_name="/clip4clip_search",
     )
+    assert ranking_csv.endswith(".csv") and len(open(ranking_csv).read().splitlines()) == 4
     assert len(gallery) == 3 and len(ranking["data"]) == 3  # the bundled clips were indexed on demand
     assert "videos" in status and "exact" in status
     gallery, *_ = client.predict("a blue video", 2, "softmax", MODEL, api_name="/clip4clip_search_submit")
@@ -124,9 +128,10 @@ def test_clip4clip_search_captions_evaluate(client):
         "blue_square.mp4", None, "a red video\na blue video", "max", MODEL, api_name="/clip4clip_captions",
     )
     assert len(table["data"]) == 2 and "blue_square.mp4" in notes and len(strip) == 4
-    metrics, matrix, notes, status, record, strip = client.predict(
+    metrics, matrix, notes, status, record, strip, figures = client.predict(
         handle_file(str(VIDEOS / "eval_pairs.csv")), "meanP", MODEL, api_name="/clip4clip_evaluate",
     )
+    assert [Path(f).name for f in figures] == ["clip4clip-metrics.csv", "clip4clip-similarity.csv"]
     assert [row[0] for row in metrics["data"]] == ["text → video", "video → text"]
     assert matrix is not None and "4 pairs" in notes and len(strip) == 4
 
@@ -222,7 +227,7 @@ def test_clip4clip_strip_and_replay_with_the_index_state(client, tmp_path):
 
     from app.howitworks import mosaic_picture
 
-    gallery, ranking, notes, status, record, strip = client.predict(
+    gallery, ranking, notes, status, record, strip, _csv = client.predict(
         "a blue video", 2, "max", MODEL, api_name="/clip4clip_search",
     )
     assert len(strip) == 4 and all(step["caption"] for step in strip)
@@ -343,7 +348,7 @@ def test_clip4clip_evaluate_strip_comes_from_the_run_and_the_record_replays(clie
     from components.clip4clip import parse_pairs
 
     pairs_csv = VIDEOS / "eval_pairs.csv"
-    metrics, matrix, notes, status, record, strip = client.predict(
+    metrics, matrix, notes, status, record, strip, _figures = client.predict(
         handle_file(str(pairs_csv)), "softmax", MODEL, api_name="/clip4clip_evaluate",
     )
     assert [s["caption"][:2] for s in strip] == ["1.", "2.", "3.", "4."]
@@ -361,7 +366,7 @@ def test_clip4clip_evaluate_strip_comes_from_the_run_and_the_record_replays(clie
     assert saved["inputs"]["CSV"]["name"] == "eval_pairs.csv" and len(saved["inputs"]["CSV"]["sha256"]) == 64
     assert saved["scores"]["metrics"]["text → video"]["R@1"] == pytest.approx(t2v.R1)
     assert set(saved["videos"]) == set(result.videos)
-    metrics2, _, notes2, _, _, strip2 = client.predict(
+    metrics2, _, notes2, _, _, strip2, _ = client.predict(
         handle_file(record), handle_file(str(pairs_csv)), api_name="/clip4clip_evaluate_replay",
     )
     assert metrics2["data"] == metrics["data"] and "Same videos" in notes2
@@ -436,3 +441,50 @@ def test_clip4clip_handlers_called_directly(clip4clip_ctx):
     assert [row[0] for row in measured.outputs["metrics"]] == ["text → video", "video → text"]
     added = run_all(add_bundled(ctx, TAB.defaults(**model)))
     assert "from the cache" in added.outputs["add_log"] and added.outputs["index_gallery"]
+
+
+# -- image → video, CSV exports, the operator's collection ---------------------------------------------
+def test_clip4clip_search_by_an_image_or_a_frame_of_a_video(client):
+    gallery, ranking, notes, status, record, table = client.predict(
+        None, handle_file(str(VIDEOS / "red_then_blue.mp4")), 6.5, 3, "meanP", MODEL, api_name="/clip4clip_search_image",
+    )
+    assert len(gallery) == 3 and len(ranking["data"]) == 3
+    assert "the frame at 6.5 s of red_then_blue.mp4" in notes and "best at" in gallery[0]["caption"]
+    rows = list(csv.DictReader(open(table, encoding="utf-8")))
+    assert [r["video"] for r in rows] == [r[1] for r in ranking["data"]]
+    assert all(float(r["best_moment_s"]) >= 0 and r["best_frame"] != "" for r in rows)
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "clip4clip_search_image" and saved["inputs"]["query_video"]["name"] == "red_then_blue.mp4"
+    picture = ASSETS / "world" / "blue-circle.png"
+    gallery, ranking, notes, *_ = client.predict(handle_file(str(picture)), None, 0, 2, "max", MODEL,
+                                                 api_name="/clip4clip_search_image")
+    assert len(ranking["data"]) == 2 and "the image blue-circle.png" in notes
+
+
+def test_clip4clip_collection_through_the_app(client, tmp_path, monkeypatch, tiny_vit):
+    from components.clip4clip import collection as library
+
+    source = tmp_path / "library"
+    (source / "nested").mkdir(parents=True)
+    for name in ("red_square.mp4", "blue_square.mp4"):
+        (source / name).write_bytes((VIDEOS / name).read_bytes())
+    (source / "nested" / "green_square.mp4").write_bytes((VIDEOS / "green_square.mp4").read_bytes())
+    out = tmp_path / "collection"
+    library.index_collection(source, out, make_backbone=lambda: tiny_vit, progress=False)
+    library.build_index(out)
+    monkeypatch.setenv(library.COLLECTION_ENV, str(out))
+    gallery, ranking, notes, status, record, table = client.predict(
+        "a red video", None, 3, MODEL, api_name="/clip4clip_collection_search",
+    )
+    names = [row[1] for row in ranking["data"]]
+    assert sorted(names) == ["blue_square.mp4", "nested/green_square.mp4", "red_square.mp4"]
+    assert len(gallery) == 3 and all(" at " in item["caption"] for item in gallery)  # best moments, decoded
+    assert "3 videos" in status and "clip-lab-tiny-vit" in status
+    page = " ".join(map(str, (gallery, ranking, notes, status, open(record).read(), open(table).read())))
+    assert str(tmp_path) not in page  # the collection's server paths stay off the page
+    rows = list(csv.DictReader(open(table, encoding="utf-8")))
+    assert [r["video"] for r in rows] == names and all(float(r["duration_s"]) > 0 for r in rows)
+    picture = ASSETS / "world" / "blue-circle.png"
+    _, ranking2, notes2, *_ = client.predict("ignored", handle_file(str(picture)), 2, MODEL,
+                                             api_name="/clip4clip_collection_search")
+    assert len(ranking2["data"]) == 2 and "the text was not used" in notes2

@@ -423,3 +423,52 @@ def test_record_with_an_unknown_precision(client, folder):
     _expect_message(client, "/zeroshot_replay", "precision, fp64, is not one of fp32, bf16, int8",
                     record=handle_file(str(path)), image=_photo())
 
+
+# -- CLIP4Clip: search by an example image or a video's frame; the operator's collection -----------
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+def test_bad_query_images_clip4clip(client, folder, case):
+    make, expected = BAD_IMAGES[case]
+    _expect_message(client, "/clip4clip_search_image", expected, query_image=handle_file(str(make(folder))),
+                    query_video=None, query_time=0)
+
+
+@pytest.mark.parametrize("case", list(BAD_VIDEOS))
+def test_bad_query_videos_clip4clip(client, folder, case):
+    make, expected = BAD_VIDEOS[case]
+    _expect_message(client, "/clip4clip_search_image", expected, query_image=None,
+                    query_video=handle_file(str(make(folder))), query_time=0)
+
+
+def test_clip4clip_image_query_without_a_picture_or_past_the_video(client, folder):
+    _expect_message(client, "/clip4clip_search_image", "example image", query_image=None, query_video=None)
+    clip = Path(__file__).resolve().parents[1] / "assets" / "videos" / "red_square.mp4"
+    _expect_message(client, "/clip4clip_search_image", "pick a time up to that", query_image=None,
+                    query_video=handle_file(str(clip)), query_time=999)
+
+
+def test_clip4clip_collection_not_open(client, monkeypatch):
+    monkeypatch.delenv("CLIP_LAB_COLLECTION", raising=False)
+    _expect_message(client, "/clip4clip_collection_search", "No collection is open", collection_query="a red video", collection_image=None)
+
+
+def test_clip4clip_collection_of_another_model_or_damaged(client, folder, monkeypatch):
+    import numpy as np
+
+    from components.clip4clip import collection as library
+
+    made = folder / "collection-other-model"
+    (made / "img_emb").mkdir(parents=True, exist_ok=True)
+    np.save(made / "img_emb" / "img_emb_0.npy", np.eye(3, 8, dtype=np.float32))
+    library.build_index(made, model="oracle", pretrained="random")  # 8-d: not the app's tiny model
+    monkeypatch.setenv("CLIP_LAB_COLLECTION", str(made))
+    message = _expect_message(client, "/clip4clip_collection_search", "8-d, made with oracle",
+                              collection_query="a red video", collection_image=None)
+    assert str(folder) not in message  # no server path on the page
+    for case in ("text as .png", "truncated png"):
+        make, expected = BAD_IMAGES[case]
+        _expect_message(client, "/clip4clip_collection_search", expected, collection_query="",
+                        collection_image=handle_file(str(make(folder))))
+    (made / "collection.json").write_text("{torn")
+    _expect_message(client, "/clip4clip_collection_search", "damaged", collection_query="a red video", collection_image=None)
+    monkeypatch.setenv("CLIP_LAB_COLLECTION", str(folder / "nowhere"))
+    _expect_message(client, "/clip4clip_collection_search", "does not exist", collection_query="a red video", collection_image=None)

@@ -448,3 +448,47 @@ def test_one_index_per_backbone_in_the_process(oracle, monkeypatch, tmp_path):
     finally:
         forget_indexes()
     assert indexes() == []
+
+
+# -- query by an example image, and the rankings and figures as CSV (issue 21) --------------------------
+def test_an_image_query_ranks_videos_and_finds_the_moment(index):
+    from components.clip4clip import best_frame
+    from components.clip4clip.collection import frame_at
+    from testkit import solid
+
+    result = index.search_image(solid((30, 60, 220)), k=5, label="a blue picture")
+    assert result.names[0] == "blue_square.mp4" and result.query == "a blue picture"
+    mixed = list(result.names).index("red_then_blue.mp4")
+    moment = best_frame(result.frame_scores[mixed], index.entry("red_then_blue.mp4").times)
+    assert moment >= 5.0  # its blue seconds
+    # a frame of another video as the query: red_then_blue at 1 s is red
+    red = index.search_image(frame_at(VIDEOS / "red_then_blue.mp4", 1.0), k=2)
+    assert set(red.names) == {"red_square.mp4", "red_then_blue.mp4"}
+    with pytest.raises(InputError, match="Unknown similarity"):
+        index.search_image(solid((0, 0, 255)), similarity="best")
+
+
+def test_rankings_and_figures_as_csv_read_back(index):
+    import csv
+    import io
+
+    from components.exports import tables
+
+    result = index.search("a red video", k=3)
+    moments = [0.0, 1.5, None]
+    rows = list(csv.DictReader(io.StringIO(tables.ranking_csv(result, moments))))
+    assert [r["video"] for r in rows] == list(result.names) and [r["rank"] for r in rows] == ["1", "2", "3"]
+    assert [float(r["cosine"]) for r in rows] == [float(s) for s in result.scores]  # full precision
+    assert float(rows[0]["logit"]) == pytest.approx(100 * float(result.scores[0]))
+    assert [r["best_moment_s"] for r in rows] == ["0.0", "1.5", ""]
+    assert all(r["best_frame"].isdigit() for r in rows)
+    evaluation = index.evaluate(parse_pairs(VIDEOS / "eval_pairs.csv"))
+    metrics = list(csv.DictReader(io.StringIO(tables.metrics_csv(evaluation))))
+    assert [m["direction"] for m in metrics] == ["text → video", "video → text"]
+    assert float(metrics[0]["R@1"]) == pytest.approx(evaluation.text_to_video.R1)
+    assert int(metrics[1]["ranks"]) == len(evaluation.video_to_text.ranks)
+    matrix = list(csv.reader(io.StringIO(tables.matrix_csv(evaluation))))
+    assert matrix[0] == ["caption", "ground_truth", *evaluation.videos]
+    assert np.allclose(np.array([[float(v) for v in row[2:]] for row in matrix[1:]]), evaluation.similarity)
+    path = tables.save(tables.metrics_csv(evaluation), "../../etc/passwd")
+    assert Path(path).name == "etc_passwd.csv" and Path(path).read_text(encoding="utf-8").startswith("direction,")

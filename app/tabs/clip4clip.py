@@ -1,5 +1,7 @@
-"""Tab "CLIP4Clip": a video index (cached frame embeddings, faiss search) with text → video and
-video → text ranking, and CLIP4Clip's retrieval metrics on an uploaded CSV of (video, caption) pairs."""
+"""Tab "CLIP4Clip": a video index (cached frame embeddings, faiss search) with text → video, image →
+video (an example image or a frame of another video) and video → text ranking, CLIP4Clip's retrieval
+metrics on an uploaded CSV of (video, caption) pairs, rankings and figures as CSV, and the operator's
+collection (`--collection DIR`: shards made by `components.clip4clip.collection`, opened read-only)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ from app import render
 from app.examples import ASSETS, VIDEO_LABEL, WORLD_LABEL, world_clips, world_examples
 from app.howitworks import bars_picture, grid_picture, mosaic_picture, steps, text_picture
 from app.scaffold import Answer, Page, Setting, Tab, quiet
-from app.widgets import VideoUpload
+from app.widgets import ImageUpload, VideoUpload
 from components import clip4clip as c4c
+from components.clip4clip import collection as library
 from components.errors import InputError
+from components.exports import tables
+from components.media import load_image
 from components.video import MAX_VIDEO_MB
 
 VIDEOS = ASSETS / "videos"
@@ -23,6 +28,7 @@ BUNDLED = sorted(p for p in VIDEOS.iterdir() if p.suffix in (".mp4", ".webm", ".
 BUNDLED += world_clips()  # assets/world: indexed, searched and named like the clips above
 EVAL_EXAMPLE = VIDEOS / "eval_pairs.csv"
 MAX_UPLOADS = 20  # videos added in one go
+MOMENT_PICTURES = 12  # collection hits whose best moment is decoded for the gallery (the rest: the table)
 SIMILARITY_CHOICES = [(label, key) for key, label in c4c.SIMILARITIES.items()]
 SIMILARITY_DOC = '"meanP" (faithful), "max" or "softmax" (labelled extensions)'
 
@@ -63,6 +69,23 @@ TAB = Tab(
             file_count="multiple", file_types=["video", ".gif"],
             label=f"Videos to add (up to {MAX_UPLOADS} at a time, {MAX_VIDEO_MB} MB each)",
         ), list, "paths of the video files to add to the index", file=True),
+        Setting("query_image", lambda: ImageUpload("Search by this image"), str,
+                "path of an example image to search the index by", file=True,
+                replay=lambda: ImageUpload("The image the record was made with")),
+        Setting("query_video", lambda: VideoUpload("…or by a frame of this video"), str,
+                "path of a video whose frame at `query_time` is the query (when no image is given)", file=True,
+                replay=lambda: VideoUpload("The video the record was made with")),
+        Setting("query_time", lambda: gr.Number(0.0, label="The frame at (seconds)", minimum=0), float,
+                "time in seconds of the video's frame to search by"),
+        Setting("image_k", lambda: gr.Slider(1, 50, value=6, step=1, label="Videos shown"), int,
+                "how many videos to show for an image query"),
+        Setting("collection_query", lambda: gr.Textbox("a red video", label="Describe the video", lines=2), str,
+                "the text to search the collection for (an image, when given, is used instead)"),
+        Setting("collection_image", lambda: ImageUpload("…or search the collection by an image"), str,
+                "path of an example image to search the collection by", file=True,
+                replay=lambda: ImageUpload("The image the record was made with")),
+        Setting("collection_k", lambda: gr.Slider(1, 100, value=10, step=1, label="Videos shown"), int,
+                "how many of the collection's videos to show"),
     ],
 )
 TITLE = TAB.title
@@ -75,12 +98,16 @@ def build(ctx) -> None:
     page.input("similarity")
     with gr.Tab("Text → video"):
         build_search(page)
+    with gr.Tab("Image → video"):
+        build_image_search(page.panel())
     with gr.Tab("Video → text"):
         build_captions(page.panel())
     with gr.Tab("Evaluate"):
         build_evaluation(page.panel())
     with gr.Tab("Index"):
         build_index(page)
+    with gr.Tab("Collection"):
+        build_collection(page.panel())
 
 
 def build_search(page: Page) -> None:
@@ -95,16 +122,62 @@ def build_search(page: Page) -> None:
             page.output("ranking", gr.Dataframe(
                 headers=["rank", "video", "cosine", "100·cosine", "best frame (s)"], label="Ranking", interactive=False,
             ))
+            page.output("ranking_csv", gr.File(label="Ranking (CSV)"))
             page.notes_and_record("Run record (JSON): query, settings, index hashes, weights, ranking")
     page.strip()
     page.replay_panel(
         "The query is text, so the record alone replays it, against the index as it is now; the notes say "
         "if the index holds other videos than when the record was made.", files=[], title="Reproduce a search",
     )
-    outputs = ["gallery", "ranking", "notes", "status", "record", "strip"]
+    outputs = ["gallery", "ranking", "notes", "status", "record", "strip", "ranking_csv"]
     uses = ["query", "k", "similarity"]
     page.run(search_button, search, "search", uses=uses, outputs=outputs, replay=replay_search)
     page.run(query, search, "search_submit", uses=uses, outputs=outputs, replay=False, event="submit")
+
+
+def build_image_search(page: Page) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            page.inputs("query_image", "query_video", "query_time", "image_k")
+            gr.Markdown("<small>The image tower embeds the picture once; it stands where a text query's embedding "
+                        "would, so videos rank by meanP cosine with it, and each hit's best moment is its sampled "
+                        "frame most like the picture.</small>")
+            image_button = gr.Button("Search by image", variant="primary")
+        with gr.Column(scale=2):
+            page.output("image_gallery", gr.Gallery(label="Ranked videos (cosine with the image)", columns=3, height="auto"))
+            page.output("image_ranking", gr.Dataframe(
+                headers=["rank", "video", "cosine", "100·cosine", "best moment (s)"], label="Ranking", interactive=False,
+            ))
+            page.output("image_csv", gr.File(label="Ranking (CSV)"))
+            page.notes_and_record("Run record (JSON): the query picture's hash, settings, index hashes, weights, ranking")
+    page.run(image_button, search_image, "search_image",
+             uses=["query_image", "query_video", "query_time", "image_k", "similarity"],
+             outputs=["image_gallery", "image_ranking", "notes", "status", "record", "image_csv"],
+             record_as="clip4clip_search_image", replay=False)
+
+
+def build_collection(page: Page) -> None:
+    gr.Markdown("<small>The operator's collection: videos indexed beforehand with "
+                "`python -m components.clip4clip.collection index SRC --out DIR` (on this machine or a Ray cluster) "
+                "and opened read-only with `python app.py --collection DIR`. Every visitor searches the same "
+                "collection; nothing is added to it from the page.</small>")
+    page.output("collection_status", gr.Markdown(collection_status()))
+    with gr.Row():
+        with gr.Column(scale=1):
+            page.inputs("collection_query", "collection_image", "collection_k")
+            collection_button = gr.Button("Search the collection", variant="primary")
+        with gr.Column(scale=2):
+            page.output("collection_gallery", gr.Gallery(label="Best moments", columns=3, height="auto"))
+            page.output("collection_ranking", gr.Dataframe(
+                headers=["rank", "video", "cosine", "100·cosine", "best moment (s)", "duration (s)"],
+                label="Ranking", interactive=False,
+            ))
+            page.output("collection_csv", gr.File(label="Ranking (CSV)"))
+            page.notes_and_record("Run record (JSON): the query, settings, the collection's size and model, ranking")
+    page.run(collection_button, search_collection, "collection_search",
+             uses=["collection_query", "collection_image", "collection_k"],
+             outputs=["collection_gallery", "collection_ranking", "notes", "collection_status", "record", "collection_csv"],
+             record_as="clip4clip_collection", replay=False)
 
 
 def build_captions(page: Page) -> None:
@@ -147,11 +220,13 @@ def build_evaluation(page: Page) -> None:
                 headers=["direction", "R@1", "R@5", "R@10", "MdR", "MnR"], label="Metrics", interactive=False,
             ))
             page.output("matrix", gr.Plot(label="Similarity (captions × videos; the diagonal is the ground truth)"))
+            page.output("evaluation_csv", gr.File(label="Metrics and similarity matrix (CSV)", file_count="multiple"))
             page.notes_and_record("Run record (JSON): settings, CSV hash, indexed videos' hashes, weights, metrics")
     page.strip()
     page.replay_panel("The notes say if the index now holds other content under a name the CSV uses.", files=["CSV"])
     page.run(evaluate_button, evaluate, "evaluate", uses=["CSV", "similarity"],
-             outputs=["metrics", "matrix", "notes", "status", "record", "strip"], record_as="clip4clip_evaluate",
+             outputs=["metrics", "matrix", "notes", "status", "record", "strip", "evaluation_csv"],
+             record_as="clip4clip_evaluate",
              replay=replay_evaluation, long_job="evaluation", concurrency_limit=1, concurrency_id="clip4clip_evaluate")
 
 
@@ -270,17 +345,105 @@ def search(ctx, s, progress=quiet, visitor: str = "") -> Answer:
     index = c4c.index_for(ctx.backbone(s.model), visitor)
     ensure_examples(index, progress)
     result = index.search(s.query, int(s.k), s.similarity)
-    items, rows = [], []
-    for rank, (name, key, score) in enumerate(zip(result.names, result.keys, result.scores), 1):
-        entry = index.entry(key)
-        best_time = c4c.best_frame(result.frame_scores[rank - 1], entry.times)
-        items.append((entry.thumbnail, f"#{rank} {name} · {score:.3f}"))
-        rows.append([rank, name, round(float(score), 4), round(float(c4c.LOGIT_SCALE * score), 2), round(best_time, 1)])
+    items, rows, moments = _ranked(index, result)
     return Answer(
-        {"gallery": items, "ranking": rows, "status": index_status(index)},
+        {"gallery": items, "ranking": rows, "status": index_status(index),
+         "ranking_csv": tables.save(tables.ranking_csv(result, moments), "clip4clip-ranking")},
         notes=list(result.notes), steps=search_steps(result, items),
         scores=dict(ranking=[[name, float(score)] for name, score in zip(result.names, result.scores)]),
         weights=index.backbone.describe(), extra=dict(index=c4c.index_state(index)),
+    )
+
+
+def _ranked(index, result):
+    """The gallery items, table rows and best moments (s) of a ranking of the index's videos."""
+    items, rows, moments = [], [], []
+    for rank, (name, key, score) in enumerate(zip(result.names, result.keys, result.scores), 1):
+        entry = index.entry(key)
+        best_time = c4c.best_frame(result.frame_scores[rank - 1], entry.times)
+        moments.append(best_time)
+        items.append((entry.thumbnail, f"#{rank} {name} · {score:.3f} · best at {best_time:.1f} s"))
+        rows.append([rank, name, round(float(score), 4), round(float(c4c.LOGIT_SCALE * score), 2), round(best_time, 1)])
+    return items, rows, moments
+
+
+def query_picture(image, video, seconds) -> tuple[Image.Image, str]:
+    """The picture an image query searches by: the example image, else the frame at `seconds` of the
+    video; and how the notes name it (by the file's own name, never a server path)."""
+    if image:
+        path = getattr(image, "name", image)
+        return load_image(path).image, f"the image {Path(path).name}"
+    if video:
+        path = getattr(video, "name", video)
+        seconds = 0.0 if seconds is None else float(seconds)
+        return library.frame_at(path, seconds, max_mb=MAX_VIDEO_MB), f"the frame at {seconds:.1f} s of {Path(path).name}"
+    raise InputError("Upload an example image, or a video and the time of the frame to search by.")
+
+
+# -- image → video --------------------------------------------------------------------------------
+def search_image(ctx, s, progress=quiet, visitor: str = "") -> Answer:
+    """The videos of the index that best match an example image (or a frame of another video), each
+    with its best-matching moment."""
+    picture, named = query_picture(s.query_image, s.query_video, s.query_time)
+    index = c4c.index_for(ctx.backbone(s.model), visitor)
+    ensure_examples(index, progress)
+    result = index.search_image(picture, int(s.image_k), s.similarity, label=named)
+    items, rows, moments = _ranked(index, result)
+    return Answer(
+        {"image_gallery": items, "image_ranking": rows, "status": index_status(index),
+         "image_csv": tables.save(tables.ranking_csv(result, moments), "clip4clip-image-ranking")},
+        notes=[f"Searched by {named}.", *result.notes],
+        scores=dict(ranking=[[name, float(score)] for name, score in zip(result.names, result.scores)]),
+        weights=index.backbone.describe(), extra=dict(index=c4c.index_state(index)),
+    )
+
+
+# -- the operator's collection --------------------------------------------------------------------
+def collection_status() -> str:
+    """The collection's line for the page: what is open (size, model, index), or how to open one."""
+    folder = library.configured()
+    if not folder:
+        return (f"**Collection:** none is open on this server (start the app with `--collection DIR` or "
+                f"{library.COLLECTION_ENV}=DIR).")
+    try:
+        return f"**Collection:** {library.open_collection(folder).describe()}"
+    except InputError as error:
+        return f"**Collection:** ⚠️ {error}"
+
+
+def search_collection(ctx, s, progress=quiet) -> Answer:
+    """The operator's collection searched by a text or an example image: each hit with its best
+    moment (the frame, decoded when the video is at hand) and its metadata."""
+    folder = library.configured()
+    if not folder:
+        raise InputError("No collection is open on this server: the operator starts the app with --collection DIR "
+                         f"(or {library.COLLECTION_ENV}=DIR), DIR made by python -m components.clip4clip.collection index.")
+    collection = library.open_collection(folder)
+    picture, notes = None, []
+    if s.collection_image:
+        picture, named = query_picture(s.collection_image, None, None)
+        notes.append(f"Searched by {named}" + (" (the text was not used)." if (s.collection_query or "").strip() else "."))
+    backbone = ctx.backbone(s.model)
+    result = collection.search(backbone, s.collection_query, picture, int(s.collection_k))
+    items, rows = [], []
+    for hit in result.hits:
+        moment = "" if hit.moment is None else round(hit.moment, 1)
+        rows.append([hit.rank, hit.name, round(hit.score, 4), round(c4c.LOGIT_SCALE * hit.score, 2), moment,
+                     "" if hit.duration is None else round(hit.duration, 1)])
+        shown = collection.moment_picture(hit) if hit.rank <= MOMENT_PICTURES else None
+        if shown is not None:
+            items.append((np.asarray(shown), f"#{hit.rank} {hit.name} · {hit.score:.3f} · at {hit.moment:.1f} s"))
+    if result.hits and result.hits[0].moment is not None and not items:
+        notes.append("The collection's video files are not reachable from this server, so the moments are listed "
+                     "without their frames.")
+    return Answer(
+        {"collection_gallery": items, "collection_ranking": rows, "collection_status": collection_status(),
+         "collection_csv": tables.save(tables.collection_csv(result), "clip4clip-collection-ranking")},
+        notes=[*notes, *result.notes],
+        scores=dict(ranking=[[hit.name, hit.score, hit.moment] for hit in result.hits]),
+        weights=backbone.describe(),
+        extra=dict(collection={"videos": len(collection), "model": collection.model, "weights": collection.weights,
+                               "index": collection.index_info.get("factory", "exact scan")}),
     )
 
 
@@ -408,9 +571,11 @@ def evaluate(ctx, s, progress=quiet, visitor: str = "") -> Answer:
         [f"{i + 1}. {v[:30]}" for i, v in enumerate(result.videos)],
         colorbar="cosine", xaxis="video", yaxis="caption",
     )
+    figures = [tables.save(tables.metrics_csv(result), "clip4clip-metrics"),
+               tables.save(tables.matrix_csv(result), "clip4clip-similarity")]
     return Answer(
         {"metrics": [[direction, *(round(v, 2) for v in row.values())] for direction, row in metrics_rows.items()],
-         "matrix": figure, "status": index_status(index)},
+         "matrix": figure, "status": index_status(index), "evaluation_csv": figures},
         notes=[f"{len(pairs)} pairs · similarity: {c4c.SIMILARITIES[s.similarity]}", *result.notes],
         steps=evaluation_steps(result), scores=dict(metrics=metrics_rows), weights=index.backbone.describe(),
         extra=dict(videos={name: index.entry(name).key for name in dict.fromkeys(result.videos)}),
