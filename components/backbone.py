@@ -12,6 +12,8 @@ cannot be had, the backbone falls back to random weights and `weights` / `weight
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import logging
 import os
 import re
@@ -354,7 +356,11 @@ def load_backbone(
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
-        backbone = _build(key, fallback_to_random=fallback_to_random, cache_dir=cache_dir)
+            loaded = _cache.get(dataclasses.replace(key, precision="fp32")) if key.precision != "fp32" else None
+        if loaded is not None:  # the same load at another precision: its weights, as they were had
+            backbone = _at_precision(loaded, key)
+        else:
+            backbone = _build(key, fallback_to_random=fallback_to_random, cache_dir=cache_dir)
         backbone.source = (key.model, key.pretrained, key.device)
         with _cache_lock:
             _cache[key] = backbone
@@ -409,6 +415,21 @@ def seeded_rng(seed: int, device: str | torch.device = "cpu"):
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(seed)
             yield
+
+
+def _at_precision(loaded: ClipBackbone, key: _Key) -> ClipBackbone:
+    """A copy of an fp32 backbone already in the cache at `key.precision` (no second read of the
+    weights; the same weights, note and all, as that load had them)."""
+    return ClipBackbone(
+        copy.deepcopy(loaded.model),
+        loaded.preprocess,
+        loaded.tokenizer,
+        model_name=loaded.model_name,
+        weights=loaded.weights,
+        device=key.device,
+        weights_note=loaded.weights_note,
+        precision=key.precision,
+    )
 
 
 def _random(key: _Key, note: str) -> ClipBackbone:
