@@ -133,3 +133,49 @@ def test_resolution_choices_are_values_and_old_text_still_reads():
     assert zeroshot.TAB.defaults()["resolution"] == 1.0
     assert setting.value("1× (one window)") == 1.0 and setting.value("1.5×") == 1.5
     assert setting.value("2× (sharper, slower)") == 2.0 and setting.value(2.0) == 2.0
+
+
+# -- zero-shot against reference images (issue 21) ----------------------------------------------------
+def test_zeroshot_references_rank_replay_and_leave_classify_as_it_was(client, tmp_path):
+    import json
+
+    from components.zeroshot import MAX_REFERENCES
+
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in api["/zeroshot_references"]["parameters"]] == ["image", "references", "model"]
+    assert [p["parameter_name"] for p in api["/zeroshot_classify"]["parameters"]] == [
+        "image", "labels", "templates", "method", "resolution", "model"]  # Classify's parameters as before
+    image = skimage_photo("astronaut")
+    refs = [handle_file(skimage_photo("chelsea")), handle_file(image)]
+    ranked, table, notes, record, strip = client.predict(handle_file(image), refs, "clip-lab-tiny-vit · random",
+                                                         api_name="/zeroshot_references")
+    assert {c["label"] for c in ranked["confidences"]} == {"chelsea.png", "astronaut.png"}
+    rows = {row[0]: row for row in table["data"]}
+    assert rows["astronaut.png"][1] == pytest.approx(1.0, abs=1e-2)  # the image itself: cosine 1
+    assert ranked["label"] == "astronaut.png" and "Most like astronaut.png" in notes
+    assert sum(row[2] for row in table["data"]) == pytest.approx(1.0, abs=1e-3)
+    saved = json.loads(open(record).read())
+    assert saved["tab"] == "zeroshot_references" and set(saved["inputs"]) == {"image", "reference 1", "reference 2"}
+    replayed = client.predict(handle_file(record), handle_file(image), refs, api_name="/zeroshot_references_replay")
+    assert json.loads(open(replayed[3]).read())["scores"] == saved["scores"]
+    with pytest.raises(Exception, match="2 references"):
+        client.predict(handle_file(record), handle_file(image), refs[:1], api_name="/zeroshot_references_replay")
+    from app.tabs.zeroshot import TAB
+
+    assert f"1 to {MAX_REFERENCES} reference images" in TAB.setting("references").doc  # the bound, said on the API page
+
+
+def test_zeroshot_references_handler_directly(ctx):
+    from app.tabs import zeroshot
+    from components.errors import InputError
+    from components.zeroshot import MAX_REFERENCES
+
+    photo = skimage_photo("chelsea")
+    s = zeroshot.TAB.defaults(image=photo, references=[photo, skimage_photo("coffee"), photo], model=ctx.default_choice)
+    answer = zeroshot.references(ctx, s)
+    assert [row[0] for row in answer.outputs["ref_table"]][0] in ("chelsea.png", "chelsea.png (2)")
+    assert set(answer.scores["references"]) == {"chelsea.png", "chelsea.png (2)", "coffee.png"}
+    with pytest.raises(InputError, match=f"the limit is {MAX_REFERENCES}"):
+        zeroshot.references(ctx, s.replace(references=[photo] * (MAX_REFERENCES + 1)))
+    with pytest.raises(InputError, match="reference images"):
+        zeroshot.references(ctx, s.replace(references=[]))

@@ -472,3 +472,36 @@ def test_clip4clip_collection_of_another_model_or_damaged(client, folder, monkey
     _expect_message(client, "/clip4clip_collection_search", "damaged", collection_query="a red video", collection_image=None)
     monkeypatch.setenv("CLIP_LAB_COLLECTION", str(folder / "nowhere"))
     _expect_message(client, "/clip4clip_collection_search", "does not exist", collection_query="a red video", collection_image=None)
+
+
+# -- ViLD's query image and zero-shot's reference images (issue 21) ---------------------------------
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+def test_bad_vild_query_images(client, folder, case):
+    make, expected = BAD_IMAGES[case]
+    _expect_message(client, "/vild_match", expected, image=_photo(), query=handle_file(str(make(folder))))
+
+
+def test_vild_match_without_a_query_image(client):
+    _expect_message(client, "/vild_match", "Upload a query image", image=_photo(), query=None)
+
+
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+def test_bad_zeroshot_reference_images(client, folder, case):
+    make, expected = BAD_IMAGES[case]
+    path = make(folder)
+    message = _expect_message(client, "/zeroshot_references", expected, image=_photo(),
+                              references=[_photo(), handle_file(str(path))])
+    assert str(folder) not in message  # the file's name, never its server path
+
+
+def test_zeroshot_too_many_none_or_not_image_references(client, folder):
+    from components.zeroshot import MAX_REFERENCES
+
+    _expect_message(client, "/zeroshot_references", f"the limit is {MAX_REFERENCES}", image=_photo(),
+                    references=[_photo() for _ in range(MAX_REFERENCES + 1)])
+    _expect_message(client, "/zeroshot_references", "reference images", image=_photo(), references=[])
+    _expect_message(client, "/zeroshot_references", "reference images", image=_photo(), references=None)
+    # a file that is not an image by its name: Gradio's own check of the upload's type says so
+    _expect_message(client, "/zeroshot_references", "file type", image=_photo(),
+                    references=[handle_file(str(bad.wav_file(folder, "tone.wav")))])
+    _expect_message(client, "/zeroshot_references", None, image=None, references=[_photo()])

@@ -1,4 +1,5 @@
-"""Tab "CLIP zero-shot": image + labels → ranked probabilities and where each label is found."""
+"""Tab "CLIP zero-shot": image + labels → ranked probabilities and where each label is found; and the
+image against a few reference images (which of these pictures is it most like?)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, grid_picture, steps
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
 from components import dense
+from components.errors import InputError
 from components.media import MAX_LABELS, load_image, parse_labels
-from components.zeroshot import DEFAULT_TEMPLATES, ZeroShotClassifier, scaled_short_side
+from components.zeroshot import DEFAULT_TEMPLATES, MAX_REFERENCES, ZeroShotClassifier, compare_references, scaled_short_side
 
 RESOLUTIONS = [("1× (one window)", 1.0), ("1.5×", 1.5), ("2× (sharper, slower)", 2.0)]
 TEMPLATE_LABELS = {"single": "one prompt: “a photo of a {}.”", "imagenet80": "80 ImageNet prompts (ensemble)"}
 DEFAULT_LABELS = "astronaut, cat, rocket, cup of coffee"
+MISSING_REFERENCES = f"Upload 1 to {MAX_REFERENCES} reference images to compare the image with."
+REFERENCE_HEADERS = ["reference image", "cosine", "softmax(scale × cosine)"]
+CLASSIFY_OUTPUTS = ["ranked", "bars", "heat_label", "heat"]
+REFERENCE_OUTPUTS = ["ref_ranked", "ref_table"]
 
 TAB = Tab(
     key="zeroshot",
@@ -40,6 +46,10 @@ TAB = Tab(
                 legacy={label: value for label, value in RESOLUTIONS}),
         Setting("heat_label", lambda: gr.Dropdown([], label="Heat map for label", interactive=True), str,
                 "the label whose heat map to show (one of the last run's labels)", rescore=True),
+        Setting("references", lambda: gr.File(file_count="multiple", file_types=["image"],
+                                              label=f"Reference images (1 to {MAX_REFERENCES})"),
+                list[str], f"paths of 1 to {MAX_REFERENCES} reference images to compare the image with",
+                file=True, recorded_as="reference", required=MISSING_REFERENCES),
     ],
 )
 TITLE = TAB.title
@@ -53,15 +63,32 @@ def build(ctx) -> None:
             with gr.Accordion("Advanced", open=False):
                 page.inputs("method", "resolution")
             run = gr.Button("Classify", variant="primary")
+            with gr.Accordion(f"Compare with reference images (up to {MAX_REFERENCES})", open=False):
+                gr.Markdown("<small>Which of these pictures is the image most like? Each reference is embedded by "
+                            "CLIP's image tower, and scored as a label is: cosine with the image, then softmax of "
+                            f"the logit scale × cosine over the references. 1 to {MAX_REFERENCES} images, each "
+                            "under the limits below.</small>")
+                page.input("references")
+                compare = gr.Button("Compare with the references")
             page.limits()
         with gr.Column():
             page.output("ranked", gr.Label(num_top_classes=5, label="Prediction"))
             page.output("bars", gr.Plot(label="Probabilities"))
             heat_label = page.output("heat_label", page.input("heat_label"))
             page.output("heat", gr.Image(label="Patch similarity (cosine)", type="pil", format="png"))
+            page.output("ref_ranked", gr.Label(num_top_classes=MAX_REFERENCES, label="Most like (reference images)"))
+            page.output("ref_table", gr.Dataframe(headers=REFERENCE_HEADERS, label="The image against each reference",
+                                                  interactive=False))
             page.notes_and_record()
     page.strip()
-    page.replay_panel()
+    page.replay_panel(files=["image"])
+    page.run(run, classify, "classify", uses=["image", "labels", "templates", "method", "resolution"],
+             outputs=CLASSIFY_OUTPUTS)
+    compared = page.panel()  # the comparison's own replay panel; the same notes, record and strip
+    compared.notes, compared.record, compared.strip_gallery = page.notes, page.record, page.strip_gallery
+    compared.replay_panel(files=["image", "references"], title="Reproduce a comparison with reference images")
+    compared.run(compare, references, "references", uses=["image", "references"], outputs=REFERENCE_OUTPUTS,
+                 record_as="zeroshot_references")
     page.examples(
         [
             [skimage_photo("astronaut"), DEFAULT_LABELS],
@@ -74,7 +101,6 @@ def build(ctx) -> None:
     )
     page.examples(world_examples("zeroshot"), ["image", "labels"], WORLD_LABEL)
 
-    page.run(run, classify, "classify", uses=["image", "labels", "templates", "method", "resolution"])
     page.rescore([heat_label], heatmap, "heatmap", uses=["heat_label"], outputs=["heat"], event="input")
 
 
@@ -106,6 +132,40 @@ def classify(ctx, s, progress=quiet) -> Answer:
         weights=backbone.describe(),
         keep=(loaded.image, result),
     )
+
+
+def references(ctx, s, progress=quiet) -> Answer:
+    """The image against each reference image: cosine and softmax(scale × cosine) over them."""
+    paths = [getattr(p, "name", p) for p in (s.references or [])]
+    if not paths:
+        raise InputError(MISSING_REFERENCES)
+    if len(paths) > MAX_REFERENCES:  # before decoding any of them
+        raise InputError(f"You gave {len(paths)} reference images; the limit is {MAX_REFERENCES}. Keep the few that matter.")
+    backbone = ctx.backbone(s.model)
+    loaded = load_image(s.image)
+    given = [load_image(p) for p in paths]  # each decoded and checked as the image is; the message names the file
+    names = _distinct([r.name for r in given])
+    progress(0.3, desc="Embedding the image and the references")
+    result = compare_references(backbone, loaded.image, [r.image for r in given], names)
+    ranking = result.ranking()
+    order = {name: i for i, name in enumerate(result.names)}
+    rows = [[name, round(float(result.similarity[order[name]]), 4), round(p, 4)] for name, p in ranking]
+    notes = [f"**Most like {ranking[0][0]}** (cosine {result.similarity[order[ranking[0][0]]]:.3f}) of "
+             f"{len(names)} reference image(s); softmax over them with the logit scale {result.logit_scale:.0f}.",
+             *loaded.notes, *(n for r in given for n in r.notes)]
+    return Answer({"ref_ranked": render.label_dict(ranking), "ref_table": rows}, notes=notes,
+                  scores={"references": {name: round(float(result.similarity[order[name]]), 6) for name, _ in ranking}},
+                  weights=backbone.describe())
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """The names, a repeated one numbered ("a.png", "a.png (2)") so each row and record entry is its own."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
 
 
 def heatmap(ctx, s, kept) -> Answer:
