@@ -395,8 +395,8 @@ def test_no_train_checkpoint_or_record(client, folder):
 
 # -- precision: --precision, CLIP_LAB_PRECISION and a record's precision ------------------------------
 @pytest.mark.parametrize("value", ["fp16", "", "BF-16", "int4; rm -rf /"])
-def test_bad_precision_setting_is_named_with_the_choices(monkeypatch, capsys, value):
-    import app as app_package
+def test_bad_precision_setting_is_named_with_the_choices(client, monkeypatch, capsys, value):
+    import app as app_package  # app.py's own module: built by the session's app (`client`) first
     from app.context import Settings
     from components.errors import InputError
 
