@@ -270,3 +270,11 @@ def test_frame_at_bad_times(clips):
         col.frame_at(clips / "red.mp4", float("nan"))
     with pytest.raises(InputError, match="not a video"):
         col.frame_at(clips / "broken.mp4", 0)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_ray_actors_leave_room_for_decoding_on_two_cores(workers):
+    actor_cpus, decode_cpus, threads = col.ray_resources(workers, 2)
+    assert workers * actor_cpus + decode_cpus <= 2 + 1e-9 and decode_cpus > 0 and actor_cpus > 0
+    assert threads == max(1, round(2 / workers))
+    assert col.ray_resources(workers, 64, local=False)[2] == 1  # on a cluster: the CPU it holds

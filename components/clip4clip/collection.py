@@ -458,13 +458,16 @@ class RayEmbedder:
         }
 
 
-def ray_resources(workers: int, cpus: float | None) -> tuple[float, float, int]:
+def ray_resources(workers: int, cpus: float | None, local: bool = True) -> tuple[float, float, int]:
     """(CPUs an actor asks for, CPUs a decode task asks for, torch threads an actor runs): the actors
-    leave half a CPU to the decoding tasks, so reading and decoding are always schedulable."""
+    leave half a CPU to the decoding tasks, so reading and decoding are always schedulable. On a local
+    Ray the actors' torch threads share out the machine's cores (as the local engine's encoder shares
+    them with its decoding thread); on a cluster an actor runs as many threads as CPUs it holds."""
     total = float(cpus or os.cpu_count() or 1)
     decode_cpus = 0.5
     actor_cpus = min(1.0, max(0.1, (total - decode_cpus) / workers))
-    return actor_cpus, decode_cpus, max(1, int(actor_cpus))
+    threads = max(1, int(round(total / workers))) if local else max(1, int(actor_cpus))
+    return actor_cpus, decode_cpus, threads
 
 
 def _run_ray(root, plan, pending, sampling, max_mb, bar, *, make_backbone, address, workers, cpus,
@@ -492,7 +495,7 @@ def _run_ray(root, plan, pending, sampling, max_mb, bar, *, make_backbone, addre
             total = ray.cluster_resources().get("CPU", 1)
         else:
             total = cpus or os.cpu_count() or 1
-        actor_cpus, decode_cpus, threads = ray_resources(workers, total)
+        actor_cpus, decode_cpus, threads = ray_resources(workers, total, local=not address)
         rows = [{"shard": n, "slot": i, "path": rel} for n in pending for i, rel in enumerate(plan[n])]
         sampling_args = (sampling.strategy, sampling.frames, sampling.rate)
         dataset = (
