@@ -14,9 +14,9 @@ What is shared, so the extra cost of a comparison is only each method's own imag
   once per process, whichever method asks first; zero-shot with the "single" prompt and GroupViT
   use the same template set ("a photo of a {}."), so they share those embeddings outright;
 - one dense pass: zero-shot, LSeg, GroupViT and ViLD's dense-CLIP proposals all call
-  `backbone.dense(image, method, short_side)` with the same settings. `SharedDense` wraps the
-  backbone and computes that once per (pixels, method, resolution); the pipelines see an ordinary
-  backbone and need no new argument;
+  `backbone.dense(image, method, short_side)` with the same settings. `dense.SharedDense` wraps the
+  backbone and computes that once per (pixels, method, resolution), keyed as every method's features
+  are (components.features); the pipelines see an ordinary backbone and need no new argument;
 - DepthCLIP runs on its own ResNet (the paper's RN50), whose words' embeddings that backbone caches.
 
 Methods use different prompt templates (zero-shot: "single" or the 80 ImageNet prompts; LSeg: the
@@ -26,7 +26,6 @@ promise is: each label is encoded once per template set, and a repeated comparis
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from components import dense
+from components.dense import SharedDense
 from components import depthclip as dc
 from components.errors import InputError
 from components.groupvit import GroupViT, GroupViTResult
@@ -54,52 +54,6 @@ METHOD_NAMES = {
 # Zero-shot here uses GroupViT's prompt by default, so the two share their text embeddings.
 ZEROSHOT_TEMPLATES = "single"
 VILD_MAX_PROPOSALS = 40  # regions ViLD embeds (2 crops each); its own tab's default is 60
-
-
-def pixels_key(image: Image.Image) -> tuple:
-    """An image identified by its pixels, whichever copy of it a pipeline holds."""
-    image = image.convert("RGB") if image.mode != "RGB" else image
-    return (image.size, hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest())
-
-
-class SharedDense:
-    """A `ClipBackbone` seen through a cache of its dense patch embeddings.
-
-    `dense(image, method, short_side)` is computed once per (image pixels, method, resolution) and
-    handed back to every later caller; everything else (text cache, encoders, counters, attributes)
-    is the wrapped backbone's own. `computed` counts the dense passes actually run, `reused` the
-    calls answered from the cache."""
-
-    def __init__(self, backbone):
-        object.__setattr__(self, "_backbone", backbone)
-        object.__setattr__(self, "_dense", {})
-        object.__setattr__(self, "computed", 0)
-        object.__setattr__(self, "reused", 0)
-
-    def __getattr__(self, name):
-        return getattr(self._backbone, name)
-
-    def __setattr__(self, name, value):
-        # Counters a pipeline bumps (image_forwards += n) must land on the real backbone.
-        if name in ("computed", "reused"):
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self._backbone, name, value)
-
-    @property
-    def wrapped(self):
-        return self._backbone
-
-    def dense(self, image: Image.Image, method: str | None = None, short_side: int | None = None):
-        method = method or dense.DEFAULT_METHOD
-        key = (pixels_key(image), method, int(short_side or self._backbone.image_size))
-        if key in self._dense:
-            self.reused += 1
-            return self._dense[key]
-        features = self._backbone.dense(image, method, short_side)
-        self._dense[key] = features
-        self.computed += 1
-        return features
 
 
 @dataclass(frozen=True)

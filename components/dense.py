@@ -29,6 +29,7 @@ Two ways to cover an image (`inference`):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ from torchvision.transforms.functional import normalize, to_tensor
 
 from components.errors import InputError
 from components.backbone import patch_size, resnet_stages  # noqa: F401  (dense.patch_size / resnet_stages: older imports)
+from components.features import FeatureCache, Features, content_key, model_identity
 
 METHODS = ("naclip", "clearclip", "sclip", "maskclip", "vanilla")
 DEFAULT_METHOD = "naclip"
@@ -58,12 +60,13 @@ MAX_WINDOWS = 64
 
 
 @dataclass(frozen=True)
-class DenseFeatures:
+class DenseFeatures(Features):
     """Unit-length patch embeddings covering the whole image.
 
     features: (h, w, D) float32; cell (i, j) covers rows i·H/h … (i+1)·H/h and columns j·W/w …
     (j+1)·W/w of the original image of `image_size` = (H, W) pixels.
     global_embedding: (D,) CLIP's embedding of the standard centre-crop view of the image.
+    key: `features_key` of the pixels, the model and the dense settings (components.features).
     """
 
     features: torch.Tensor
@@ -97,10 +100,23 @@ def papers_short_side(backbone) -> int:
     return max(backbone.image_size, round(backbone.image_size * PAPERS_FACTOR / patch) * patch)
 
 
+def features_key(backbone, image: Image.Image, method: str | None = None, short_side: int | None = None,
+                 inference: str = "windows") -> str:
+    """The key of `dense_features(backbone, image, method, short_side, inference)`: the image's pixels,
+    the model and the dense settings (None = the defaults, so equal settings give equal keys)."""
+    return content_key("dense", image, model_identity(backbone), method or DEFAULT_METHOD,
+                       int(short_side or backbone.image_size), inference)
+
+
 def dense_features(backbone, image: Image.Image, method: str = DEFAULT_METHOD, short_side: int | None = None,
                    inference: str = "windows"):
     """Dense patch embeddings of a PIL image through `backbone` (a `ClipBackbone`); `inference`
     "windows" (sliding windows) or "single" (one pass, interpolated position embeddings)."""
+    features = _dense_features(backbone, image, method, short_side, inference)
+    return dataclasses.replace(features, key=features_key(backbone, image, method, short_side, inference))
+
+
+def _dense_features(backbone, image: Image.Image, method: str, short_side: int | None, inference: str):
     if method not in METHODS:
         raise InputError(f"Unknown dense method {method!r}; choose one of: {', '.join(METHODS)}")
     if inference not in INFERENCE:
@@ -335,3 +351,49 @@ def _resnet_dense(visual, pixels: torch.Tensor, pool: bool = True) -> tuple[torc
     patches = pool.c_proj(pool.v_proj(tokens))
     g = layer4.shape[-1]
     return patches.reshape(len(pixels), layer4.shape[-2], g, -1), pooled
+
+
+# -- one dense pass for several pipelines ------------------------------------------------------------
+class SharedDense:
+    """A `ClipBackbone` whose `dense(image, method, short_side)` answers from a feature cache.
+
+    The Compare tab runs four pipelines on one image; each calls `backbone.dense` as usual, and the
+    first call's features (keyed by `features_key`: pixels, model, method, resolution) answer the
+    rest. The cache is a `components.features.FeatureCache` of the comparison's own (one run, one
+    dense pass: the status counts what this comparison computed). Everything else (text cache,
+    encoders, counters, attributes) is the wrapped backbone's own. `computed` counts the dense passes
+    actually run, `reused` the calls answered from the cache."""
+
+    def __init__(self, backbone, cache: FeatureCache | None = None):
+        object.__setattr__(self, "_backbone", backbone)
+        object.__setattr__(self, "_cache", cache if cache is not None else FeatureCache(max_entries=8))
+        object.__setattr__(self, "computed", 0)
+        object.__setattr__(self, "reused", 0)
+
+    def __getattr__(self, name):
+        return getattr(self._backbone, name)
+
+    def __setattr__(self, name, value):
+        # Counters a pipeline bumps (image_forwards += n) must land on the real backbone.
+        if name in ("computed", "reused"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._backbone, name, value)
+
+    @property
+    def wrapped(self):
+        return self._backbone
+
+    def features_key(self, image: Image.Image, method: str | None = None, short_side: int | None = None) -> str:
+        return features_key(self._backbone, image, method, short_side)
+
+    def embed(self, image: Image.Image, method: str | None = None, short_side: int | None = None) -> DenseFeatures:
+        return self._backbone.dense(image, method, short_side)
+
+    def dense(self, image: Image.Image, method: str | None = None, short_side: int | None = None):
+        features, reused = self._cache.embed_or_reuse(self, image, method, short_side)
+        if reused:
+            self.reused += 1
+        else:
+            self.computed += 1
+        return features

@@ -22,8 +22,9 @@ makes the inputs 17–23 % larger than the ones CLIP was trained on.
 Extension (not in the paper): `features="dense"` scores the training-free dense patch embeddings of
 any CLIP (components.dense, e.g. a ViT) with the same words, bins and temperature.
 
-The result keeps the matched per-view features, so new words, bins or a new temperature are
-re-scored (`DepthCLIP.rescore`) without running the image tower again.
+Pay once, answer many times (components.features): `DepthCLIP.embed(image) -> DepthFeatures` runs
+the image tower (steps 1–2, keyed by the pixels, the backbone and the view settings); `DepthCLIP(...)
+(features)` applies that instance's words, bins and temperature (steps 3–5) with no image forward.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from torchvision.transforms.functional import normalize, to_tensor
 
 from components import dense
 from components.errors import InputError
+from components.features import Features, content_key, model_identity
 from components.media import parse_labels
 from components.prompts import DEPTHCLIP as TEMPLATES
 
@@ -75,6 +77,21 @@ MAX_BIN = 1000.0  # metres
 # A pinhole camera for the 3-D relief when the image comes without calibration: NYU Depth v2's
 # Kinect (focal 518.86 px at 640 px width, ≈ 63° horizontal field of view), scaled to the width.
 NYU_FOCAL_PER_WIDTH = 518.8579 / 640
+
+
+@dataclass(frozen=True)
+class DepthFeatures(Features):
+    """DepthCLIP's image side for one image (steps 1–2), before the words, bins and temperature.
+
+    features: (V, h, w, D) the matched per-location features of each view (V = 2 with flip).
+    image_size: (H, W) of the image; input_size: what the network saw; source / normalization: how.
+    """
+
+    features: np.ndarray
+    image_size: tuple[int, int]
+    input_size: tuple[int, int]
+    source: str
+    normalization: str
 
 
 @dataclass(frozen=True)
@@ -180,15 +197,28 @@ class DepthCLIP:
         self.dense_method = dense_method
 
     # -- 1–2: image features ---------------------------------------------------------------------
-    def __call__(self, image: Image.Image) -> DepthResult:
-        """Depth of a PIL image (any size within the aspect-ratio limit)."""
+    def __call__(self, image: Image.Image | DepthFeatures) -> DepthResult:
+        """Depth of a PIL image (any size within the aspect-ratio limit), or of the `DepthFeatures`
+        of an earlier `embed` (no image forward; they must come from this backbone)."""
+        features = image if isinstance(image, DepthFeatures) else self.embed(image)
+        return self._score(torch.from_numpy(features.features), features.image_size, features.input_size,
+                           features.source, features.normalization)
+
+    def features_key(self, image: Image.Image) -> str:
+        """The key of `embed(image)`: the pixels, the backbone and the settings the features depend
+        on (the feature source, flip, the input height and normalisation or the dense method)."""
+        view = (self.short_side, self.normalization) if self.features == "layer4" else (self.dense_method,)
+        return content_key("depthclip", image, model_identity(self.backbone), self.features, self.flip, *view)
+
+    def embed(self, image: Image.Image) -> DepthFeatures:
+        """Steps 1–2: the image (and its mirror) through the network, matched to the text width."""
         image = image.convert("RGB")
         if self.features == "layer4":
             feats, input_size, source, normalization = self._layer4(image)
         else:
             feats, input_size, source, normalization = self._dense(image)
-        H, W = image.size[1], image.size[0]
-        return self._score(feats, (H, W), input_size, source, normalization)
+        return DepthFeatures(key=self.features_key(image), features=feats.numpy(), image_size=(image.size[1], image.size[0]),
+                             input_size=tuple(input_size), source=source, normalization=normalization)
 
     def pixels(self, image: Image.Image) -> torch.Tensor:
         """(V, 3, h·32, w·32) what the network sees: the resized, normalised image and, with flip,
@@ -219,12 +249,11 @@ class DepthCLIP:
 
     # -- 3–5: words, softmax, bins, flip average ----------------------------------------------------
     def rescore(self, result: DepthResult) -> DepthResult:
-        """This instance's words, bins and temperature applied to `result`'s kept features: no image
-        forward. (Its features must come from this backbone.)"""
-        return self._score(
-            torch.from_numpy(result.features), result.image_size, result.input_size,
-            result.features_from, result.normalization,
-        )
+        """`self(features)` for the features `result` was scored from: this instance's words, bins and
+        temperature, no image forward. (Its features must come from this backbone.)"""
+        return self(DepthFeatures(features=result.features, image_size=result.image_size,
+                                  input_size=result.input_size, source=result.features_from,
+                                  normalization=result.normalization))
 
     def text_features(self) -> torch.Tensor:
         """(K, D) unit-length embeddings of "This object is {word}", cached by the backbone."""

@@ -19,6 +19,12 @@ Two engines share that labelling:
 - `OfficialGroupViT`: NVIDIA's released weights through transformers' `GroupViTModel`, read only from
   the Hugging Face cache (never downloaded here), with the official rules (hard grouping, top-5,
   background threshold) applied to its grouping attentions, which transformers' own output skips.
+
+Pay once, answer many times (components.features): either engine's `embed(image, classes)` runs the
+network and the grouping and returns `GroupViTFeatures` (the stage maps, the group and image logits
+against the classes); `GroupViT(...)(features)` labels them under that instance's background
+threshold and top-k, with no forward and no grouping, whichever engine made them (a model built
+with `backbone=None` can do only that).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -36,6 +42,7 @@ from PIL import Image
 
 from components import dense
 from components.errors import InputError, WeightsError
+from components.features import Features, content_key, model_identity
 from components.labelsets import LABEL_SETS
 from components.lseg import upsampled_argmax
 from components.media import load_image, parse_labels
@@ -63,7 +70,33 @@ def background_threshold_for(label_set: str | None) -> float:
 
 
 @dataclass(frozen=True)
-class GroupViTResult:
+class Grouping:
+    """What either engine's forward and grouping give for one image and C classes (fields as in
+    `GroupViTResult`), before the labelling settings (background threshold, top-k) that need neither."""
+
+    classes: tuple[str, ...]
+    grid_size: tuple[int, int]
+    image_size: tuple[int, int]
+    stage_assignments: tuple[np.ndarray, ...]
+    chained: np.ndarray
+    stage1_map: np.ndarray
+    group_map: np.ndarray
+    group_embeddings: np.ndarray
+    group_logits: np.ndarray
+    image_logits: np.ndarray
+    logit_scale: float
+    engine: str
+    settings: dict
+    notes: tuple[str, ...] = field(default=(), kw_only=True)
+
+
+@dataclass(frozen=True)
+class GroupViTFeatures(Features, Grouping):
+    """A `Grouping` keyed for the feature cache (components.features): `embed`'s return."""
+
+
+@dataclass(frozen=True)
+class GroupViTResult(Grouping):
     """Grouping and labelling of one image.
 
     stage_assignments: per stage, the soft assignment (tokens, groups), rows summing to 1: stage 1
@@ -79,16 +112,6 @@ class GroupViTResult:
         affinity.max()), the background rule actually used.
     """
 
-    classes: tuple[str, ...]
-    grid_size: tuple[int, int]
-    image_size: tuple[int, int]
-    stage_assignments: tuple[np.ndarray, ...]
-    chained: np.ndarray
-    stage1_map: np.ndarray
-    group_map: np.ndarray
-    group_embeddings: np.ndarray
-    group_logits: np.ndarray
-    image_logits: np.ndarray
     image_probs: np.ndarray
     top_classes: np.ndarray
     affinity: np.ndarray
@@ -98,10 +121,6 @@ class GroupViTResult:
     background_threshold: float
     applied_threshold: float
     top_k: int
-    logit_scale: float
-    engine: str
-    settings: dict
-    notes: tuple[str, ...] = ()
 
     @property
     def num_groups(self) -> tuple[int, ...]:
@@ -125,14 +144,17 @@ class GroupViTResult:
             rows.append((BACKGROUND, counts[0] / total))
         return [(name, float(share)) for name, share in rows]
 
+    @property
+    def features(self) -> GroupViTFeatures:
+        """The features these labels were made from (unkeyed: rebuilt from the result's fields)."""
+        return GroupViTFeatures(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Grouping)})
+
     def relabel(self, background_threshold: float | None = None, top_k: int | None = None) -> "GroupViTResult":
-        """The same groups labelled under another threshold or top-k: no forward, no grouping."""
+        """`GroupViT(None, ...)(self.features)`: the same groups labelled under another threshold or
+        top-k, no forward and no grouping."""
         threshold = self.background_threshold if background_threshold is None else background_threshold
         k = self.top_k if top_k is None else top_k
-        _check_settings(NUM_GROUP_TOKENS, 0, 1.0, threshold, k)
-        scores = label_groups(torch.from_numpy(self.group_logits), torch.from_numpy(self.image_logits), k)
-        labels = label_pixels(torch.from_numpy(self.group_map), scores["affinity"], threshold)
-        return dataclasses.replace(self, **_labelling_fields(scores, labels, threshold, k))
+        return label(self.features, threshold, k)
 
 
 # -- the grouping steps, as plain functions ---------------------------------------------------------
@@ -291,20 +313,18 @@ def _classes(labels, count_tokens=None) -> tuple[tuple[str, ...], tuple[str, ...
     return parsed.labels, parsed.notes
 
 
-def _finish(
-    *,
-    classes, notes, grid, image_size, a1, a2, group_embeddings, image_embedding, text, logit_scale,
-    background_threshold, top_k, engine, settings,
-) -> GroupViTResult:
+def _grouped(
+    *, key, classes, notes, grid, image_size, a1, a2, group_embeddings, image_embedding, text, logit_scale,
+    engine, settings,
+) -> GroupViTFeatures:
     h, w = grid
     chained = chain(a1, a2)  # (h·w, K2)
     stage1_map = assignment_argmax(a1, (h, w), image_size)
     group_map = assignment_argmax(chained, (h, w), image_size)
     group_logits = logit_scale * group_embeddings @ text.T  # (K2, C)
     image_logits = logit_scale * text @ image_embedding  # (C,)
-    scores = label_groups(group_logits, image_logits, top_k)
-    labels = label_pixels(group_map, scores["affinity"], background_threshold)
-    return GroupViTResult(
+    return GroupViTFeatures(
+        key=key,
         classes=tuple(classes),
         grid_size=(h, w),
         image_size=tuple(image_size),
@@ -319,8 +339,18 @@ def _finish(
         engine=engine,
         settings=settings,
         notes=tuple(notes),
-        **_labelling_fields(scores, labels, background_threshold, top_k),
     )
+
+
+def label(features: GroupViTFeatures, background_threshold: float = BACKGROUND_THRESHOLD,
+          top_k: int = TOP_K) -> GroupViTResult:
+    """The official labelling of grouped features (either engine's): the image's top-k classes may
+    name a group; a pixel is background below min(threshold, best group score)."""
+    _check_settings(NUM_GROUP_TOKENS, 0, 1.0, background_threshold, top_k)
+    scores = label_groups(torch.from_numpy(features.group_logits), torch.from_numpy(features.image_logits), top_k)
+    labels = label_pixels(torch.from_numpy(features.group_map), scores["affinity"], background_threshold)
+    grouped = {f.name: getattr(features, f.name) for f in dataclasses.fields(Grouping)}
+    return GroupViTResult(**grouped, **_labelling_fields(scores, labels, background_threshold, top_k))
 
 
 # -- the CLIP-backed engine -------------------------------------------------------------------------
@@ -360,7 +390,25 @@ class GroupViT:
         self.dense_method = dense_method
         self.short_side = short_side
 
-    def __call__(self, image: Image.Image, classes: str | Sequence[str]) -> GroupViTResult:
+    def __call__(self, image: Image.Image | GroupViTFeatures, classes: str | Sequence[str] | None = None) -> GroupViTResult:
+        """Group and label an image against classes; or label the `GroupViTFeatures` of an earlier
+        `embed` (either engine's) under this instance's threshold and top-k, with no forward."""
+        features = image if isinstance(image, GroupViTFeatures) else self.embed(image, classes)
+        return label(features, self.background_threshold, self.top_k)
+
+    def features_key(self, image: Image.Image, classes: str | Sequence[str]) -> str:
+        """The key of `embed(image, classes)`: pixels, model, classes and the grouping settings."""
+        loaded = load_image(image)
+        return self._key(loaded.image, _classes(classes, self.backbone.count_tokens)[0])
+
+    def _key(self, image: Image.Image, classes: tuple[str, ...]) -> str:
+        return content_key("groupvit", image, model_identity(self.backbone), classes, self.num_group_tokens,
+                           self.iterations, self.assign_temperature, self.gumbel, self.seed, self.dense_method,
+                           int(self.short_side or self.backbone.image_size))
+
+    def embed(self, image: Image.Image, classes: str | Sequence[str]) -> GroupViTFeatures:
+        """The forwards and the grouping: dense patch embeddings, two grouping stages, and the group
+        and image logits against the classes' texts (cached by the backbone)."""
         loaded = load_image(image)
         class_names, label_notes = _classes(classes, self.backbone.count_tokens)
         text = self.backbone.text_classifier(class_names, TEMPLATES)  # (C, D), cached
@@ -372,7 +420,8 @@ class GroupViT:
         notes = list(loaded.notes) + list(label_notes)
         if h * w < k1:
             notes.append(f"The image has {h * w} patches, fewer than {k1} stage-1 groups: one group per patch.")
-        return _finish(
+        return _grouped(
+            key=self._key(loaded.image, class_names),
             classes=class_names,
             notes=notes,
             grid=(h, w),
@@ -383,8 +432,6 @@ class GroupViT:
             image_embedding=features.global_embedding,
             text=text,
             logit_scale=min(self.backbone.logit_scale, MAX_LOGIT_SCALE),
-            background_threshold=self.background_threshold,
-            top_k=self.top_k,
             engine="clip",
             settings=dict(
                 num_group_tokens=self.num_group_tokens,
@@ -498,12 +545,27 @@ class OfficialGroupViT:
 
     def __call__(
         self,
-        image: Image.Image,
-        classes: str | Sequence[str],
+        image: Image.Image | GroupViTFeatures,
+        classes: str | Sequence[str] | None = None,
         background_threshold: float = BACKGROUND_THRESHOLD,
         top_k: int = TOP_K,
     ) -> GroupViTResult:
+        """Group and label an image against classes (or label the features of an earlier `embed`)."""
         _check_settings(NUM_GROUP_TOKENS, 0, 1.0, background_threshold, top_k)
+        features = image if isinstance(image, GroupViTFeatures) else self.embed(image, classes)
+        return label(features, background_threshold, top_k)
+
+    @property
+    def identity(self) -> str:
+        """What identifies this network in a features key (components.features)."""
+        return model_identity(self.model) if self.weights.startswith("random") else f"official GroupViT · {self.weights}"
+
+    def features_key(self, image: Image.Image, classes: str | Sequence[str]) -> str:
+        loaded = load_image(image)
+        return content_key("groupvit-official", loaded.image, self.identity, _classes(classes, self.count_tokens)[0])
+
+    def embed(self, image: Image.Image, classes: str | Sequence[str]) -> GroupViTFeatures:
+        """GroupViT's own forward and its grouping attentions, with the group and image logits."""
         loaded = load_image(image)
         class_names, label_notes = _classes(classes, self.count_tokens)
         text = self.encode_texts(class_names)
@@ -528,7 +590,8 @@ class OfficialGroupViT:
         for stage in attentions[1:]:
             a2 = a2 @ stage.T
         grid = size // self.patch_size
-        return _finish(
+        return _grouped(
+            key=content_key("groupvit-official", loaded.image, self.identity, class_names),
             classes=class_names,
             notes=[*loaded.notes, *label_notes, f"The image was resized to {size}×{size} for GroupViT."],
             grid=(grid, grid),
@@ -539,8 +602,6 @@ class OfficialGroupViT:
             image_embedding=F.normalize(image_embedding.float().cpu(), dim=-1),
             text=text,
             logit_scale=logit_scale,
-            background_threshold=background_threshold,
-            top_k=top_k,
             engine="official",
             settings=dict(weights=self.weights, num_group_tokens=(a1.shape[1], a2.shape[1])),
         )

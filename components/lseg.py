@@ -17,13 +17,14 @@ The spatial regulariser is LSeg's head block with a *fixed* 3×3 smoothing kerne
 labels instead of a trained one: "depthwise" smooths each label's logit map; "bottleneck" also adds
 back the maximum over labels (which matters only through the LeakyReLU between blocks).
 
-The result keeps the patch cosines, so a new temperature, threshold or regulariser is answered by
-`result.rescore(...)` without running the image tower again.
+Pay once, answer many times (components.features): `LSeg.embed(image, labels) -> LSegFeatures` runs
+the image and text towers and keeps the patch cosines; `LSeg(...)(features)` scores them with that
+instance's temperature, threshold and regulariser, with no forward (a model built with
+`backbone=None` can do only that, e.g. a re-score in a process without the model).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from PIL import Image
 
 from components import dense
 from components.errors import InputError
+from components.features import Features, content_key, model_identity
 from components.media import load_image, parse_labels
 from components.prompts import TemplateSet, get_template_set
 from components.zeroshot import scaled_short_side
@@ -61,6 +63,23 @@ RESOLUTIONS = {
 }
 RESOLUTION = "1x"
 _CHUNK = 16  # labels upsampled to full resolution at a time (bounds memory on large images)
+
+
+@dataclass(frozen=True)
+class LSegFeatures(Features):
+    """What LSeg's forwards compute for one image and L labels, before any setting that re-scores.
+
+    cosine: (L, h, w) cosine of each patch embedding with each label embedding.
+    image_size: (H, W) of the image; dense_method / templates: how patches and labels were embedded.
+    notes: what loading the image and the labels said (a downscale, a cut label).
+    """
+
+    labels: tuple[str, ...]
+    cosine: np.ndarray
+    image_size: tuple[int, int]
+    dense_method: str
+    templates: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,9 +138,15 @@ class LSegResult:
             rows.append((BACKGROUND, float(self.background_share)))
         return rows
 
+    @property
+    def features(self) -> LSegFeatures:
+        """The features this result was scored from (unkeyed: rebuilt from the kept cosines)."""
+        return LSegFeatures(labels=self.labels, cosine=self.cosine, image_size=self.image_size,
+                            dense_method=self.dense_method, templates=self.templates, notes=self.notes)
+
     def rescore(self, **changes) -> "LSegResult":
-        """The same cosines scored with other settings (logit_scale, background_threshold,
-        regulariser, block_depth): no image or text forward."""
+        """`LSeg(None, **settings)(self.features)`: the same cosines scored with other settings
+        (logit_scale, background_threshold, regulariser, block_depth), no forward."""
         unknown = set(changes) - {"logit_scale", "background_threshold", "regulariser", "block_depth"}
         if unknown:
             raise TypeError(f"rescore() got unknown settings: {', '.join(sorted(unknown))}")
@@ -132,8 +157,7 @@ class LSegResult:
             block_depth=self.block_depth,
         )
         settings.update(changes)
-        scored = score(torch.from_numpy(self.cosine), self.image_size, **settings)
-        return dataclasses.replace(self, **scored)
+        return LSeg(None, **settings)(self.features)
 
 
 class LSeg:
@@ -176,19 +200,13 @@ class LSeg:
         self.templates = get_template_set(templates)
         self.short_side = short_side
 
-    def __call__(self, image: Image.Image, labels: str | Sequence[str]) -> LSegResult:
-        """image: a PIL image (or anything `components.media.load_image` reads); labels: a list of
-        label strings or one comma-separated string."""
-        loaded = load_image(image)
-        label_list = parse_labels(labels, count_tokens=self.backbone.count_tokens)
-        text = self.backbone.text_classifier(label_list.labels, self.templates)  # (L, D), cached
-        if self.inference == "windows":
-            features = self.backbone.dense(loaded.image, self.dense_method, self.short_side)
-        else:
-            features = self.backbone.dense(loaded.image, self.dense_method, self.short_side, inference=self.inference)
-        cosine = features.similarity(text)  # (L, h, w)
+    def __call__(self, image: Image.Image | LSegFeatures, labels: str | Sequence[str] | None = None) -> LSegResult:
+        """image: a PIL image (or anything `components.media.load_image` reads) and labels: a list of
+        label strings or one comma-separated string; or the `LSegFeatures` of an earlier `embed`
+        (then no forward runs)."""
+        features = image if isinstance(image, LSegFeatures) else self.embed(image, labels)
         scored = score(
-            cosine,
+            torch.from_numpy(features.cosine),
             features.image_size,
             logit_scale=self.logit_scale,
             background_threshold=self.background_threshold,
@@ -196,13 +214,44 @@ class LSeg:
             block_depth=self.block_depth,
         )
         return LSegResult(
-            labels=label_list.labels,
-            cosine=cosine.numpy(),
+            labels=features.labels,
+            cosine=features.cosine,
             image_size=features.image_size,
-            dense_method=features.method,
+            dense_method=features.dense_method,
+            templates=features.templates,
+            notes=features.notes,
+            **scored,
+        )
+
+    def features_key(self, image: Image.Image, labels: str | Sequence[str]) -> str:
+        """The key of `embed(image, labels)`: the decoded pixels, the model, the parsed labels, the
+        prompts and the dense settings (not the scoring settings, which need no forward)."""
+        loaded = load_image(image)
+        label_list = parse_labels(labels, count_tokens=self.backbone.count_tokens)
+        return self._key(loaded.image, label_list.labels)
+
+    def _key(self, image: Image.Image, labels: tuple[str, ...]) -> str:
+        return content_key("lseg", image, model_identity(self.backbone), labels, self.templates.name,
+                           self.dense_method, int(self.short_side or self.backbone.image_size), self.inference)
+
+    def embed(self, image: Image.Image, labels: str | Sequence[str]) -> LSegFeatures:
+        """The forwards: dense patch embeddings of the image, the labels' text embeddings (cached by
+        the backbone), and their cosines."""
+        loaded = load_image(image)
+        label_list = parse_labels(labels, count_tokens=self.backbone.count_tokens)
+        text = self.backbone.text_classifier(label_list.labels, self.templates)  # (L, D), cached
+        if self.inference == "windows":
+            dense_map = self.backbone.dense(loaded.image, self.dense_method, self.short_side)
+        else:
+            dense_map = self.backbone.dense(loaded.image, self.dense_method, self.short_side, inference=self.inference)
+        return LSegFeatures(
+            key=self._key(loaded.image, label_list.labels),
+            labels=label_list.labels,
+            cosine=dense_map.similarity(text).numpy(),  # (L, h, w)
+            image_size=dense_map.image_size,
+            dense_method=dense_map.method,
             templates=self.templates.name,
             notes=(*loaded.notes, *label_list.notes),
-            **scored,
         )
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import torch
 from PIL import Image
 
 from components import dense
+from components.dense import DenseFeatures
 from components.errors import InputError
 from components.vilt.paper import TOP_K
 from components.vilt.questions import PROMPT_STYLES, check_question, plan_question
@@ -51,24 +51,26 @@ class ClipVQA:
         self.dense_method = dense_method
         self.short_side = short_side
 
-    def embed(self, image: Image.Image):
-        """The image's dense and global CLIP embeddings: pay once, then ask many questions."""
+    def embed(self, image: Image.Image) -> DenseFeatures:
+        """The image's dense and global CLIP embeddings: pay once, then ask many questions
+        (components.features; keyed by `features_key`)."""
         return self.backbone.dense(image.convert("RGB"), self.dense_method, self.short_side)
 
-    def features_key(self, image: Image.Image) -> tuple:
-        """What `embed(image)` depends on: the image's pixels (a SHA-256), the backbone and the dense
-        settings. Features kept under the same key can be passed back as `features=`."""
-        rgb = image.convert("RGB")
-        digest = hashlib.sha256(rgb.tobytes()).hexdigest()
-        return digest, rgb.size, self.backbone.describe(), id(self.backbone), self.dense_method, self.short_side
+    def features_key(self, image: Image.Image) -> str:
+        """The key of `embed(image)`: the image's pixels, the backbone and the dense settings."""
+        return dense.features_key(self.backbone, image, self.dense_method, self.short_side)
 
     def __call__(
         self,
-        image: Image.Image | None,
+        image: Image.Image | DenseFeatures | None,
         question: str,
         candidates: Sequence[str] | None = None,
-        features=None,
+        features: DenseFeatures | None = None,
     ) -> VQAResult:
+        """Answer `question` about an image, or about its `DenseFeatures` from an earlier `embed`
+        (passed as the image, or as `features=`), with no image forward."""
+        if isinstance(image, DenseFeatures):
+            image, features = None, image
         question = check_question(question)
         plan = plan_question(question, self.prompt_style)
         if candidates is None:
