@@ -329,6 +329,30 @@ def load_paper_backbone(role: str, device: str = "auto", *, fallback_to_random: 
                          precision=precision or precisions.active())
 
 
+# The optional official engines of the methods whose original is not CLIP (GroupViT, ViLT): role →
+# (module, loader, method, what answers without them). One rule when a method's own weights are
+# missing, shared with PAPER_BACKBONES: the tab still answers with what can run, and says so — a
+# paper backbone on random weights (its weights_note), an official engine by the CLIP-backed engine,
+# the tab's default. Never a refusal (README, Layout).
+OFFICIAL_ENGINES = {
+    "groupvit": ("components.groupvit", "load_official", "GroupViT", "the CLIP-backed grouping"),
+    "vilt": ("components.vilt", "load_vilt", "ViLT", "the CLIP engine"),
+}
+
+
+def load_official_engine(role: str, device: str = "auto"):
+    """(the official engine, "") when its weights are on this machine; (None, note) when they are
+    not: the note says what answers instead and how to get the official weights (the loader's
+    WeightsError message), for the tab to show above its answer."""
+    import importlib
+
+    module, loader, method, stand_in = OFFICIAL_ENGINES[role]
+    try:
+        return getattr(importlib.import_module(module), loader)(device=device), ""
+    except WeightsError as error:
+        return None, f"⚠️ {method} could not run (its official weights are not on this machine), so {stand_in} answered instead. {error}"
+
+
 def load_backbone(
     model: str = DEFAULT_MODEL,
     pretrained: str = DEFAULT_PRETRAINED,

@@ -17,6 +17,7 @@ from gradio_client import Client, handle_file
 from app.examples import skimage_photo
 from appserver import TINY_DEPTHCLIP, environment
 from components import depthclip as dc
+from components import features
 
 TINY = "clip-lab-tiny-vit · random"
 WORDS = ", ".join(dc.WORDS)
@@ -95,7 +96,9 @@ def test_a_run_record_replays_to_the_same_depth(client, tmp_path):
     photo = skimage_photo("coffee")
     depth, *_, record, _ = estimate(client, photo, bins="0.5, 1, 1.5, 2, 3, 4, 5", flip=False, height=96)
     replayed, _, _, status, *_ = client.predict(handle_file(record), handle_file(photo), api_name="/depthclip_replay")
-    assert "computed" in status  # ran the network again rather than re-scoring kept features
+    # the run embedded this image with these view settings: the replay answers from those features
+    # (components.features), identically
+    assert "re-scored" in status
     assert np.array_equal(np.asarray(Image.open(replayed)), np.asarray(Image.open(depth)))
     with pytest.raises(Exception, match="not the one this record was made with"):
         client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/depthclip_replay")
@@ -171,11 +174,12 @@ def ctx():
         yield AppContext(Settings("clip-lab-tiny-vit", "random", "cpu"))
 
 
-def test_estimate_called_directly_reuses_kept_features(ctx):
+def test_estimate_called_directly_reuses_embedded_features(ctx):
     from app.tabs import depthclip
 
     with environment(TINY_DEPTHCLIP):
         s = depthclip.TAB.defaults(image=skimage_photo("motorcycle_left"), height=128, model=ctx.default_choice)
+        features.CACHE.clear()  # earlier tests may have embedded this photo at this height
         first = depthclip.estimate(ctx, s)
         assert "computed" in first.outputs["status"] and "4×6 map" in first.outputs["status"]
         assert first.outputs["truth"] is not None and "Scale-invariant" in first.outputs["comparison"]

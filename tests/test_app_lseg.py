@@ -177,11 +177,16 @@ def test_groupvit_record_replays_to_the_same_result(client, tmp_path):
         client.predict(handle_file(str(other)), handle_file(photo), api_name="/groupvit_replay")
 
 
-def test_groupvit_official_engine_says_weights_are_missing(client):
-    with pytest.raises(Exception) as info:
-        groupvit_segment(client, skimage_photo("coffee"), engine="official")
-    assert "not in this machine" in str(info.value)
-    assert "groupvit-gcc-yfcc" in str(info.value)
+def test_groupvit_official_engine_without_its_weights_answers_with_clip_and_says_so(client):
+    """The one rule for missing official weights (components.backbone.OFFICIAL_ENGINES): the
+    CLIP-backed engine answers, the notes say so and how to get the weights, the record names what ran."""
+    out = groupvit_segment(client, skimage_photo("coffee"), engine="official")
+    notes = next(o for o in out if isinstance(o, str) and "could not run" in o)
+    assert "GroupViT could not run" in notes and "the CLIP-backed grouping answered instead" in notes
+    assert "not in this machine" in notes and "groupvit-gcc-yfcc" in notes
+    record = next(o for o in out if isinstance(o, str) and o.endswith(".json"))
+    saved = json.loads(open(record).read())
+    assert saved["weights"].startswith("clip-lab-tiny-vit") and saved["settings"]["engine"] == "official"
 
 
 @pytest.mark.parametrize(

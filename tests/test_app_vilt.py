@@ -144,11 +144,11 @@ def test_handlers_called_directly(ctx):
     assert set(first.outputs["answers"]) == {"white", "black", "red"} and first.scores["engine"] == "clip"
     assert [row[0] for row in first.outputs["evidence"]] == list(first.outputs["answers"])
     assert len(first.steps) == 4 and "random" in first.weights
-    # the same image again: the kept features answer, and the answers agree
-    again = tab.answer(ctx, s.replace(kept=first.keep))
+    # the same image again: its features come from the cache (components.features), the answers agree
+    again = tab.answer(ctx, s)
     assert again.keep["features"] is first.keep["features"] and again.scores == first.scores
-    other = tab.answer(ctx, s.replace(image=skimage_photo("chelsea"), kept=first.keep))
-    assert other.keep["key"] != first.keep["key"]
+    other = tab.answer(ctx, s.replace(image=skimage_photo("chelsea")))
+    assert other.keep["features"].key != first.keep["features"].key
     # the heat map of another answer from the kept run, without a forward
     shown = tab.show_heatmap(ctx, s.replace(heat_key="black"), first.keep)
     assert shown.outputs["heat"].size == first.outputs["heat"].size

@@ -8,7 +8,6 @@ is used only by the dense-patch extension.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from app.howitworks import steps
 from app.render import depth as depth_pictures
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, quiet
 from components import backbone as backbones
-from components import dense
+from components import dense, features
 from components import depthclip as dc
 from components.errors import InputError
 from components.exports import maps
@@ -138,12 +137,12 @@ def build(ctx) -> None:
             page.notes_and_record()
     page.strip()
     page.replay_panel()
-    page.run(run, estimate, "estimate", kept=True)
+    page.run(run, estimate, "estimate")
 
 
 def estimate(ctx, s, progress=quiet) -> Answer:
-    """Depth from the distance words; the same image and view settings as the kept run re-score the
-    kept features instead of running the network again."""
+    """Depth from the distance words; an image already embedded with the same backbone and view
+    settings (components.features) is re-scored instead of running the network again."""
     loaded = load_image(s.image)
     words, bins = dc.parse_words(s.words), dc.parse_bins(s.bins)
     if s.temperature is None:
@@ -154,23 +153,17 @@ def estimate(ctx, s, progress=quiet) -> Answer:
         backbone, words=words, bins=bins, temperature=float(s.temperature), flip=bool(s.flip),
         short_side=int(s.height), normalization=s.normalization, features=s.source, dense_method=s.method,
     )
-    key = (_pixels_key(loaded.image), s.source, bool(s.flip), int(s.height), s.normalization, s.method,
-           backbone.describe())
-    kept = s.get("kept")
     start = time.perf_counter()
-    if kept and kept[0] == key:
-        progress(0.5, desc="Re-scoring the kept features (no image pass)")
-        result, reused = estimator.rescore(kept[1]), True
-    else:
-        progress(0.2, desc="Running the image and its mirror through the network")
-        result, reused = estimator(loaded.image), False
+    progress(0.2, desc="Running the image and its mirror through the network (unless already embedded)")
+    embedded, reused = features.CACHE.embed_or_reuse(estimator, loaded.image)  # pay once
+    result = estimator(embedded)
     seconds = time.perf_counter() - start
     progress(0.8, desc="Drawing")
     answer = outputs(loaded.image, result)
     answer.outputs["status"] = status_text(backbone, result, seconds, reused)
     answer.notes = [*loaded.notes] + (
-        ["Same image and settings: the kept features were re-scored; the network did not run again."] if reused else [])
-    answer.scores, answer.weights, answer.keep = run_scores(result), backbone.describe(), (key, result)
+        ["Same image and view settings as an earlier run: its features were re-scored; the network did not run again."] if reused else [])
+    answer.scores, answer.weights, answer.keep = run_scores(result), backbone.describe(), embedded
     return answer
 
 
@@ -217,19 +210,6 @@ def outputs(image: Image.Image, result) -> Answer:
         },
         steps=pipeline_steps(image, result, depth_png),
     )
-
-
-def _pixels_key(image: Image.Image) -> tuple:
-    """Identifies an image by its pixels, however it was uploaded (path, copy or re-upload)."""
-    return (image.size, hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest())
-
-
-def export_files(result) -> list[str]:
-    """The depth at the image's own size: 16-bit millimetre PNG, metres `.npy`, and their legend."""
-    files = maps.write_depth(result.depth, maps.export_folder("depthclip"), "depthclip",
-                             source=f"CLIP Lab DepthCLIP tab ({result.features_from}; bins "
-                                    f"{result.bins.min():g}-{result.bins.max():g} m)")
-    return files.paths
 
 
 def status_text(backbone, result, seconds: float, reused: bool) -> str:

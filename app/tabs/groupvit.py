@@ -10,7 +10,8 @@ from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, steps
 from app.render import segments
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
-from components import dense, groupvit
+from components import dense, features, groupvit
+from components.backbone import load_official_engine
 from components.errors import InputError
 from components.exports import maps
 from components.labelsets import LABEL_SETS
@@ -36,7 +37,7 @@ def _engine_radio() -> gr.Radio:
             "The official weights are in the local cache."
             if cached
             else "The official weights are not in this machine's cache (nothing is downloaded): "
-            "choosing them explains how to add them."
+            "choosing them runs the CLIP-backed grouping instead and says how to add them."
         ),
     )
 
@@ -52,7 +53,8 @@ TAB = Tab(
     runs="by default a CLIP-backed version of GroupViT's inference: CLIP's dense patch embeddings are "
     "grouped by two stages of group centroids (64 then 8, deterministic start, refined by hard "
     "assignment) and labelled with GroupViT's official rules. The official GroupViT network runs "
-    "only when its weights are already in the Hugging Face cache.",
+    "only when its weights are already in the Hugging Face cache (without them, choosing it runs the "
+    "CLIP-backed grouping and says so).",
     settings=[
         image_setting(),
         Setting("engine", _engine_radio, str, '"clip" (CLIP-backed grouping) or "official" (cached GroupViT weights)'),
@@ -140,11 +142,12 @@ def segment(ctx, s, progress=quiet) -> Answer:
     if not classes:
         raise InputError("Pick a label set or give some extra classes.")
     progress(0.2, desc="Grouping and labelling")
-    if s.engine == "official":
-        model = groupvit.load_official()
-        result = model(loaded.image, classes, background_threshold=s.threshold, top_k=int(s.top_k))
-        described = f"Engine: official GroupViT ({model.weights})."
-        weights = f"official GroupViT · {model.weights}"
+    official, missing = load_official_engine("groupvit", ctx.settings.device) if s.engine == "official" else (None, "")
+    if official is not None:
+        grouped = features.CACHE.embed(official, loaded.image, classes)  # pay once
+        result = official(grouped, background_threshold=s.threshold, top_k=int(s.top_k))
+        described = f"Engine: official GroupViT ({official.weights})."
+        weights = f"official GroupViT · {official.weights}"
     else:
         backbone = ctx.backbone(s.model)
         model = groupvit.GroupViT(
@@ -157,21 +160,22 @@ def segment(ctx, s, progress=quiet) -> Answer:
             top_k=int(s.top_k),
             dense_method=s.method,
         )
-        result = model(loaded.image, classes)
+        grouped = features.CACHE.embed(model, loaded.image, classes)  # pay once
+        result = model(grouped)
         described = f"Engine: CLIP-backed grouping on {backbone.describe()}; dense method {result.settings['dense_method']}."
         weights = backbone.describe()
-    kept = (loaded.image, result, [*loaded.notes, described])
-    answer = outputs(*kept)
-    answer.scores, answer.weights, answer.keep = run_scores(result), weights, kept
+    notes = [*([missing] if missing else []), *loaded.notes, described]
+    answer = outputs(loaded.image, result, notes)
+    answer.scores, answer.weights, answer.keep = run_scores(result), weights, (loaded.image, grouped, notes)
     return answer
 
 
 def relabel(ctx, s, kept) -> Answer:
     """Relabel the kept groups with a new background threshold and top-k (no forward)."""
-    image, result, extra_notes = need_kept(kept, "Group an image first; then the threshold and top-k relabel it.")
-    result = result.relabel(background_threshold=s.threshold, top_k=int(s.top_k))
+    image, grouped, extra_notes = need_kept(kept, "Group an image first; then the threshold and top-k relabel it.")
+    result = groupvit.GroupViT(None, background_threshold=s.threshold, top_k=int(s.top_k))(grouped)
     answer = outputs(image, result, extra_notes)
-    answer.keep = (image, result, extra_notes)
+    answer.keep = (image, grouped, extra_notes)
     return answer
 
 

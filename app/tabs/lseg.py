@@ -9,7 +9,7 @@ from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import grid_picture, steps
 from app.render import segments
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
-from components import dense, lseg
+from components import dense, features, lseg
 from components.exports import maps
 from components.media import MAX_LABELS, load_image, parse_labels
 
@@ -141,22 +141,23 @@ def segment(ctx, s, progress=quiet) -> Answer:
         **lseg.dense_input(backbone, s.resolution),
     )
     progress(0.2, desc="Embedding patches and labels")
-    result = model(loaded.image, label_list.labels)
+    embedded = features.CACHE.embed(model, loaded.image, label_list.labels)  # pay once
+    result = model(embedded)
     progress(0.9, desc="Drawing")
     extra = [*loaded.notes, *label_list.notes, f"Backbone: {backbone.describe()}; dense method: {result.dense_method}."]
     answer = outputs(loaded.image, result, extra)
-    answer.scores, answer.weights, answer.keep = run_scores(result), backbone.describe(), (loaded.image, result, extra)
+    answer.scores, answer.weights, answer.keep = run_scores(result), backbone.describe(), (loaded.image, embedded, extra)
     return answer
 
 
 def rescore(ctx, s, kept) -> Answer:
     """Re-score the kept patch cosines with a new temperature, threshold or regulariser (no forward)."""
-    image, result, extra = need_kept(
+    image, embedded, extra = need_kept(
         kept, "Segment an image first; then the temperature, threshold and regulariser re-score it.")
-    result = result.rescore(logit_scale=s.temperature, background_threshold=s.threshold, regulariser=s.regulariser,
-                            block_depth=int(s.blocks))
-    answer = outputs(image, result, extra)
-    answer.keep = (image, result, extra)
+    scorer = lseg.LSeg(None, logit_scale=s.temperature, background_threshold=s.threshold, regulariser=s.regulariser,
+                       block_depth=int(s.blocks))
+    answer = outputs(image, scorer(embedded), extra)
+    answer.keep = (image, embedded, extra)
     return answer
 
 

@@ -10,8 +10,8 @@ from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, steps, text_picture
 from app.render import vqa as pictures
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
-from components import vilt
-from components.errors import WeightsError
+from components import features, vilt
+from components.backbone import load_official_engine
 from components.media import MAX_LABELS, load_image, parse_labels
 
 ENGINES = {
@@ -131,7 +131,7 @@ def build(ctx) -> None:
     )
     page.examples(world_examples("vilt"), ["image", "question", "mode", "candidates", "style"], WORLD_LABEL)
 
-    page.run(ask, answer, "answer", uses=ANSWER, kept=True,
+    page.run(ask, answer, "answer", uses=ANSWER,
              outputs=["answers", "heat_key", "heat", "notes", "evidence", "record", "strip"])
     page.rescore([(page.components["heat_key"], "input")], show_heatmap, "heatmap", uses=["heat_key"],
                  outputs=["heat", "notes"])
@@ -140,21 +140,17 @@ def build(ctx) -> None:
 
 
 def answer(ctx, s, progress=quiet) -> Answer:
-    """Answer the question with the chosen engine; the CLIP engine reuses the kept image features
-    when the image and model are the same as the last run's."""
+    """Answer the question with the chosen engine; the CLIP engine reuses the image's features when
+    the image and model were embedded before (components.features)."""
     loaded = load_image(s.image)
     vilt.check_question(s.question)
-    notes, kept = list(loaded.notes), s.get("kept") or {}
-    if s.engine == "vilt":
-        try:
-            official = vilt.load_vilt(device=ctx.settings.device)
-        except WeightsError as error:
-            notes.insert(0, f"⚠️ **ViLT could not run, so the CLIP engine answered.** {error}")
-        else:
-            progress(0.1, desc="ViLT: one forward of question and patches")
-            engine = official.with_settings(top_k=int(s.k), alignment=s.alignment, attention_layers=s.layers)
-            cache = {k: kept[k] for k in ("key", "features") if k in kept}  # the CLIP features stay kept
-            return outputs(engine(loaded.image, s.question), loaded.image, notes, cache)
+    notes = list(loaded.notes)
+    official, missing = load_official_engine("vilt", ctx.settings.device) if s.engine == "vilt" else (None, "")
+    if official is not None:
+        progress(0.1, desc="ViLT: one forward of question and patches")
+        engine = official.with_settings(top_k=int(s.k), alignment=s.alignment, attention_layers=s.layers)
+        return outputs(engine(loaded.image, s.question), loaded.image, notes, {})
+    notes[:0] = [missing] if missing else []
     progress(0.1, desc="CLIP: embedding the image and the prompts")
     backbone = ctx.backbone(s.model)
     own = None
@@ -163,10 +159,8 @@ def answer(ctx, s, progress=quiet) -> Answer:
         own = list(parsed.labels)
         notes += parsed.notes
     engine = vilt.ClipVQA(backbone, top_k=int(s.k), prompt_style=s.style)
-    key = engine.features_key(loaded.image)
-    features = kept["features"] if kept.get("key") == key else engine.embed(loaded.image)
-    result = engine(loaded.image, s.question, own, features=features)
-    return outputs(result, loaded.image, notes, {"key": key, "features": features})
+    embedded = features.CACHE.embed(engine, loaded.image)  # pay once, ask many questions
+    return outputs(engine(embedded, s.question, own), loaded.image, notes, {"features": embedded})
 
 
 def outputs(result: vilt.VQAResult, image, notes: list[str], cache: dict) -> Answer:
