@@ -200,3 +200,26 @@ def test_presentation_mode_from_the_url_enlarges_and_steps_through_examples(page
     page.screenshot(path=str(SHOTS / "presentation-mode.png"), full_page=True)
     page.get_by_label("Presentation mode").uncheck()
     page.wait_for_function("() => !document.body.classList.contains('clip-lab-present')", timeout=STALL_S * 1000)
+
+
+def test_zero_shot_compares_with_reference_images_in_the_browser(page):
+    """Issue 21: the image against two uploaded reference images, from the CLIP zero-shot tab."""
+    from app.examples import skimage_photo
+
+    page.goto(page.url.split("?")[0])
+    page.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
+    page.get_by_role("tab", name="CLIP zero-shot", exact=True).click()
+    panel = page.locator("[role=tabpanel]:visible").first
+    with page.expect_response(lambda r: "/gradio_api/upload" in r.url, timeout=STALL_S * 1000):
+        panel.locator("input[type=file]").first.set_input_files(skimage_photo("astronaut"))
+    panel.get_by_text(re.compile(r"^Compare with reference images")).click()
+    with page.expect_response(lambda r: "/gradio_api/upload" in r.url, timeout=STALL_S * 1000):
+        panel.locator("input[type=file][multiple]").first.set_input_files([skimage_photo("chelsea"),
+                                                                           skimage_photo("astronaut")])
+    page.wait_for_timeout(400)
+    _watch(page)
+    panel.get_by_role("button", name="Compare with the references").click()
+    _wait_for_run(page)
+    panel.get_by_text(re.compile(r"Most like astronaut\.png")).first.wait_for(timeout=STALL_S * 1000)
+    assert not _errors(page), _errors(page)
+    page.screenshot(path=str(SHOTS / "zero-shot-references.png"), full_page=True)
