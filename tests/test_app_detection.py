@@ -390,3 +390,31 @@ def test_every_image_input_offers_the_webcam(app_server):
         assert component.sources == ["upload", "webcam", "clipboard"], component.label
         assert component.webcam_options.mirror is False
         assert component.preprocess(None) is None
+
+
+def test_coco_documents_by_hand():
+    """COCO's conventions on a hand-made box: [x, y, w, h] from (x0, y0, x1, y1), ids from 1, every
+    category listed, the results list for loadRes, and a schema check that catches what breaks a reader."""
+    from components.exports import coco
+
+    document = coco.dataset([[10, 20, 40, 60.5]], ["dog"], [0.87654321], categories=["cat", "dog"],
+                            image_size=(100, 80), file_name="/srv/uploads/abc/photo.png")
+    assert document["images"] == [{"id": 1, "file_name": "photo.png", "width": 100, "height": 80}]
+    assert [c["id"] for c in document["categories"]] == [1, 2]
+    assert document["annotations"] == [{"id": 1, "image_id": 1, "category_id": 2, "bbox": [10.0, 20.0, 30.0, 40.5],
+                                         "area": 1215.0, "iscrowd": 0, "score": 0.876543}]
+    assert coco.results(document) == [{"image_id": 1, "category_id": 2, "bbox": [10.0, 20.0, 30.0, 40.5],
+                                       "score": 0.876543}]
+    assert coco.schema_problems(document) == []
+    broken = json.loads(json.dumps(document))
+    broken["annotations"][0]["category_id"] = 7
+    broken["annotations"][0]["bbox"] = [90, 0, 30, 10]
+    del broken["images"][0]["width"]
+    problems = " ".join(coco.schema_problems(broken))
+    assert "category 7" in problems and "an image needs" in problems
+    broken["images"][0]["width"] = 100
+    assert "not inside its image" in " ".join(coco.schema_problems(broken))
+    with pytest.raises(AssertionError, match="not among the categories"):
+        coco.dataset([[0, 0, 1, 1]], ["bird"], [0.5], categories=["cat"], image_size=(10, 10))
+    empty = coco.dataset(np.zeros((0, 4)), [], [], categories=["cat"], image_size=(10, 10))
+    assert empty["annotations"] == [] and coco.results(empty) == [] and coco.schema_problems(empty) == []

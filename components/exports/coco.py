@@ -91,7 +91,7 @@ def schema_problems(document) -> list[str]:
     images = {i.get("id"): i for i in document["images"] if isinstance(i, dict)}
     categories = {c.get("id") for c in document["categories"] if isinstance(c, dict)}
     for image in document["images"]:
-        if not isinstance(image, dict) or set(image) < IMAGE_KEYS:
+        if not isinstance(image, dict) or not IMAGE_KEYS <= set(image):
             problems.append(f"an image needs {sorted(IMAGE_KEYS)}: {image}")
     for category in document["categories"]:
         if not isinstance(category, dict) or not CATEGORY_KEYS <= set(category) or not isinstance(category["id"], int):
