@@ -129,10 +129,13 @@ def build_search(page: Page) -> None:
         "The query is text, so the record alone replays it, against the index as it is now; the notes say "
         "if the index holds other videos than when the record was made.", files=[], title="Reproduce a search",
     )
-    outputs = ["gallery", "ranking", "notes", "status", "record", "strip", "ranking_csv"]
+    outputs = ["gallery", "ranking", "notes", "status", "record", "strip"]
     uses = ["query", "k", "similarity"]
-    page.run(search_button, search, "search", uses=uses, outputs=outputs, replay=replay_search)
-    page.run(query, search, "search_submit", uses=uses, outputs=outputs, replay=False, event="submit")
+    events = page.run(search_button, search, "search", uses=uses, outputs=outputs, replay=replay_search)
+    events += page.run(query, search, "search_submit", uses=uses, outputs=outputs, replay=False, event="submit")
+    for event in events:  # the table as CSV, after the search (its endpoint's outputs stay as they were)
+        event.then(ranking_table_csv, [page.outputs["ranking"]], [page.outputs["ranking_csv"]], api_name=False,
+                   queue=False)
 
 
 def build_image_search(page: Page) -> None:
@@ -347,12 +350,24 @@ def search(ctx, s, progress=quiet, visitor: str = "") -> Answer:
     result = index.search(s.query, int(s.k), s.similarity)
     items, rows, moments = _ranked(index, result)
     return Answer(
-        {"gallery": items, "ranking": rows, "status": index_status(index),
-         "ranking_csv": tables.save(tables.ranking_csv(result, moments), "clip4clip-ranking")},
+        {"gallery": items, "ranking": rows, "status": index_status(index)},
         notes=list(result.notes), steps=search_steps(result, items),
         scores=dict(ranking=[[name, float(score)] for name, score in zip(result.names, result.scores)]),
         weights=index.backbone.describe(), extra=dict(index=c4c.index_state(index)),
     )
+
+
+def ranking_table_csv(table) -> str | None:
+    """The ranking table as shown (a DataFrame or Gradio's dict of headers and data) as a CSV file."""
+    if table is None:
+        return None
+    if hasattr(table, "columns"):
+        header, rows = [str(c) for c in table.columns], table.values.tolist()
+    else:
+        header, rows = list(table.get("headers", [])), list(table.get("data", []))
+    if not rows:
+        return None
+    return tables.save(tables.table(header, rows), "clip4clip-ranking")
 
 
 def _ranked(index, result):
