@@ -6,7 +6,11 @@ jobs were still running (they must not starve them), and the server's resident m
 after. `tests/test_load.py` runs the same driver on the tiny model (20 clients) and asserts the
 pass conditions.
 
-    python benchmarks/bench_load.py [--clients 50] [--rounds 3]     (tiny model, in-process server)
+    python benchmarks/bench_load.py [--clients 50] [--rounds 3]     (tiny model)
+
+The server runs in a process of its own (`serve_app.py`), as it does for real visitors: fifty client
+threads inside the server's interpreter would compete with it for the GIL and time themselves out.
+The test drives an in-process server instead (fewer clients, the same driver).
 """
 
 from __future__ import annotations
@@ -64,7 +68,9 @@ def percentile(values: list[float], q: float) -> float:
     return values[index]
 
 
-def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: int = 400) -> dict:
+def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: int = 400, memory=None) -> dict:
+    """Drive the server at `url`. memory: a callable giving the server's live resident MB (default:
+    this process's, for a server in the same process)."""
     from gradio_client import Client, handle_file
 
     from app.examples import skimage_photo
@@ -96,23 +102,29 @@ def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: in
                     latencies.setdefault(endpoint, []).append(time.perf_counter() - start)
                     finished_during_sketch.append(not sketch.done())
 
-    # Warm-up burst: models, caches, every session's state and the allocator's per-thread arenas
-    # exist before memory is first read, so a difference afterwards is growth, not start-up.
+    videos = sorted((ROOT / "assets" / "videos").glob("*.mp4")) + sorted((ROOT / "assets" / "videos").glob("*.webm"))
+
+    def long_jobs(iterations: int):
+        """A sketch and a second visitor's video indexing, submitted (not awaited)."""
+        sketching = Client(url, verbose=False).submit(
+            api_name="/clipasso_sketch", image=handle_file(skimage_photo("coffee")), strokes=8,
+            iterations=iterations, backbones=SHARED,
+        )
+        indexing = Client(url, verbose=False).submit(files=[handle_file(str(v)) for v in videos], api_name="/clip4clip_add")
+        return sketching, indexing
+
+    # Warm-up: a burst of quick requests and one of each long job, so models, caches, every session's
+    # state, the sketch's and the index's buffers and the allocator's per-thread arenas exist before
+    # memory is first read: a difference afterwards is growth from the same work repeated.
+    warm_sketch, warm_index = long_jobs(10)
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(lambda i: one_client(i, False), range(clients)))
-    memory_before = resident_mb()
+    _finished(warm_sketch, "/clipasso_sketch (warm-up)", failures)
+    _finished(warm_index, "/clip4clip_add (warm-up)", failures)
+    memory = memory or resident_mb
+    memory_before = memory()
 
-    sketch_client = Client(url, verbose=False)
-    sketch = sketch_client.submit(
-        api_name="/clipasso_sketch",
-        image=handle_file(skimage_photo("coffee")),
-        strokes=8,
-        iterations=sketch_iterations,
-        backbones=SHARED,
-    )
-    index_client = Client(url, verbose=False)  # a second visitor indexes videos meanwhile
-    videos = sorted((ROOT / "assets" / "videos").glob("*.mp4")) + sorted((ROOT / "assets" / "videos").glob("*.webm"))
-    indexing = index_client.submit(files=[handle_file(str(v)) for v in videos], api_name="/clip4clip_add")
+    sketch, indexing = long_jobs(sketch_iterations)  # a second visitor indexes videos meanwhile
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(lambda i: one_client(i, True), range(clients)))
@@ -121,7 +133,7 @@ def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: in
     indexing_done_before_quick = indexing.done()
     sketch_ok = _finished(sketch, "/clipasso_sketch", failures)
     indexing_ok = _finished(indexing, "/clip4clip_add", failures)
-    memory_after = resident_mb()
+    memory_after = memory()
     every = [t for values in latencies.values() for t in values]
     return {
         "clients": clients,
@@ -156,13 +168,50 @@ def _finished(job, endpoint: str, failures: list[str]) -> bool:
         return False
 
 
-def run(quick: bool = False, clients: int = 50, rounds: int = 3, sketch_iterations: int = 400) -> list[dict]:
-    """Start the app in-process on the tiny model, drive it, and return one row per endpoint."""
-    import conftest  # noqa: F401  (registers the tiny model configs)
-    from appserver import running_demo
+class ServerProcess:
+    """`serve_app.py` in a child process: its URL, and its live resident memory on request. A thread
+    drains the child's stdout, so a chatty child never blocks on a full pipe."""
 
-    with running_demo() as (_demo, url):
-        stats = run_load(url, clients, 2 if quick else rounds, sketch_iterations)
+    def __init__(self):
+        import queue
+        import signal
+        import subprocess
+
+        self._signal = signal.SIGUSR1
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "serve_app.py")], stdout=subprocess.PIPE, text=True,
+        )
+        self._lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.url = self._line("url")
+
+    def _drain(self) -> None:
+        for line in self.process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)  # the child ended
+
+    def _line(self, word: str) -> str:
+        while (line := self._lines.get()) is not None:  # blocks until the child writes (or ends)
+            if line.startswith(word + " "):
+                return line.split(" ", 1)[1].strip()
+        raise RuntimeError(f"the app process ended (exit {self.process.wait()}) before it printed {word!r}")
+
+    def memory(self) -> float:
+        self.process.send_signal(self._signal)
+        return float(self._line("trimmed"))
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def run(quick: bool = False, clients: int = 50, rounds: int = 3, sketch_iterations: int = 400) -> list[dict]:
+    """Start the app on the tiny model in its own process, drive it, and return one row per endpoint."""
+    server = ServerProcess()
+    try:
+        stats = run_load(server.url, clients, 2 if quick else rounds, sketch_iterations, memory=server.memory)
+    finally:
+        server.close()
     for failure in stats["failures"]:
         print("FAILED", failure[:500])
     print(

@@ -1,0 +1,37 @@
+"""The app on the tiny model in a process of its own, for benchmarks whose clients must not share the
+server's interpreter (`bench_load.py`: fifty clients' threads in the server's process compete with it
+for the GIL, which no real classroom does).
+
+    python benchmarks/serve_app.py      # prints "url <url>", then serves until it is killed
+
+On SIGUSR1 it collects garbage, hands freed heap back to the OS (glibc's malloc_trim) and prints
+"trimmed <resident MB>", so its live memory can be read from outside.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+
+def main() -> None:
+    import testkit  # noqa: F401  (registers the tiny model configs)
+    from appserver import running_demo
+    from bench_load import resident_mb
+
+    def trimmed(*_):
+        print(f"trimmed {resident_mb():.1f}", flush=True)
+
+    signal.signal(signal.SIGUSR1, trimmed)
+    with running_demo() as (_demo, url):
+        print(f"url {url}", flush=True)
+        while True:
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()
