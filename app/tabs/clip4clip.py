@@ -163,7 +163,8 @@ def build_collection(page: Page) -> None:
     gr.Markdown("<small>The operator's collection: videos indexed beforehand with "
                 "`python -m components.clip4clip.collection index SRC --out DIR` (on this machine or a Ray cluster) "
                 "and opened read-only with `python app.py --collection DIR`. Every visitor searches the same "
-                "collection; nothing is added to it from the page.</small>")
+                "collection; nothing is added to it from the page. Ranked by meanP, the vector each video was stored "
+                "with (the Similarity choice above applies to your own index).</small>")
     page.output("collection_status", gr.Markdown(collection_status()))
     with gr.Row():
         with gr.Column(scale=1):
