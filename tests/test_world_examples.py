@@ -187,8 +187,8 @@ def test_each_tabs_world_row_runs_through_its_endpoint(served):
     ok["zeroshot"] = {c["label"] for c in ranked["confidences"]} == set(labels.split(", "))
 
     image, labels = world_examples("lseg")[0]
-    overlay, shares, *_ = client.predict(handle_file(image), labels, 14.29, 0.0, "none", 1, "raw", "naclip",
-                                         "1x", MODEL, api_name="/lseg_segment")
+    overlay, _slider, shares, *_ = client.predict(handle_file(image), labels, 14.29, 0.0, "none", 1, "raw",
+                                                  "naclip", "1x", MODEL, api_name="/lseg_segment")
     ok["lseg"] = {row[0] for row in shares["data"]} <= set(labels.split(", "))
 
     image, preset, extra = world_examples("groupvit")[0]
@@ -207,8 +207,8 @@ def test_each_tabs_world_row_runs_through_its_endpoint(served):
     ok["glip"] = picture is not None
 
     image, source = world_examples("depthclip")[0]
-    depth, status, *_ = client.predict(handle_file(image), source, ", ".join(dc.WORDS), ", ".join(map(str, dc.BINS)),
-                                       0.1, True, 128, "imagenet", "naclip", MODEL, api_name="/depthclip_estimate")
+    depth, *_ = client.predict(handle_file(image), source, ", ".join(dc.WORDS), ", ".join(map(str, dc.BINS)),
+                               0.1, True, 128, "imagenet", "naclip", MODEL, api_name="/depthclip_estimate")
     ok["depthclip"] = depth is not None
 
     path, labels, projection = world_examples("pointclip")[0]
