@@ -144,7 +144,6 @@ class ClipBackbone:
         model, pretrained, device = self.source
         return load_backbone(model, pretrained, device, precision=precision)
 
-
     # -- text --------------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         return self.tokenizer(list(texts))

@@ -24,7 +24,6 @@ WORDS = ", ".join(dc.WORDS)
 BINS = ", ".join(str(b) for b in dc.BINS)
 
 
-@pytest.fixture(scope="module")
 def paths_of(downloads) -> list[str]:
     return [d["path"] if isinstance(d, dict) else d for d in downloads]
 
@@ -38,6 +37,7 @@ def exported_depth(downloads) -> tuple[np.ndarray, dict]:
     return metres, legend
 
 
+@pytest.fixture(scope="module")
 def client(app_client) -> Client:  # the session's one app runs DepthCLIP on the tiny ResNet
     return app_client
 
@@ -74,7 +74,6 @@ def test_motorcycle_with_ground_truth(client):
     step = Image.open(shown["path"] if isinstance(shown, dict) else shown).convert("RGB")
     top = step.crop((0, 0, step.width, round(main.height * step.width / main.width))).resize((64, 64))
     assert np.abs(np.asarray(main.resize((64, 64)), float) - np.asarray(top, float)).mean() < 4
-    saved = json.loads(open(record).read())
     # The slider compares the scaled prediction with the ground truth, one size: the photo's.
     photo_size = Image.open(skimage_photo("motorcycle_left")).size
     assert "ground truth" in compare["label"] and "dark = near" in compare["label"]
@@ -88,6 +87,7 @@ def test_motorcycle_with_ground_truth(client):
         assert png.mode in ("I;16", "I")
         assert np.abs(np.asarray(png) / 1000.0 - metres).max() <= 0.001
     assert float(np.median(metres)) == pytest.approx(json.loads(open(record).read())["scores"]["depth_m"]["median"], abs=1e-5)
+    saved = json.loads(open(record).read())
     assert saved["tab"] == "depthclip" and saved["settings"]["height"] == 128
     assert "clip-lab-tiny-rn-depth" in saved["weights"] and len(saved["scores"]["word_mean_probability"]) == 7
 
@@ -123,9 +123,6 @@ def test_other_photo_has_no_ground_truth_and_dense_extension(client):
     assert truth is None and "motorcycle example" in comparison
     assert "clip-lab-tiny-vit" in status and "extension" in status
     assert len(gallery) == 2
-
-
-def test_paper_default_backbone_is_rn50(client):
     # Without ground truth the slider compares the depth with the photo itself, at the photo's size.
     assert "photo" in compare["label"] and "ground truth" not in compare["label"]
     left, right = (Image.open(p["path"] if isinstance(p, dict) else p).convert("RGB") for p in compare["value"])
@@ -134,6 +131,9 @@ def test_paper_default_backbone_is_rn50(client):
     assert np.abs(np.asarray(right, float) - np.asarray(photo, float)).mean() < 4
     metres, legend = exported_depth(downloads)
     assert 1.0 - 1e-6 <= metres.min() and metres.max() <= 3.0 + 1e-6 and legend["depth_m"]["max"] <= 3.0 + 1e-6
+
+
+def test_paper_default_backbone_is_rn50(client):
     """With no override the tab loads RN50 · openai (components.backbone.load_paper_backbone);
     offline it falls back to random and says so."""
     saved = {k: os.environ.pop(k) for k in TINY_DEPTHCLIP}

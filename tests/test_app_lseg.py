@@ -229,11 +229,6 @@ def test_lseg_segment_and_rescore_called_directly(ctx):
     assert set(answer.scores["shares"]) == {"dog", "grass", "other"}
     assert sum(r[1] for r in answer.outputs["shares"]) == pytest.approx(100, abs=0.1)
     assert len(answer.steps) == 4 and answer.keep is not None
-    again = lseg.rescore(ctx, s.replace(temperature=50.0, regulariser="bottleneck", blocks=2), answer.keep)
-    assert "bottleneck × 2" in again.notes[-1] and "softmax(50.0 × cosine)" in again.steps[2][1]
-    assert again.scores is None  # a re-score writes no record
-    with pytest.raises(InputError, match="Segment an image first"):
-        lseg.rescore(ctx, s, None)
     from components.exports import maps
     png = next(p for p in answer.outputs["downloads"] if p.endswith(".png"))
     overlay_side, photo_side = (max(p.size) for p in answer.outputs["compare"])
@@ -241,6 +236,11 @@ def test_lseg_segment_and_rescore_called_directly(ctx):
     labels = maps.read_label_map(png)
     shares = {r[0]: r[1] for r in answer.outputs["shares"]}
     assert 100 * float((labels == 0).mean()) == pytest.approx(shares["dog"], abs=0.01)
+    again = lseg.rescore(ctx, s.replace(temperature=50.0, regulariser="bottleneck", blocks=2), answer.keep)
+    assert "bottleneck × 2" in again.notes[-1] and "softmax(50.0 × cosine)" in again.steps[2][1]
+    assert again.scores is None  # a re-score writes no record
+    with pytest.raises(InputError, match="Segment an image first"):
+        lseg.rescore(ctx, s, None)
     single = lseg.segment(ctx, s.replace(resolution="single"))
     assert all(n > 0 for n in single.scores["grid"])
 

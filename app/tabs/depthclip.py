@@ -212,6 +212,14 @@ def outputs(image: Image.Image, result) -> Answer:
     )
 
 
+def export_files(result) -> list[str]:
+    """The depth at the image's own size: 16-bit millimetre PNG, metres `.npy`, and their legend."""
+    files = maps.write_depth(result.depth, maps.export_folder("depthclip"), "depthclip",
+                             source=f"CLIP Lab DepthCLIP tab ({result.features_from}; bins "
+                                    f"{result.bins.min():g}-{result.bins.max():g} m)")
+    return files.paths
+
+
 def status_text(backbone, result, seconds: float, reused: bool) -> str:
     h, w = result.grid_size
     lines = [
