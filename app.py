@@ -48,8 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default=env.device, choices=["auto", "cpu", "cuda"], help="default %(default)s")
     parser.add_argument(
         "--precision", default=env.precision, type=_precision, metavar="{" + ",".join(PRECISIONS) + "}",
-        help="numeric precision of every model (components/precision.py); auto: bf16 on CPUs with AMX or "
-        "AVX-512 BF16 and on CUDA, else fp32 (default %(default)s)",
+        help="numeric precision of every model (components/precision.py); auto: bf16 on CPUs with AMX "
+        "and on CUDA, else fp32 (default %(default)s)",
     )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))

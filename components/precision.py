@@ -17,10 +17,11 @@ it; pipelines never cast on their own. Embeddings always come back as float32.
   `torch.ao.quantization.quantize_dynamic` (deprecated in favour of torchao's `quantize_`; it warns,
   and the warning is silenced here). CPU only.
 - "auto": decided once per process and device from what the device supports, never from a timing:
-  on a CPU with AMX (`amx_bf16`) or AVX-512 BF16 (`avx512_bf16`) → bf16; on another CPU → fp32
-  (int8 was measured faster only on CPUs that also have bf16, where bf16 is faster still; no
-  benchmark on a CPU without bf16 says int8 wins there, so auto does not pick it); on CUDA → bf16
-  where the GPU supports it, else fp32.
+  on a CPU with AMX (`amx_bf16`) → bf16 (issue 19: 2.6–3.3× fp32); on another CPU → fp32. A CPU
+  with AVX-512 BF16 but no AMX (this project's VM: `avx512_bf16` shown, AMX hidden) ran the cast
+  ViT-B-16 at 0.66× fp32, and int8 there at 1.43× at batch 8 but 0.65× at batch 1 in the same run
+  (benchmarks/results/precision.json): not a clear win, so auto does not pick int8; it is there to
+  choose. On CUDA → bf16 where the GPU supports it, else fp32.
 
 A gradient through the model (CLIPasso's loss tower) is only sound in fp32 and bf16: quantised
 Linear layers have no backward (autograd passes nothing through them, silently), so an int8 model
@@ -44,7 +45,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")
 CONCRETE = ("fp32", "bf16", "int8")
 ENV = "CLIP_LAB_PRECISION"
 DEFAULT = "auto"  # the app's default; a backbone made directly (notebooks, tests) is fp32 unless asked
-BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with native bf16 matmul
+# /proc/cpuinfo flags of CPUs where bf16 matmul is fast: AMX tiles. AVX-512 BF16 alone (`avx512_bf16`,
+# e.g. a VM that hides AMX) is not enough: there the cast ViT-B-16 ran at 0.66x fp32
+# (benchmarks/results/precision.json), so auto stays at fp32 on such a CPU.
+BF16_FLAGS = ("amx_bf16",)
 LABELS = {
     "fp32": "fp32",
     "bf16": "bf16 (weights cast)",
@@ -60,7 +64,7 @@ def parse(value: str | None, *, source: str = "precision") -> str:
     if text not in PRECISIONS:
         raise InputError(
             f"Unknown {source} {value!r}; choose one of: {', '.join(PRECISIONS)} "
-            "(auto: bf16 on CPUs with AMX or AVX-512 BF16 and on CUDA, else fp32)."
+            "(auto: bf16 on CPUs with AMX and on CUDA, else fp32)."
         )
     return text
 
@@ -99,7 +103,9 @@ def auto_reason(device: str, flags: frozenset[str] | None = None) -> tuple[str, 
     found = [f for f in BF16_FLAGS if f in flags]
     if found:
         return "bf16", f"this CPU has {found[0]}"
-    return "fp32", "this CPU has neither AMX nor AVX-512 BF16"
+    if "avx512_bf16" in flags:
+        return "fp32", "this CPU has AVX-512 BF16 but no AMX: bf16 measured slower than fp32 there"
+    return "fp32", "this CPU has no AMX"
 
 
 def _cuda_bf16() -> bool:
