@@ -230,7 +230,9 @@ def _clean(item: str) -> str:
 
 
 def _truncate(label: str, count_tokens: Callable[[str], int], max_tokens: int) -> str:
-    words = label.split()
+    # every word is at least one token, so no more than max_tokens words can fit: start there, not
+    # from a pasted page (dropping one word at a time from thousands re-tokenises it thousands of times)
+    words = label.split()[:max_tokens]
     while len(words) > 1 and count_tokens(" ".join(words)) > max_tokens:
         words.pop()
     short = " ".join(words)

@@ -159,6 +159,24 @@ def test_long_labels_are_cut_to_the_text_context(tiny_vit):
     assert "was cut" in parsed.notes[0]
 
 
+def test_a_pasted_page_as_a_label_is_cut_with_few_token_counts(tiny_vit):
+    """A label of thousands of words is cut as one of 60 would be, counting tokens a few dozen times
+    (dropping one word at a time from the whole page made ~5 000 counts: 30 s for one request)."""
+    calls = []
+
+    def count(text):
+        calls.append(text)
+        return tiny_vit.count_tokens(text)
+
+    page = "a very long caption about a cat " * 700
+    parsed = media.parse_labels(page, count_tokens=count, max_tokens=20)
+    assert parsed.labels[0] == media.parse_labels(" ".join(page.split()[:30]), count_tokens=count, max_tokens=20).labels[0]
+    kept = parsed.labels[0].split()
+    next_word = page.split()[len(kept)]  # the cut is as long as fits: one more word would not
+    assert tiny_vit.count_tokens(parsed.labels[0]) <= 20 < tiny_vit.count_tokens(f"{parsed.labels[0]} {next_word}")
+    assert len(calls) < 100
+
+
 def test_invisible_characters_do_not_make_a_label():
     with pytest.raises(InputError, match="at least one label"):
         media.parse_labels("\u200b, \u200e\u200f, \u200d")
