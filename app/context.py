@@ -279,17 +279,15 @@ class AppContext:
     def backbone(self, choice: str | None = None) -> ClipBackbone:
         """The loaded backbone for a picker choice, waiting for it if it is still loading. Inside a
         replay of a record made at another precision (`components.precision.replay_at`), that
-        precision's copy of the model, loaded here."""
-        try:
-            asked = precisions.current_override()
-            if asked and not self.is_session_choice(choice) and asked != self.settings.precision:
-                device = resolve_device(self.settings.device)
-                if precisions.resolve(asked, device) != precisions.resolve(self.settings.precision, device):
-                    self.start_loading(choice).result()  # the app's own copy first: its stand-in, if any
-                    return self._load(choice or self.default_choice, precision=asked)
-            return self.start_loading(choice).result()
-        except WeightsError as error:
-            raise InputError(str(error)) from None
+        precision's copy of the model, loaded here. A `WeightsError` goes up as it is:
+        `app/widgets.user_errors` is the one place it becomes a message."""
+        asked = precisions.current_override()
+        if asked and not self.is_session_choice(choice) and asked != self.settings.precision:
+            device = resolve_device(self.settings.device)
+            if precisions.resolve(asked, device) != precisions.resolve(self.settings.precision, device):
+                self.start_loading(choice).result()  # the app's own copy first: its stand-in, if any
+                return self._load(choice or self.default_choice, precision=asked)
+        return self.start_loading(choice).result()
 
     def is_ready(self, choice: str | None = None) -> bool:
         if self.is_session_choice(choice) or self.deferred(choice):
