@@ -18,8 +18,10 @@ from components.video import limits_text as video_limits_text
 
 # ZeroGPU (the `spaces` package; README, "Hugging Face Spaces"): a GPU-decorated call asks the
 # scheduler for a duration before it runs, is refused when the visitor's quota left is smaller, and
-# may be aborted when it runs past it. 60 s is the package's own default.
-GPU_SECONDS = 60
+# may be aborted when it runs past it. The package's own default is 60 s; one image, a clip or a
+# cloud takes a GPU a few seconds (the worker's start included), so a call asks for half that, and a
+# visitor's quota buys twice the answers. Long work asks by its size (`Page.run(gpu_seconds=...)`).
+GPU_SECONDS = 30
 GPU_SECONDS_MIN = 5  # a call also pays for the worker's start (CUDA init, weights moved to the GPU)
 GPU_SECONDS_MAX = int(os.environ.get("CLIP_LAB_GPU_SECONDS_MAX", "300"))
 

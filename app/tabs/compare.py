@@ -126,7 +126,7 @@ def build(ctx) -> None:
         page.output("this_run", gr.Markdown())
         gr.Markdown(DIFFERENCES)
 
-    page.run(run, compare, "run", concurrency_limit=1)
+    page.run(run, compare, "run", concurrency_limit=1, gpu_seconds=60)  # several methods, one dense pass each
 
 
 def compare(ctx, s, progress=quiet) -> Answer:
