@@ -598,13 +598,23 @@ class Session(str):
 
 def _session(params: list[_Param], args: tuple) -> Session:
     """The session of Gradio's call (its request follows the progress); "" without one."""
-    request = args[len(params) + 1] if len(args) > len(params) + 1 else None
+    return session_of(args[len(params) + 1] if len(args) > len(params) + 1 else None)
+
+
+def session_of(request) -> Session:
+    """The session of a Gradio request, carrying its visitor; "" without a request."""
     session = Session(getattr(request, "session_hash", None) or "")
     # without our cookie (an API caller, the page cache off): the session, hashed, since a client
     # chooses its session id and the visitor id names a folder
     session.visitor = serving.visitor_of(getattr(request, "cookies", None)) or (
         hashlib.sha256(session.encode()).hexdigest()[:32] if session else "")
     return session
+
+
+def owner(session) -> str:
+    """Whose things a call leaves in the process (a trained model, a run): the browser's visitor id
+    (it survives a reload), else the session's, else "default" (a direct call)."""
+    return getattr(session, "visitor", "") or str(session or "") or "default"
 
 
 def _call(fn, *args, session: str = ""):

@@ -6,6 +6,7 @@ import gradio as gr
 
 from app import gradio_fixes, presentation
 from app.context import AppContext, Settings, shown_choice
+from app.scaffold import owner, session_of
 from app.tabs import TABS
 
 INTRO = (
@@ -58,6 +59,12 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
         outputs = [status, banner, timer]
         demo.load(refresh, picker, outputs, api_name="model_status", show_progress="hidden")
+
+        def own_models(request: gr.Request):
+            """The picker with this browser's own models too (trained or uploaded before a reload)."""
+            return gr.Dropdown(choices=ctx.session_choices(owner(session_of(request))))
+
+        demo.load(own_models, None, picker, api_name=False, show_progress="hidden", queue=False)
         timer.tick(refresh, picker, outputs, api_name=False, show_progress="hidden", queue=False)
         picker.change(refresh, picker, outputs, api_name="pick_model", show_progress="hidden")
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)

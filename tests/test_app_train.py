@@ -167,6 +167,30 @@ def test_the_handlers_train_probe_export_and_serve_without_a_server(ctx):
     assert tab.stop(ctx, s, session="direct").outputs["status"] == "Nothing is training in this session."
 
 
+def _browser(session: str, visitor: str):
+    from app.scaffold import Session
+
+    s = Session(session)
+    s.visitor = visitor
+    return s
+
+
+def test_a_browsers_run_and_models_survive_a_reload_and_stay_its_own(ctx):
+    """Keyed by the browser's visitor id (a cookie that outlives the page), not Gradio's per-load
+    session: a reload (a new session, the same visitor) finds the run and the model; another
+    browser does not."""
+    s = tab.TAB.defaults(**QUICK, model=ctx.default_choice)
+    before, after, other = _browser("load-1", "visitor-a"), _browser("load-2", "visitor-a"), _browser("load-3", "visitor-b")
+    run_all(tab.train(ctx, s, session=before))
+    choice = tab.use_model(ctx, s.replace(label="reloaded CLIP"), session=after).outputs["picker"].value
+    from app.scaffold import owner
+
+    assert choice in dict((c, n) for n, c in ctx.session_choices(owner(before)))
+    assert choice not in dict((c, n) for n, c in ctx.session_choices(owner(other)))
+    with pytest.raises(InputError, match="Train a model first"):
+        tab.export(ctx, s, session=other)
+
+
 def test_the_handlers_say_what_to_do_first(ctx):
     s = tab.TAB.defaults(model=ctx.default_choice)
     for handler in (tab.probe, tab.export, tab.use_model):

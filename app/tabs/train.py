@@ -15,7 +15,7 @@ import gradio as gr
 import torch
 
 from app.render import training as shown
-from app.scaffold import Answer, Page, Setting, Tab, quiet
+from app.scaffold import Answer, Page, Setting, Tab, owner, quiet
 from components.backbone import resolve_device
 from components.errors import InputError
 from components.mini import live
@@ -207,7 +207,7 @@ def trainings(ctx) -> Trainings:
 
 
 def _session(session: str) -> str:
-    return session or "default"
+    return owner(session)  # the browser's: a reload keeps its run and models
 
 
 # -- handlers -----------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def probe(ctx, s, progress=quiet, session: str = "") -> Answer:
 
 
 def use_model(ctx, s, progress=quiet, session: str = "") -> Answer:
-    """Serve the trained model (at its last evaluation) to every tab, for this browser session."""
+    """Serve the trained model (at its last evaluation) to every tab, for this browser."""
     run, _ = trainings(ctx).last(_session(session))
     snapshot = run.snapshot
     top1 = snapshot.evaluation.top1
@@ -270,7 +270,7 @@ def use_model(ctx, s, progress=quiet, session: str = "") -> Answer:
 
 
 def load_checkpoint(ctx, s, progress=quiet, session: str = "") -> Answer:
-    """Load a checkpoint this tab saved and serve it to every tab, for this browser session."""
+    """Load a checkpoint this tab saved and serve it to every tab, for this browser."""
     if not s.path:
         raise InputError("Upload a checkpoint (.safetensors) that the Train tab saved.")
     model, metadata = live.load_checkpoint(s.path)
@@ -293,8 +293,8 @@ def _register(ctx, session: str, name: str, backbone, note: str) -> Answer:
     choice = ctx.add_session_model(key, name, backbone, note)
     return Answer({
         "picker": gr.Dropdown(choices=ctx.session_choices(key), value=choice),
-        "use_note": f"**{name}** is now the model of every tab, for you only (this browser session). Pick another "
-                    "model in the header to go back.",
+        "use_note": f"**{name}** is now the model of every tab, for you only (this browser; a reload keeps it in "
+                    "the picker). Pick another model in the header to go back.",
     })
 
 
@@ -306,7 +306,7 @@ def trained_note(step: int, top1: float, concepts) -> str:
     return (
         f"ℹ️ **This runs the CLIP you trained in the Train tab** ({step} steps on the generated world, held-out "
         f"top-1 {top1:.0%}). At best it knows what its captions named — {', '.join(concepts)} — in that world, "
-        "never photos: try each tab's world examples. Only you see it (this browser session)."
+        "never photos: try each tab's world examples. Only you see it (this browser)."
     )
 
 
