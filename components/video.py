@@ -177,15 +177,16 @@ class SampledVideo:
 
 
 # -- sources -----------------------------------------------------------------------------------------
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, max_mb: float | None = None) -> None:
+    max_mb = MAX_VIDEO_MB if max_mb is None else max_mb  # read when called: the limit is a setting
     name = path.name
     if not path.is_file():
         raise InputError(f"{name} could not be found; upload it again.")
     size = path.stat().st_size
     if size == 0:
         raise InputError(f"{name} is empty (0 bytes); upload the video again.")
-    if size > MAX_VIDEO_MB * 2**20:
-        raise InputError(f"{name} is {size / 2**20:.0f} MB; the limit is {MAX_VIDEO_MB} MB.")
+    if size > max_mb * 2**20:
+        raise InputError(f"{name} is {size / 2**20:.0f} MB; the limit is {max_mb:g} MB.")
 
 
 def _is_gif(path: Path) -> bool:
@@ -452,15 +453,17 @@ def _first_line(error: Exception) -> str:
     return (text.splitlines()[0] if text else type(error).__name__)[:200]
 
 
-def open_source(source, *, max_side: int = MAX_FRAME_SIDE) -> _Source:
-    """A path (str/Path) to a video or GIF, or a list of images (paths, PIL images or arrays)."""
+def open_source(source, *, max_side: int = MAX_FRAME_SIDE, max_mb: float | None = None) -> _Source:
+    """A path (str/Path) to a video or GIF, or a list of images (paths, PIL images or arrays).
+    max_mb: the file size allowed (None: an upload's, MAX_VIDEO_MB; a library indexed on the server
+    allows more)."""
     if source is None or (isinstance(source, str) and not source):
         raise InputError("Upload a video first, or pick one of the examples.")
     if isinstance(source, (list, tuple)):
         return _ImageListSource(source, max_side)
     if isinstance(source, (str, Path)):
         path = Path(source)
-        _check_file(path)
+        _check_file(path, max_mb)
         return _GifSource(path, max_side) if _is_gif(path) else _AvSource(path, max_side)
     raise InputError(f"Expected a video file or a list of images, got {type(source).__name__}.")
 

@@ -144,16 +144,7 @@ def decode_video(path: str | Path, sampling: videos.Sampling = videos.CLIP4CLIP_
                  max_mb: float = MAX_VIDEO_MB) -> Decoded:
     """The frames CLIP4Clip samples from one file, through `components.video`'s sources and sampling
     (the same frames `load_video` gives; only the size limit is the library's, not the upload's)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path.name} could not be found.")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"{path.name} is empty (0 bytes).")
-    if size > max_mb * 2**20:
-        raise InputError(f"{path.name} is {size / 2**20:.0f} MB; the limit is {max_mb:g} MB.")
-    source = videos._GifSource if videos._is_gif(path) else videos._AvSource
-    with source(path, videos.MAX_FRAME_SIDE) as src:
+    with videos.open_source(Path(path), max_mb=max_mb) as src:
         indices, _mask = sampling.pick(src.info.frame_count, src.info.fps)
         frames = src.fetch(indices)
         fps, duration = src.info.fps, src.info.duration
@@ -166,14 +157,9 @@ def decode_video(path: str | Path, sampling: videos.Sampling = videos.CLIP4CLIP_
 def frame_at(path: str | Path, seconds: float, max_mb: float = MAX_VIDEO_MB) -> Image.Image:
     """The frame shown at `seconds` of a video file (a query "by a frame of another video", a hit's moment)."""
     path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise InputError(f"{path.name} could not be found or is empty.")
-    if path.stat().st_size > max_mb * 2**20:
-        raise InputError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MB; the limit is {max_mb:g} MB.")
     if not math.isfinite(float(seconds)) or seconds < 0:
         raise InputError(f"Give the frame's time as seconds from the start (got {seconds}).")
-    source = videos._GifSource if videos._is_gif(path) else videos._AvSource
-    with source(path, videos.MAX_FRAME_SIDE) as src:
+    with videos.open_source(path, max_mb=max_mb) as src:
         if seconds > src.info.duration:
             raise InputError(f"{path.name} lasts {src.info.duration:.1f} s; pick a time up to that.")
         index = min(src.info.frame_count - 1, int(round(seconds * src.info.fps)))
