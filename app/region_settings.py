@@ -4,14 +4,13 @@ of a run, and the line of notes that says what those settings proposed. Each tab
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 
 import gradio as gr
 
 from app.scaffold import Setting
 from components import regions
 from components.exports import coco
+from components.exports import folders
 from components.media import load_image
 
 COCO_LABEL = "Boxes as COCO JSON: the annotation file, and the results list pycocotools' COCO.loadRes reads"
@@ -70,7 +69,7 @@ def coco_files(tab: str, image, name: str, boxes, labels, scores, categories, de
     """The shown boxes of a run as two COCO files in a fresh temporary folder — `<tab>-boxes.coco.json`
     (images, categories, annotations with bbox [x, y, w, h] in pixels of `image` and a score) and
     `<tab>-boxes.results.json` (the results list) — named by the image's base name only."""
-    folder = Path(tempfile.mkdtemp(prefix=f"clip-lab-{tab}-coco-"))
+    folder = folders.answer_folder(f"{tab}-coco")
     document = coco.dataset(boxes, labels, scores, categories=list(categories), image_size=image.size,
                             file_name=name or "image.png", description=description)
     return [coco.write(document, folder / f"{tab}-boxes.coco.json"),

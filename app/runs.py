@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from components import precision as precisions
+from components.exports import folders
 from components.errors import InputError
 
 RECORD_VERSION = 1
@@ -73,10 +73,9 @@ def write_record(
     for key, value in (extra or {}).items():
         assert key not in record, f"extra field {key!r} would overwrite the record's own"
         record[str(key)] = _plain(value)
-    handle = tempfile.NamedTemporaryFile("w", suffix=f"-{tab}-run.json", delete=False, encoding="utf-8")
-    with handle:
-        json.dump(record, handle, indent=2, ensure_ascii=False)
-    return handle.name
+    path = folders.answer_file("run", f"{tab}-run.json")
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    return str(path)
 
 
 def read_record(path: str | None, tab: str) -> dict:

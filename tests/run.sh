@@ -18,4 +18,9 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 
 export HF_HUB_OFFLINE=1
-exec .venv/bin/python -m pytest -q "$@"  # settings: pyproject.toml
+# Every temporary file of the run (Gradio's cache, gradio_client's downloads, the answers' files) goes
+# into one folder removed at the end, so runs do not pile up in the machine's temporary directory.
+TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/clip-lab-suite-XXXXXX")"
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+.venv/bin/python -m pytest -q "$@"  # settings: pyproject.toml

@@ -90,5 +90,3 @@ def test_depth_outside_sixteen_bits_is_clipped_and_counted(tmp_path):
 def test_file_names_are_plain(tmp_path):
     files = maps.write_label_map(np.zeros((2, 2), int), ["a"], ["#ffffff"], tmp_path, "../x y/é")
     assert all(p.startswith(str(tmp_path)) for p in files.paths)
-    folder = maps.export_folder("lseg")
-    assert folder.is_dir() and folder.name.startswith("clip-lab-lseg-")

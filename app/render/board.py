@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -11,6 +10,7 @@ from PIL import Image, ImageDraw
 from app import render
 from app.render import boxes
 from app.render import text as lettering
+from components.exports import folders
 
 TILE_SIDE = 360  # long side of each picture on the board
 CAPTION_FONT = 15
@@ -94,7 +94,6 @@ def save(pictures: list[tuple[Image.Image, str]], title: str) -> str:
         for k, cell in enumerate(row):
             canvas.paste(cell, (k * cell_w, y))
         y += max(c.height for c in row) + 8
-    handle = tempfile.NamedTemporaryFile(suffix="-compare-board.png", delete=False)
-    with handle:
-        canvas.save(handle, format="PNG")
-    return handle.name
+    path = folders.answer_file("compare", "compare-board.png")
+    canvas.save(path, format="PNG")
+    return str(path)

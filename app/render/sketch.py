@@ -3,7 +3,6 @@ chart for the strip), the saliency map with the start points, and the sketch's G
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from PIL import Image, ImageDraw
 from app import render
 from app.howitworks import STEP_SIZE
 from app.render.text import font
+from components.exports import folders
 
 SEED_COLOURS = ((0, 130, 200), (230, 25, 75), (60, 180, 75), (245, 130, 48), (145, 30, 180), (0, 128, 128),
                 (240, 50, 230), (170, 110, 40))
@@ -42,7 +42,7 @@ def saliency_picture(result) -> Image.Image:
 
 
 def _out_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="clipasso-"))
+    return folders.answer_folder("clipasso")
 
 
 def write_svg(result) -> str:

@@ -24,7 +24,7 @@ from components import backbone as backbones
 from components import dense, features
 from components import depthclip as dc
 from components.errors import InputError
-from components.exports import maps
+from components.exports import folders, maps
 from components.media import load_image
 
 SOURCES = {
@@ -214,7 +214,7 @@ def outputs(image: Image.Image, result) -> Answer:
 
 def export_files(result) -> list[str]:
     """The depth at the image's own size: 16-bit millimetre PNG, metres `.npy`, and their legend."""
-    files = maps.write_depth(result.depth, maps.export_folder("depthclip"), "depthclip",
+    files = maps.write_depth(result.depth, folders.answer_folder("depthclip"), "depthclip",
                              source=f"CLIP Lab DepthCLIP tab ({result.features_from}; bins "
                                     f"{result.bins.min():g}-{result.bins.max():g} m)")
     return files.paths

@@ -13,7 +13,7 @@ from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, q
 from components import dense, features, groupvit
 from components.backbone import load_official_engine
 from components.errors import InputError
-from components.exports import maps
+from components.exports import folders, maps
 from components.labelsets import LABEL_SETS
 from components.media import load_image, parse_labels
 
@@ -222,7 +222,7 @@ def export_files(result, names, colours) -> list[str]:
     """The label map at the image's own size as an indexed PNG and its legend, in the segmentation's colours."""
     engine = "official GroupViT" if result.engine == "official" else "CLIP-backed grouping"
     files = maps.write_label_map(result.label_map, names, segments.legend_colours(names, colours),
-                                 maps.export_folder("groupvit"), "groupvit-labels",
+                                 folders.answer_folder("groupvit"), "groupvit-labels",
                                  source=f"CLIP Lab GroupViT tab ({engine})")
     return files.paths
 

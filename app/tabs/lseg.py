@@ -10,7 +10,7 @@ from app.howitworks import grid_picture, steps
 from app.render import segments
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
 from components import dense, features, lseg
-from components.exports import maps
+from components.exports import folders, maps
 from components.media import MAX_LABELS, load_image, parse_labels
 
 DISPLAY_SIDE = 1024  # long side of the segmentation overlay shown in the browser
@@ -198,7 +198,7 @@ def outputs(image, result, extra) -> Answer:
 def export_files(result, names, colours) -> list[str]:
     """The label map at the image's own size as an indexed PNG and its legend, in the overlay's colours."""
     files = maps.write_label_map(result.label_map, names, segments.legend_colours(names, colours),
-                                 maps.export_folder("lseg"), "lseg-labels",
+                                 folders.answer_folder("lseg"), "lseg-labels",
                                  source=f"CLIP Lab LSeg tab ({result.dense_method} dense CLIP)")
     return files.paths
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import tempfile
 import threading
 import time
 import weakref
@@ -18,6 +17,7 @@ from app.render import training as shown
 from app.scaffold import Answer, Page, Setting, Tab, owner, quiet
 from components.backbone import resolve_device
 from components.errors import InputError
+from components.exports import folders
 from components.mini import live
 from components.world import scenes
 
@@ -314,7 +314,7 @@ def saved(run: live.LiveRun, model: str) -> Answer:
     """The checkpoint (safetensors, fp16) of the run's last snapshot, and what its run record holds:
     the checked settings, the held-out scores, the curves, how the run ended and on what machine."""
     snapshot = run.snapshot
-    folder = Path(tempfile.mkdtemp(prefix="clip-lab-train-"))
+    folder = folders.answer_folder("train")
     weights = live.save(snapshot.model, folder / f"{live.LIVE_MODEL}-seed{run.settings.seed}-step{snapshot.step}.safetensors",
                         run.settings, extra={"steps": snapshot.step, "seed": run.settings.seed})
     evaluation = snapshot.evaluation

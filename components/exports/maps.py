@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +34,6 @@ DEPTH_MM_RANGE = (1, 65535)  # what a 16-bit PNG holds; 0 is kept for "no depth"
 NO_DEPTH = 0
 LEGEND_FORMAT = "clip-lab-label-map/1"
 DEPTH_FORMAT = "clip-lab-depth/1"
-KEEP_S = 3600  # an answer's files outlive its run by this long (Gradio serves its own copies)
 
 
 @dataclass(frozen=True)
@@ -63,21 +59,6 @@ class DepthFiles:
     @property
     def paths(self) -> list[str]:
         return [self.png, self.npy, self.legend]
-
-
-def export_folder(prefix: str = "export") -> Path:
-    """A fresh temporary folder for one answer's files (Gradio copies what a handler returns into its
-    own cache and serves it from there; the folder's path never reaches the page). Folders of the
-    same prefix older than `KEEP_S` are removed first, so a long-running app does not fill its disk."""
-    stem = f"clip-lab-{_safe(prefix)}-"
-    now = time.time()
-    for old in Path(tempfile.gettempdir()).glob(f"{stem}*"):
-        try:
-            if old.is_dir() and not old.is_symlink() and now - old.stat().st_mtime > KEEP_S:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:  # another process removed it first
-            pass
-    return Path(tempfile.mkdtemp(prefix=stem))
 
 
 # -- label maps ----------------------------------------------------------------------------------

@@ -11,11 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-
 import numpy as np
+
+from components.exports import folders
 
 RANKING_HEADER = ("rank", "video", "cosine", "logit", "best_moment_s", "best_frame")
 METRICS_HEADER = ("direction", "R@1", "R@5", "R@10", "MdR", "MnR", "ranks")
@@ -85,6 +84,6 @@ def matrix_csv(evaluation) -> str:
 def save(text: str, name: str) -> str:
     """Write CSV text to `<fresh folder>/<name>.csv` and return the path (the name cleaned to a file name)."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:60] or "table"
-    path = Path(tempfile.mkdtemp(prefix="clip-lab-csv-")) / f"{stem}.csv"
+    path = folders.answer_file("csv", f"{stem}.csv")
     path.write_text(text, encoding="utf-8")
     return str(path)
