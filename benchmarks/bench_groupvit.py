@@ -2,14 +2,14 @@
 
 One image-tower pass over the dense windows gives the patch embeddings and the image embedding;
 grouping (64 then 8 centroids, a few refinements) and labelling are small matrix products, and the
-chained map is upsampled and arg-maxed at image resolution. `tab_ms` adds the tab's pictures and Gradio's encoding of the overlay.
+chained map is upsampled and arg-maxed at image resolution. `tab_ms` adds the tab's pictures and what Gradio sends (overlay, group pictures, table, label-map files).
 Target: ≤ 1.5× the bare forward.
 """
 
 from __future__ import annotations
 
 
-from common import report, time_dense_tab
+from common import report, sender, time_dense_tab
 from PIL import Image
 
 from app.examples import skimage_photo
@@ -23,13 +23,14 @@ def run(quick: bool = False) -> list[dict]:
 
     from app.tabs.groupvit import outputs
 
-    overlay, picture = gr.AnnotatedImage(format="jpeg"), gr.Image(type="pil", format="jpeg")
-
-    def shown(answer):  # what Gradio does before sending: encode the overlay, its masks, the palettes
-        overlay.postprocess(answer.outputs["segmentation"]["value"])
-        picture.postprocess(answer.outputs["groups"])
-        picture.postprocess(answer.outputs["stage1_groups"])
-        return answer
+    shown = sender(dict(  # as the tab declares them
+        segmentation=gr.AnnotatedImage(format="jpeg"),
+        groups=gr.Image(type="pil", format="jpeg"),
+        stage1_groups=gr.Image(type="pil", format="jpeg"),
+        table=gr.Dataframe(headers=["group", "share of image (%)", "class", "score", "labelled"],
+                           datatype=["number", "number", "str", "number", "str"]),
+        downloads=gr.File(file_count="multiple"),
+    ))
 
     rows = []
     runs = 3 if quick else 7

@@ -2,14 +2,15 @@
 
 The pipeline runs CLIP's image tower once over the dense windows (plus the standard view when it is
 not one of them); the rest is per-label scoring, upsampling and the argmax at image resolution.
-`tab_ms` adds what the tab draws and Gradio encodes (overlay masks, per-label heat maps). A re-score (new temperature,
+`tab_ms` adds what the tab draws and Gradio sends (overlay masks, the slider, the share table, the
+exported label map, per-label heat maps). A re-score (new temperature,
 threshold or regulariser) runs no forward at all. Target: ≤ 1.5× the bare forward.
 """
 
 from __future__ import annotations
 
 
-from common import report, time_dense_tab
+from common import report, sender, time_dense_tab
 from PIL import Image
 
 from app.examples import skimage_photo
@@ -24,12 +25,13 @@ def run(quick: bool = False) -> list[dict]:
 
     from app.tabs.lseg import outputs
 
-    overlay, gallery = gr.AnnotatedImage(format="jpeg"), gr.Gallery(format="jpeg")
-
-    def shown(answer):  # what Gradio does before sending: encode the overlay, its masks, the heat maps
-        overlay.postprocess(answer.outputs["overlay"]["value"])
-        gallery.postprocess(answer.outputs["heatmaps"])
-        return answer
+    shown = sender(dict(  # as the tab declares them
+        overlay=gr.AnnotatedImage(format="jpeg"),
+        compare=gr.ImageSlider(type="pil", format="jpeg"),
+        shares=gr.Dataframe(headers=["label", "share of image (%)"], datatype=["str", "number"]),
+        downloads=gr.File(file_count="multiple"),
+        heatmaps=gr.Gallery(format="jpeg"),
+    ))
 
     rows = []
     runs = 3 if quick else 7

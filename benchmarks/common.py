@@ -92,6 +92,22 @@ def time_dense_tab(backbone, image, pipeline, tab, cheap: dict, runs: int) -> di
     )
 
 
+def sender(components: dict):
+    """What Gradio does before sending a tab's answer: each named output through its component's
+    `postprocess` (images encoded and cached, files copied into Gradio's cache). Returns
+    `send(answer) -> answer`; pass every output the tab fills, so the tab ratio covers all it sends."""
+
+    def send(answer):
+        for name, component in components.items():
+            value = answer.outputs[name]
+            if isinstance(value, dict) and "__type__" in value:  # a gr.update(...)
+                value = value.get("value")
+            component.postprocess(value)
+        return answer
+
+    return send
+
+
 def machine() -> dict:
     info = {
         "python": platform.python_version(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from PIL import Image, ImageDraw, ImageFont
 
 # Pillow's bundled default font lacks typographic quotes and some symbols.
@@ -9,8 +11,10 @@ _PLAIN = (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("×", "x"), (
           ("—", "-"), ("…", "..."))
 
 
+@functools.lru_cache(maxsize=32)
 def font(size: int):
-    """Pillow's bundled scalable font at `size` pixels (the bitmap default on an older Pillow)."""
+    """Pillow's bundled scalable font at `size` pixels (the bitmap default on an older Pillow); loaded
+    once per size (Pillow decodes the embedded font file on every `load_default`)."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:
