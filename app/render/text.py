@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -11,14 +11,19 @@ _PLAIN = (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("×", "x"), (
           ("—", "-"), ("…", "..."))
 
 
-@functools.lru_cache(maxsize=32)
+_fonts = threading.local()  # FreeType faces must not be used by two threads at once: one set per thread
+
+
 def font(size: int):
     """Pillow's bundled scalable font at `size` pixels (the bitmap default on an older Pillow); loaded
-    once per size (Pillow decodes the embedded font file on every `load_default`)."""
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:
-        return ImageFont.load_default()
+    once per size and thread (Pillow decodes the embedded font file on every `load_default`)."""
+    loaded = vars(_fonts).setdefault("by_size", {})
+    if size not in loaded:
+        try:
+            loaded[size] = ImageFont.load_default(size=size)
+        except TypeError:
+            loaded[size] = ImageFont.load_default()
+    return loaded[size]
 
 
 def plain(text: str) -> str:
