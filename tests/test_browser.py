@@ -223,3 +223,66 @@ def test_zero_shot_compares_with_reference_images_in_the_browser(page):
     panel.get_by_text(re.compile(r"Most like astronaut\.png")).first.wait_for(timeout=STALL_S * 1000)
     assert not _errors(page), _errors(page)
     page.screenshot(path=str(SHOTS / "zero-shot-references.png"), full_page=True)
+
+
+PHONE = {"width": 390, "height": 844}  # a common phone's CSS width (issue 21: "checked at 390 px")
+# What sticks out of the page's width on the visible panel (inputs, buttons, pictures, blocks). What
+# lies in a frame that scrolls on its own (a table, the how-it-works strip) and that frame
+# fits, is not sideways scrolling of the page.
+OVERFLOW_JS = """(width) => {
+    const outside = (e) => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < -1 || r.right > width + 1); };
+    const framed = (e) => {
+        for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+            if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX) && !outside(a)) return true;
+        }
+        return false;
+    };
+    const panel = [...document.querySelectorAll('[role=tabpanel]')].find(p => p.offsetParent !== null);
+    const wide = [...panel.querySelectorAll('input, textarea, button, img, label, .block')]
+        .filter(e => e.offsetParent !== null && !e.closest('.visually-hidden'))  // Gradio's tab-measuring copy
+        .filter(e => outside(e) && !framed(e))
+        .map(e => `${e.tagName.toLowerCase()} ${(e.innerText || e.getAttribute('aria-label') || '').slice(0, 40)}`);
+    return {page: document.documentElement.scrollWidth, wide: wide.slice(0, 5)};
+}"""
+
+
+def _open_tab(page, title: str) -> None:
+    """Open a tab by its title, through the "…" menu when the tab bar has no room for it (phones)."""
+    tab = page.get_by_role("tab", name=title, exact=True)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    page.locator(".overflow-menu button").first.click()
+    page.locator(".overflow-dropdown button", has_text=re.compile(rf"^{re.escape(title)}$")).first.click()
+
+
+def test_every_tab_fits_a_phone_and_runs_an_example_there(page):
+    """Issue 21: a student opening the teacher's link on a phone: every tab's inputs, main button and
+    answer fit 390 px without sideways scrolling, and an example runs there."""
+    phone = page.context.browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    phone.set_default_timeout(STALL_S * 1000)
+    try:
+        phone.goto(page.url.split("?")[0])
+        phone.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
+        for title in _tab_titles():
+            _open_tab(phone, title)
+            panel = phone.locator("[role=tabpanel]:visible").first
+            panel.wait_for()
+            button = panel.locator("button.primary").first
+            box = button.bounding_box()
+            assert box and 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"] + 1, (title, box)
+            fit = phone.evaluate(OVERFLOW_JS, PHONE["width"])
+            assert fit["page"] <= PHONE["width"] + 1 and not fit["wide"], (title, fit)
+        _open_tab(phone, "CLIP zero-shot")
+        panel = phone.locator("[role=tabpanel]:visible").first
+        with phone.expect_response(lambda r: "/run/predict" in r.url, timeout=STALL_S * 1000):
+            _first_examples(panel).first.click()
+        phone.wait_for_timeout(400)
+        _run_and_wait(phone, panel)
+        assert not _errors(phone), _errors(phone)
+        panel.locator("[data-testid=label-output-value]").first.wait_for(timeout=STALL_S * 1000)
+        fit = phone.evaluate(OVERFLOW_JS, PHONE["width"])
+        assert fit["page"] <= PHONE["width"] + 1 and not fit["wide"], ("answer", fit)
+        phone.screenshot(path=str(SHOTS / "phone-zero-shot.png"), full_page=True)
+    finally:
+        phone.close()
