@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 
 from app.render import text as lettering
 
-# Anchor colours of matplotlib's "turbo"-like and "viridis" maps, interpolated to 256 entries.
+# Anchor colours of matplotlib's "viridis" (the default: perceptually uniform, readable with colour-blindness),
+# "magma" and a "turbo"-like map, interpolated to 256 entries.
 _ANCHORS = {
     "viridis": ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"],
     "turbo": ["#30123b", "#4662d7", "#36aaf9", "#1ae4b6", "#72fe5e", "#c8ef34", "#faba39", "#f66b19", "#ca2a04", "#7a0403"],
@@ -40,12 +41,12 @@ def _colormap(name: str) -> np.ndarray:
     return table
 
 
-def colormap(name: str = "turbo") -> np.ndarray:
+def colormap(name: str = "viridis") -> np.ndarray:
     """(256, 3) uint8 lookup table (built once per name)."""
     return _colormap(name)
 
 
-def colorize(values: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "turbo") -> np.ndarray:
+def colorize(values: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis") -> np.ndarray:
     """(H, W) floats → (H, W, 3) uint8 through a colour map; NaN shows as black."""
     values = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(values)
@@ -62,13 +63,13 @@ def colorize(values: np.ndarray, vmin: float | None = None, vmax: float | None =
     return out
 
 
-def overlay(image: Image.Image, values: np.ndarray, alpha: float = 0.55, vmin=None, vmax=None, cmap="turbo") -> Image.Image:
+def overlay(image: Image.Image, values: np.ndarray, alpha: float = 0.55, vmin=None, vmax=None, cmap="viridis") -> Image.Image:
     """Blend a colour-mapped (H, W) map over an RGB image of the same size."""
     colours = Image.fromarray(colorize(values, vmin, vmax, cmap)).resize(image.size, Image.BILINEAR)
     return Image.blend(image.convert("RGB"), colours, alpha)
 
 
-def with_colorbar(image: Image.Image, vmin: float, vmax: float, caption: str = "", cmap: str = "turbo") -> Image.Image:
+def with_colorbar(image: Image.Image, vmin: float, vmax: float, caption: str = "", cmap: str = "viridis") -> Image.Image:
     """Append a vertical colour bar with its end values (and a caption) to the right of an image."""
     w, h = image.size
     bar_w, pad, text_w = max(12, h // 25), 8, 90
@@ -86,7 +87,7 @@ def with_colorbar(image: Image.Image, vmin: float, vmax: float, caption: str = "
     return canvas
 
 
-def heatmap_overlay(image: Image.Image, values: np.ndarray, caption: str = "cosine", cmap: str = "turbo") -> Image.Image:
+def heatmap_overlay(image: Image.Image, values: np.ndarray, caption: str = "cosine", cmap: str = "viridis") -> Image.Image:
     """An (H, W) map over the image, coloured over its own range, with a colour bar of that range."""
     lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
     return with_colorbar(overlay(image, values, vmin=lo, vmax=hi, cmap=cmap), lo, hi, caption, cmap)
