@@ -305,7 +305,12 @@ class AppContext:
             return f"Ready: **{entry.backbone.describe()}** (yours: trained or uploaded in this browser session)"
         if self.deferred(choice):
             return f"**{shown_choice(choice)}** is loaded on the GPU by the first run that uses it (ZeroGPU)"
-        future = self.start_loading(choice)
+        with self._lock:
+            future = self._futures.get(choice)
+        if future is None or os.getpid() != self._pid:
+            future = self.start_loading(choice)
+        # A failed load is shown as failed: the next run retries it (`start_loading`), a status poll
+        # does not, or the page would say "Loading…" for ever.
         if not future.done():
             return f"Loading **{shown_choice(choice)}** on {resolve_device(self.settings.device)}…"
         if future.exception() is not None:

@@ -232,3 +232,26 @@ def test_tower_accessors_rebuild_the_towers_own_embedding(tiny_vit, tiny_rn):
         torch.testing.assert_close(rebuilt.float(), own, rtol=1e-4, atol=1e-5)
         unit = backbone.encode_images(pixels)
         torch.testing.assert_close(unit, own / own.norm(dim=-1, keepdim=True), rtol=1e-4, atol=1e-6)
+
+
+def test_a_model_that_cannot_load_says_failed_not_loading_for_ever(monkeypatch):
+    """The header polls `status()`; a failed load must show as failed (it once retried on every poll,
+    so the page said "Loading…" for ever), while a run still retries it."""
+    from app import context
+    from app.context import AppContext, Settings
+
+    calls = []
+
+    def broken_load(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("no such architecture")
+
+    monkeypatch.setattr(context, "load_backbone", broken_load)
+    ctx = AppContext(Settings(TINY_VIT, "random", "cpu"))
+    ctx.start_loading().exception()  # waits for the load itself, however long the machine takes
+    for _ in range(3):
+        assert ctx.status().startswith("**Failed:**") and "no such architecture" in ctx.status()
+    assert len(calls) == 1
+    with pytest.raises(RuntimeError):
+        ctx.backbone()  # a run tries again
+    assert len(calls) == 2
