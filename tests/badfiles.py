@@ -162,3 +162,59 @@ def csv_file(folder: Path, text: str, name: str = "pairs.csv") -> Path:
     path = folder / name
     path.write_text(text)
     return path
+
+
+# -- zips of images (the zero-shot and LSeg batches) -------------------------------------------------
+def _zip(folder: Path, name: str, members: dict, compression=None) -> Path:
+    import zipfile
+
+    path = folder / name
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED if compression is None else compression) as z:
+        for member, data in members.items():
+            z.writestr(member, data)
+    return path
+
+
+def empty_zip(folder: Path) -> Path:
+    return _zip(folder, "empty.zip", {})
+
+
+def not_a_zip(folder: Path) -> Path:
+    path = folder / "photos.zip"
+    path.write_text("These are notes, not a zip archive.\n" * 20)
+    return path
+
+
+def zip_without_images(folder: Path) -> Path:
+    return _zip(folder, "documents.zip", {"readme.txt": "hello", "data/table.csv": "a,b\n1,2\n", "folder/": ""})
+
+
+def zip_bomb(folder: Path, megabytes: int = 30) -> Path:
+    """One highly compressible member (zeros, named as a PNG) that unpacks past the per-file limit."""
+    return _zip(folder, "bomb.zip", {"big.png": bytes(megabytes << 20)})
+
+
+def lying_zip_bomb(folder: Path, megabytes: int = 30, claimed: int = 1000) -> Path:
+    """A zip bomb whose headers lie: its one member unpacks to `megabytes` MB of zeros while its local
+    and central headers both claim `claimed` bytes."""
+    path = zip_bomb(folder, megabytes)
+    data = bytearray(path.read_bytes())
+    real = struct.pack("<I", megabytes << 20)
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # uncompressed size in each header
+        at = data.find(signature)
+        assert data[at + offset:at + offset + 4] == real
+        data[at + offset:at + offset + 4] = struct.pack("<I", claimed)
+    lying = folder / "lying-bomb.zip"
+    lying.write_bytes(bytes(data))
+    return lying
+
+
+def zip_of_many(folder: Path, count: int = 10_000) -> Path:
+    """`count` tiny members (empty files named as PNGs)."""
+    import zipfile
+
+    path = folder / f"many-{count}.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for i in range(count):
+            z.writestr(f"photos/{i:05d}.png", b"")
+    return path

@@ -505,3 +505,31 @@ def test_zeroshot_too_many_none_or_not_image_references(client, folder):
     _expect_message(client, "/zeroshot_references", "file type", image=_photo(),
                     references=[handle_file(str(bad.wav_file(folder, "tone.wav")))])
     _expect_message(client, "/zeroshot_references", None, image=None, references=[_photo()])
+
+
+# -- zips of images: the zero-shot and LSeg batches (issue 21) ----------------------------------------
+BATCH_ENDPOINTS = ["/zeroshot_batch", "/lseg_batch"]
+BAD_ZIPS = {
+    "empty zip": (bad.empty_zip, "holds no files"),
+    "not a zip": (bad.not_a_zip, "not a zip archive"),
+    "zip without images": (bad.zip_without_images, "holds no images"),
+    "zip bomb": (bad.zip_bomb, "unpacks to 30 MB; the limit is 25 MB"),
+    "lying zip bomb": (bad.lying_zip_bomb, "zip bomb"),
+    "10 000 files": (bad.zip_of_many, "10000 entries; the limit is 1000"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ZIPS))
+@pytest.mark.parametrize("endpoint", BATCH_ENDPOINTS)
+def test_bad_zips(client, folder, endpoint, case):
+    make, expected = BAD_ZIPS[case]
+    path = make(folder)
+    message = _expect_message(client, endpoint, expected, batch=handle_file(str(path)))
+    assert str(folder) not in message  # the zip's name, never its server path
+
+
+@pytest.mark.parametrize("endpoint", BATCH_ENDPOINTS)
+def test_no_zip_or_not_a_zip_by_its_name(client, folder, endpoint):
+    _expect_message(client, endpoint, "Upload a .zip", batch=None)
+    # a file that is not a zip by its name: Gradio's own check of the upload's type says so
+    _expect_message(client, endpoint, "file type", batch=handle_file(str(bad.truncated_png(folder))))

@@ -9,8 +9,10 @@ from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import grid_picture, steps
 from app.render import segments
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
+from components import batch as zipped
 from components import dense, features, lseg
-from components.exports import folders, maps
+from components.errors import InputError
+from components.exports import folders, maps, tables
 from components.media import MAX_LABELS, load_image, parse_labels
 
 DISPLAY_SIDE = 1024  # long side of the segmentation overlay shown in the browser
@@ -29,6 +31,11 @@ EXPORT_LABEL = ("Label map: indexed PNG (pixel value = label index, 255 = backgr
                 "+ legend JSON (index → label, colour)")
 HEATMAP_SIDE = 384  # long side of the per-label heat maps
 DEFAULT_LABELS = ", ".join(lseg.DEMO_LABELS)
+MISSING_BATCH = "Upload a .zip of images first."
+BATCH_USES = ["batch", "labels", "temperature", "threshold", "regulariser", "blocks", "templates", "method",
+              "resolution"]
+BATCH_OUTPUTS = ["batch_table", "batch_csv", "batch_maps", "batch_notes"]
+OUTPUTS = ["overlay", "compare", "shares", "downloads", "heatmaps"]  # a run's and a re-score's (not the batch's)
 
 TAB = Tab(
     key="lseg",
@@ -72,8 +79,12 @@ TAB = Tab(
             "training-free papers' 336 setting, or one pass over the whole image."),
             str, '"1x", "1.5x", "2x" (windows), "papers" (short side 336, 224 windows) or "single" (one pass)',
             legacy={label: value for label, value in RESOLUTIONS}),
+        Setting("batch", lambda: gr.File(file_types=[".zip"], label=f"A .zip of up to {zipped.MAX_IMAGES} images"),
+                str, f"path of a .zip of up to {zipped.MAX_IMAGES} images, each segmented with the labels and "
+                "settings above", file=True, required=MISSING_BATCH),
     ],
 )
+SEGMENT_USES = [s.name for s in TAB.settings if s.name != "batch"]
 TITLE = TAB.title
 
 
@@ -105,8 +116,9 @@ def build(ctx) -> None:
             page.output("heatmaps", gr.Gallery(label="Probability of each label (viridis: dark 0, yellow 1)",
                                                columns=3, height="auto", format="jpeg"))
             page.notes_and_record()
+    build_batch(page)
     page.strip()
-    page.replay_panel()
+    page.replay_panel(files=["image"])
     page.examples(
         [
             [skimage_photo("astronaut"), "astronaut, flag, sky, other"],
@@ -119,9 +131,35 @@ def build(ctx) -> None:
     )
     page.examples(world_examples("lseg"), ["image", "labels"], WORLD_LABEL)
 
-    page.run(run, segment, "segment")
+    page.run(run, segment, "segment", uses=SEGMENT_USES, outputs=OUTPUTS)
     page.rescore([temperature, threshold, blocks, (regulariser, "input")], rescore, "rescore",
-                 uses=["temperature", "threshold", "regulariser", "blocks"])
+                 uses=["temperature", "threshold", "regulariser", "blocks"], outputs=OUTPUTS)
+
+
+def build_batch(page: Page) -> None:
+    """The "Batch (zip)" part: every image of a zip through the same LSeg and settings."""
+    with gr.Accordion(f"Batch (zip): up to {zipped.MAX_IMAGES} images with these labels and settings", open=False):
+        with gr.Row():
+            with gr.Column():
+                page.input("batch")
+                button = gr.Button("Segment every image in the zip")
+                gr.Markdown(f"<small>{zipped.limits_text()} Each label keeps one colour across the batch.</small>")
+            with gr.Column():
+                page.output("batch_table", gr.Dataframe(label="Each image: share of its pixels per label (%)",
+                                                        interactive=False))
+                page.output("batch_csv", gr.File(label="The shares (CSV)", interactive=False))
+                page.output("batch_maps", gr.File(label="Label maps (zip): an indexed PNG + legend JSON per image",
+                                                  interactive=False))
+                page.output("batch_notes", gr.Markdown())
+    page.action(button, segment_batch, "batch", uses=BATCH_USES, outputs=BATCH_OUTPUTS, long_job="batch",
+                gpu_seconds=15 + 2 * zipped.MAX_IMAGES)
+
+
+def _model(backbone, s) -> lseg.LSeg:
+    """The LSeg of the tab's settings: one for a run or a batch."""
+    return lseg.LSeg(backbone, logit_scale=s.temperature, background_threshold=s.threshold, regulariser=s.regulariser,
+                     block_depth=int(s.blocks), dense_method=s.method, templates=s.templates,
+                     **lseg.dense_input(backbone, s.resolution))
 
 
 def segment(ctx, s, progress=quiet) -> Answer:
@@ -130,16 +168,7 @@ def segment(ctx, s, progress=quiet) -> Answer:
     backbone = ctx.backbone(s.model)
     loaded = load_image(s.image)
     label_list = parse_labels(s.labels, count_tokens=backbone.count_tokens)
-    model = lseg.LSeg(
-        backbone,
-        logit_scale=s.temperature,
-        background_threshold=s.threshold,
-        regulariser=s.regulariser,
-        block_depth=int(s.blocks),
-        dense_method=s.method,
-        templates=s.templates,
-        **lseg.dense_input(backbone, s.resolution),
-    )
+    model = _model(backbone, s)
     progress(0.2, desc="Embedding patches and labels")
     embedded = features.CACHE.embed(model, loaded.image, label_list.labels)  # pay once
     result = model(embedded)
@@ -193,6 +222,36 @@ def outputs(image, result, extra) -> Answer:
         notes=lines,
         steps=pipeline_steps(small, result, names, order, gallery, overlay[1]),
     )
+
+
+def segment_batch(ctx, s, progress=quiet) -> Answer:
+    """Segment every image of the zip with the labels and settings of a single run: each label's
+    share of each image's pixels as a table and a CSV, and a zip of the label maps (an indexed PNG
+    and its legend JSON per image, each label one colour throughout), sent to this visitor only."""
+    if not s.batch:
+        raise InputError(MISSING_BATCH)
+    backbone = ctx.backbone(s.model)
+    label_list = parse_labels(s.labels, count_tokens=backbone.count_tokens)
+    model, names = _model(backbone, s), list(label_list.labels)
+    colours, folder = segments.legend_colours(names, {}), folders.answer_folder("lseg-batch")
+    rows, header = [], ["file", *names]
+    with zipped.ZipBatch(s.batch) as batch:
+        for n, item in enumerate(batch.images()):
+            progress((n, batch.count), desc=f"Segmenting {item.name}")
+            result = model(item.loaded.image, label_list.labels)
+            maps.write_label_map(result.label_map, names, colours, folder, item.stem,
+                                 source=f"CLIP Lab LSeg tab, batch: {item.name} ({result.dense_method} dense CLIP)")
+            table = result.table()
+            header = ["file", *(label for label, _ in table)]
+            rows.append([item.name, *(100 * share for _, share in table)])
+        skipped = [f"Skipped {k.reason}." for k in batch.skipped]
+    label_maps = zipped.zip_folder(folder, folders.answer_file("lseg-batch", "lseg-label-maps.zip"))
+    notes = [f"{len(rows)} image(s) of {batch.name} segmented over {len(names)} labels; shares in % of each "
+             "image's pixels.", *label_list.notes, *skipped]
+    return Answer({"batch_table": {"headers": header, "data": [[r[0], *(round(v, 2) for v in r[1:])] for r in rows]},
+                   "batch_csv": tables.save(tables.table([h if h == "file" else f"{h} (%)" for h in header], rows),
+                                            "lseg-batch"),
+                   "batch_maps": label_maps, "batch_notes": "\n".join(f"- {n}" for n in notes)})
 
 
 def export_files(result, names, colours) -> list[str]:

@@ -9,8 +9,10 @@ from app import render
 from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, grid_picture, steps
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
+from components import batch as zipped
 from components import dense
 from components.errors import InputError
+from components.exports import tables
 from components.media import MAX_LABELS, load_image, parse_labels
 from components.zeroshot import DEFAULT_TEMPLATES, MAX_REFERENCES, ZeroShotClassifier, compare_references, scaled_short_side
 
@@ -21,6 +23,10 @@ MISSING_REFERENCES = f"Upload 1 to {MAX_REFERENCES} reference images to compare 
 REFERENCE_HEADERS = ["reference image", "cosine", "softmax(scale × cosine)"]
 CLASSIFY_OUTPUTS = ["ranked", "bars", "heat_label", "heat"]
 REFERENCE_OUTPUTS = ["ref_ranked", "ref_table"]
+BATCH_HEADERS = ["file", "top label", "probability", "top 3"]
+BATCH_OUTPUTS = ["batch_table", "batch_csv", "batch_notes"]
+BATCH_USES = ["batch", "labels", "templates", "method", "resolution"]
+MISSING_BATCH = "Upload a .zip of images first."
 
 TAB = Tab(
     key="zeroshot",
@@ -50,6 +56,9 @@ TAB = Tab(
                                               label=f"Reference images (1 to {MAX_REFERENCES})"),
                 list[str], f"paths of 1 to {MAX_REFERENCES} reference images to compare the image with",
                 file=True, recorded_as="reference", required=MISSING_REFERENCES),
+        Setting("batch", lambda: gr.File(file_types=[".zip"], label=f"A .zip of up to {zipped.MAX_IMAGES} images"),
+                str, f"path of a .zip of up to {zipped.MAX_IMAGES} images, each classified with the labels, prompts "
+                "and dense settings above", file=True, required=MISSING_BATCH),
     ],
 )
 TITLE = TAB.title
@@ -80,6 +89,7 @@ def build(ctx) -> None:
             page.output("ref_table", gr.Dataframe(headers=REFERENCE_HEADERS, label="The image against each reference",
                                                   interactive=False))
             page.notes_and_record()
+    build_batch(page)
     page.strip()
     page.replay_panel(files=["image"])
     page.run(run, classify, "classify", uses=["image", "labels", "templates", "method", "resolution"],
@@ -104,18 +114,35 @@ def build(ctx) -> None:
     page.rescore([heat_label], heatmap, "heatmap", uses=["heat_label"], outputs=["heat"], event="input")
 
 
+def build_batch(page: Page) -> None:
+    """The "Batch (zip)" part: every image of a zip through the same classifier and settings."""
+    with gr.Accordion(f"Batch (zip): up to {zipped.MAX_IMAGES} images with these labels and settings", open=False):
+        with gr.Row():
+            with gr.Column():
+                page.input("batch")
+                button = gr.Button("Classify every image in the zip")
+                gr.Markdown(f"<small>{zipped.limits_text()}</small>")
+            with gr.Column():
+                page.output("batch_table", gr.Dataframe(headers=BATCH_HEADERS, label="Each image's answer",
+                                                        interactive=False))
+                page.output("batch_csv", gr.File(label="The answers (CSV)", interactive=False))
+                page.output("batch_notes", gr.Markdown())
+    page.action(button, classify_batch, "batch", uses=BATCH_USES, outputs=BATCH_OUTPUTS, long_job="batch",
+                gpu_seconds=15 + zipped.MAX_IMAGES)
+
+
+def _classifier(backbone, s) -> ZeroShotClassifier:
+    """The classifier of the tab's settings (prompts, dense method, resolution): one for a run or a batch."""
+    return ZeroShotClassifier(backbone, templates=s.templates, dense_method=s.method,
+                              short_side=scaled_short_side(backbone, s.resolution))
+
+
 def classify(ctx, s, progress=quiet) -> Answer:
     """Rank the labels for the image and show where the top one is."""
     backbone = ctx.backbone(s.model)
     loaded = load_image(s.image)
     label_list = parse_labels(s.labels, count_tokens=backbone.count_tokens)
-    classifier = ZeroShotClassifier(
-        backbone,
-        templates=s.templates,
-        dense_method=s.method,
-        short_side=scaled_short_side(backbone, s.resolution),
-    )
-    result = classifier(loaded.image, label_list.labels)
+    result = _classifier(backbone, s)(loaded.image, label_list.labels)
     ranking = result.ranking()
     top = ranking[0][0]
     heat_picture = heatmap_image(loaded.image, result, top)
@@ -156,6 +183,32 @@ def references(ctx, s, progress=quiet) -> Answer:
     return Answer({"ref_ranked": render.label_dict(ranking), "ref_table": rows}, notes=notes,
                   scores={"references": {name: round(float(result.similarity[order[name]]), 6) for name, _ in ranking}},
                   weights=backbone.describe())
+
+
+def classify_batch(ctx, s, progress=quiet) -> Answer:
+    """Classify every image of the zip with the labels and settings of a single run: each image's
+    top label, its probability and the top 3, as a table and a CSV (sent to this visitor only)."""
+    if not s.batch:
+        raise InputError(MISSING_BATCH)
+    backbone = ctx.backbone(s.model)
+    label_list = parse_labels(s.labels, count_tokens=backbone.count_tokens)
+    classifier = _classifier(backbone, s)
+    answers = []
+    with zipped.ZipBatch(s.batch) as batch:
+        for n, item in enumerate(batch.images()):
+            progress((n, batch.count), desc=f"Classifying {item.name}")
+            answers.append((item.name, classifier(item.loaded.image, label_list.labels).ranking()))
+        skipped = [f"Skipped {k.reason}." for k in batch.skipped]
+    rows = [[name, ranking[0][0], ranking[0][1], top_three(ranking)] for name, ranking in answers]
+    notes = [f"{len(rows)} image(s) of {batch.name} classified over {len(label_list.labels)} labels "
+             f"({TEMPLATE_LABELS.get(s.templates, s.templates)}).", *label_list.notes, *skipped]
+    return Answer({"batch_table": [[n, top, round(p, 4), three] for n, top, p, three in rows],
+                   "batch_csv": tables.save(tables.table(BATCH_HEADERS, rows), "zeroshot-batch"),
+                   "batch_notes": "\n".join(f"- {n}" for n in notes)})
+
+
+def top_three(ranking) -> str:
+    return "; ".join(f"{label} {p:.3f}" for label, p in ranking[:3])
 
 
 def _distinct(names: list[str]) -> list[str]:
