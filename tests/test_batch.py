@@ -218,3 +218,10 @@ def test_the_batch_endpoints_are_named_typed_and_answer(app_client, tmp_path):
     assert [r[0] for r in table["data"]] == [f"{p}.png" for p in PHOTOS] and "3 image(s)" in notes
     assert zipfile.ZipFile(label_maps).namelist() and open(csv_file, encoding="utf-8").readline().startswith("file,")
     assert str(tmp_path) not in notes and "/tmp" not in notes  # no server path in the answer
+
+
+def test_a_zip64_directory_is_counted_from_its_zip64_end_record(tmp_path):
+    path = bad.zip_of_many(tmp_path, 70_000)  # more than 65 535 entries: zipfile writes a zip64 end record
+    assert batch._entries_declared(path) == 70_000
+    with pytest.raises(InputError, match="70000 entries"):
+        batch.ZipBatch(path)
