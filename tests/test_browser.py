@@ -286,3 +286,33 @@ def test_every_tab_fits_a_phone_and_runs_an_example_there(page):
         phone.screenshot(path=str(SHOTS / "phone-zero-shot.png"), full_page=True)
     finally:
         phone.close()
+
+
+def test_a_zip_of_images_runs_through_zero_shot_in_the_browser(page, tmp_path):
+    """Issue 21: a folder (zip) of images through the zero-shot tab in one go: one row per image."""
+    import zipfile
+
+    from app.examples import skimage_photo
+
+    page.goto(page.url.split("?")[0])
+    page.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
+    page.get_by_role("tab", name="CLIP zero-shot", exact=True).click()
+    panel = page.locator("[role=tabpanel]:visible").first
+    folder = tmp_path / "class-photos.zip"
+    with zipfile.ZipFile(folder, "w") as archive:
+        for name in ("astronaut", "chelsea", "coffee"):
+            archive.write(skimage_photo(name), f"photos/{name}.png")
+        archive.writestr("photos/readme.txt", "not a picture")
+    panel.get_by_text(re.compile(r"^Batch \(zip\)")).click()
+    with page.expect_response(lambda r: "/gradio_api/upload" in r.url, timeout=STALL_S * 1000):
+        panel.locator("input[type=file][accept*='.zip']").first.set_input_files(str(folder))
+    page.wait_for_timeout(400)
+    _watch(page)
+    panel.get_by_role("button", name="Classify every image in the zip").click()
+    _wait_for_run(page)
+    assert not _errors(page), _errors(page)
+    panel.get_by_text(re.compile(r"3 image\(s\) of class-photos\.zip classified")).wait_for(timeout=STALL_S * 1000)
+    shown = panel.inner_text()  # what a person sees: one row per image in the answers' table
+    assert all(name in shown for name in ("astronaut.png", "chelsea.png", "coffee.png")), shown[-2000:]
+    assert panel.get_by_text(re.compile(r"Skipped readme\.txt")).count() > 0
+    page.screenshot(path=str(SHOTS / "zero-shot-batch.png"), full_page=True)
