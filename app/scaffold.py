@@ -226,9 +226,12 @@ class Page:
 
     def panel(self) -> "Page":
         """Another notes, record, strip and replay panel in this tab (a tab with several recorded
-        runs, e.g. one per sub-tab): shares the tab's components, outputs and wired endpoints."""
+        runs, e.g. one per sub-tab): shares the tab's components, outputs and wired endpoints. Its
+        examples are its own: where example answers are kept, picking one answers with the panel's
+        run, not the tab's first."""
         other = copy.copy(self)
         other.notes = other.record = other.strip_gallery = None
+        other._example_blocks, other._answered = [], None
         other.replay_inputs = {}
         other.replay_record = other.replay_button = None
         return other

@@ -1,4 +1,5 @@
-"""Generate assets/detection_shapes.png: coloured shapes on a light table, for the ViLD and GLIP tabs.
+"""Generate assets/detection_shapes.png: coloured shapes on a light table, for the ViLD and GLIP tabs,
+and assets/detection_query.png: another red square (tilted, on white), ViLD's image-guided example.
 
 Deterministic (fixed seed); rebuild with `python assets/detection_shapes.py`. Made here, CC0.
 """
@@ -9,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 OUT = Path(__file__).with_suffix(".png")
+QUERY_OUT = Path(__file__).with_name("detection_query.png")
 SIZE = (480, 320)  # width, height
 
 
@@ -25,6 +27,15 @@ def make() -> Image.Image:
     return image.filter(ImageFilter.GaussianBlur(0.6))
 
 
+def make_query() -> Image.Image:
+    """A red square of another size and tilt, on white: the thing to find, not a crop of the scene."""
+    image = Image.new("RGB", (160, 160), (250, 250, 250))
+    square = Image.new("RGBA", (90, 90), (200, 30, 36, 255)).rotate(12, expand=True, resample=Image.BICUBIC)
+    image.paste(square, ((160 - square.width) // 2, (160 - square.height) // 2), square)
+    return image.filter(ImageFilter.GaussianBlur(0.6))
+
+
 if __name__ == "__main__":
     make().save(OUT, optimize=True)
-    print(f"wrote {OUT}")
+    make_query().save(QUERY_OUT, optimize=True)
+    print(f"wrote {OUT} and {QUERY_OUT}")

@@ -108,3 +108,22 @@ def test_off_the_pick_only_fills_the_inputs(monkeypatch, ctx):
         ctx.model_picker = gr.Dropdown([ctx.default_choice], value=ctx.default_choice)
         zeroshot.build(ctx)
     assert _picks(demo) == []
+
+
+def test_a_panels_examples_are_answered_by_the_panels_own_run(monkeypatch, ctx):
+    """ViLD's image-guided example is answered by the image-guided run (the query image among its
+    inputs), not by the tab's first run, which would ignore the query."""
+    from app.tabs import vild
+
+    monkeypatch.setenv("CLIP_LAB_CACHE_EXAMPLES", "1")
+    with gr.Blocks() as demo:
+        ctx.model_picker = gr.Dropdown([ctx.default_choice], value=ctx.default_choice)
+        vild.build(ctx)
+    page = ctx.pages["vild"]
+    picks = _picks(demo)
+    assert len(picks) == len(page.example_rows)
+    query = page.components["query"]
+    by_query = [fn for fn in picks if any(c is query for c in fn.inputs)]
+    assert len(by_query) == 1  # the image-guided block's pick, and only that one
+    match = next(e for e in page.endpoints if e.api_name == "vild_match")
+    assert [c for c in by_query[0].inputs][:len(match.uses)] == [page.components[n] for n in match.uses]

@@ -19,6 +19,7 @@ from components.errors import InputError
 from components.media import load_image
 
 SHAPES = str(ASSETS / "detection_shapes.png")
+QUERY_EXAMPLE = str(ASSETS / "detection_query.png")  # another red square, tilted (assets/detection_shapes.py)
 TABLE_HEADERS = ["#", "category", "score", "box (x0, y0, x1, y1)", "top-3 (background included)"]
 STRIP_CROPS = 4  # regions whose crops the strip shows
 MISSING_QUERY = "Upload a query image (a picture of the thing to find), or press Detect to find the categories."
@@ -129,6 +130,9 @@ def build(ctx) -> None:
         "Photo and drawing examples (need real CLIP weights, not CLIP Lab Mini)",
     )
     page.examples(world_examples("vild"), ["image", "categories"], WORLD_LABEL)
+    guided.examples([[SHAPES, QUERY_EXAMPLE]], ["image", "query"],
+                    "Image-guided example: find the red square by a picture of another (then press Find boxes "
+                    "like the query image; needs real CLIP weights)")
 
     page.rescore([*(page.components[n] for n in [*FILTERS, "query_threshold"]), (show_proposals, "input")], refilter,
                  "filter", uses=[*FILTERS, "show_proposals", "query_threshold"])
