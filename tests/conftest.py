@@ -70,25 +70,3 @@ def app_client(app_server):
     from gradio_client import Client
 
     return Client(app_server[1], verbose=False)
-
-
-# The files that take longest, longest first (from the runs' "slowest 25"): pytest-xdist hands files to
-# its two workers in collection order, so these start first and the workers finish close together
-# instead of one waiting on a long file picked up last. Other files keep their order.
-SLOWEST_FILES_FIRST = (
-    "test_browser.py",
-    "test_train_live.py",
-    "test_load.py",
-    "test_meaning.py",
-    "test_collection.py",
-    "test_index_safety.py",
-    "test_app_train.py",
-    "test_mini.py",
-    "test_zerogpu.py",
-    "test_spaces.py",
-)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: n for n, name in enumerate(SLOWEST_FILES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's own order kept
