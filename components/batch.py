@@ -19,6 +19,7 @@ import os
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -142,23 +143,24 @@ def read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -
     chunks, size = [], 0
     try:
         with archive.open(member) as stream:
-            while True:
+            while size <= limit:  # at most one byte past the limit is ever read
                 chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
                 if not chunk:
                     break
                 size += len(chunk)
-                if size > limit:
-                    raise InputError(f"{_base(member.filename)} unpacks to more than {limit / _MB:.0f} MB "
-                                     f"(its header said {member.file_size / _MB:.1f} MB); the limit is "
-                                     f"{limit / _MB:.0f} MB a file. This looks like a zip bomb; it was not unpacked.")
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError, ValueError) as error:
-        if isinstance(error, InputError):
-            raise
+    # what zipfile raises for a damaged member: a bad CRC or header (BadZipFile), a cut stream (EOFError,
+    # OSError), damaged deflate data (zlib.error), an unsupported method (NotImplementedError), an
+    # encrypted member (RuntimeError)
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError, ValueError) as error:
         if "CRC" in str(error):  # zipfile stops at the size the header claims; the checksum then fails
             raise _Unreadable(f"{_base(member.filename)} does not unpack to what its header says (a damaged zip, "
                               "or a zip bomb whose header lies); it was not used") from None
         raise _Unreadable(f"{_base(member.filename)} cannot be unpacked ({_why(error)})") from None
+    if size > limit:
+        raise InputError(f"{_base(member.filename)} unpacks to more than {limit / _MB:.0f} MB "
+                         f"(its header said {member.file_size / _MB:.1f} MB); the limit is "
+                         f"{limit / _MB:.0f} MB a file. This looks like a zip bomb; it was not unpacked.")
     return b"".join(chunks)
 
 
