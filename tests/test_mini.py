@@ -62,6 +62,7 @@ def test_script_writes_weights_that_load_through_the_real_checkpoint_path(tmp_pa
     weights = tmp_path / f"{mini.MODEL}.safetensors"
     record = json.loads((tmp_path / f"{mini.MODEL}.training.json").read_text())
     assert record["settings"]["steps"] == 2 and record["weights_bytes"] == weights.stat().st_size
+    assert record["config"] == open_clip.get_model_config(mini.MODEL)  # the towers the weights are for
     loaded = bb.load_backbone(mini.MODEL, str(weights), "cpu", fallback_to_random=False)
     assert loaded.weights == f"checkpoint:{weights.name}" and loaded.image_size == mini.IMAGE_SIZE
     assert loaded.context_length == 32

@@ -1,8 +1,9 @@
 """CLIP Lab Mini: a small CLIP trained here on the generated world (`components.world`).
 
 An ordinary open_clip model — a ViT-B-style image tower with 8-px patches at 64 px (an 8 × 8 patch
-grid, so the dense tabs get real patches) and a 4-layer text tower — registered as an open_clip model
-config and trained with open_clip's own model code and `ClipLoss` by `components/mini/train.py`.
+grid, so the dense tabs get real patches) and a fixed 2-D sin-cos position embedding, and a 4-layer
+text tower — registered as an open_clip model config and trained with open_clip's own model code and
+`ClipLoss` by `components/mini/train.py`.
 Its weights ship in `assets/mini/` (fp16 safetensors, < 10 MB; the model card is beside them).
 
 What it knows: the world's 8 colours, 8 shapes, 3 sizes, counts up to four, positions and simple

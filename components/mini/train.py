@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import open_clip
 import torch
 from safetensors.torch import save_file
 
@@ -69,6 +70,7 @@ def main(argv=None) -> None:
     save_weights(model, weights, {"model": config.model, "seed": str(config.seed), "steps": str(config.steps)})
     record = {
         "model": config.model,
+        "config": open_clip.get_model_config(config.model),  # the towers as trained (the json may change later)
         "settings": {k: v for k, v in dataclasses.asdict(config).items() if k != "world"},
         "world": {
             "concepts": list(config.world.concepts),
