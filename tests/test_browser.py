@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from appserver import running_demo
+from testkit import TINY_RN, TINY_VIT
 
 CHROMIUM = os.environ.get("CLIP_LAB_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("CLIP_LAB_SCREENSHOTS", Path(__file__).parent / "screenshots"))
@@ -43,6 +44,10 @@ BUSY = ".pending, .generating"
 # that each example runs end to end, not how good the result is (CLIPasso's rows ask for a CPU
 # default of 60 iterations; 10, the slider's minimum, runs the same path).
 QUICK = {"CLIPasso": {"Iterations": "10"}}
+# CLIPasso's own backbones (two of its example rows) run as tiny models in the sweep, through the same
+# override an operator has (CLIP_LAB_<ROLE>_MODEL): full-size RN101 and ViT-B/32 on random weights
+# took most of the sweep's longest test and check nothing the tiny ones do not.
+PAPER_BACKBONES = {"CLIPASSO_LOSS": TINY_RN, "CLIPASSO_SALIENCY": TINY_VIT}
 # Watches the visible panel from before a click, so a run that starts and ends between two polls is
 # still seen to have started.
 WATCH_JS = """(busy) => {
@@ -76,7 +81,10 @@ def page():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (the README's test command does)")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with running_demo() as (_demo, url), playwright_api.sync_playwright() as p:
+    with pytest.MonkeyPatch.context() as env, running_demo() as (_demo, url), playwright_api.sync_playwright() as p:
+        for role, model in PAPER_BACKBONES.items():
+            env.setenv(f"CLIP_LAB_{role}_MODEL", model)
+            env.setenv(f"CLIP_LAB_{role}_PRETRAINED", "random")
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(STALL_S * 1000)  # clicks and loads on a busy machine, not only runs
