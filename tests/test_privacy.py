@@ -109,3 +109,31 @@ def test_a_forged_cookie_or_session_id_gets_an_id_of_its_own(server, tmp_path):
     request = SimpleNamespace(session_hash="../../etc/passwd", cookies={})
     visitor = _session([_parameter("x", str, "")], ("v", None, request)).visitor
     assert clip4clip.registry.owner_of(visitor) == visitor and "/" not in visitor
+
+
+def test_a_visitors_replay_runs_on_their_own_index(server, tmp_path):
+    """A replayed search or caption ranking runs on the index the visitor's run used: their uploads
+    plus the examples (before, a replay searched the shared index while its note read the visitor's)."""
+    url, _cache = server
+    erin = Client(url, verbose=False)
+    finish(erin.submit([handle_file(_clip(tmp_path / "erin-own.gif", (150, 40, 160)))], MODEL, api_name="/clip4clip_add"))
+    _gallery, ranking, _notes, _status, record, _strip = erin.predict(
+        "a purple video", 50, "meanP", MODEL, api_name="/clip4clip_search")
+    _gallery, replayed, notes, *_ = erin.predict(handle_file(record), api_name="/clip4clip_replay")
+    assert [row[1] for row in replayed["data"]] == [row[1] for row in ranking["data"]]
+    assert "erin-own.gif" in [row[1] for row in replayed["data"]]
+    assert "Same index as the recorded run" in notes
+
+    label, table, _notes, record, _strip = erin.predict(
+        "erin-own.gif", None, "a purple video; a green video", "meanP", MODEL, api_name="/clip4clip_captions")
+    label2, table2, notes2, _record, _strip = erin.predict(handle_file(record), None, api_name="/clip4clip_captions_replay")
+    assert table2["data"] == table["data"]
+    assert "Same video as the recorded run" in notes2
+
+    pairs = tmp_path / "erin-pairs.csv"
+    pairs.write_text("video,caption\nerin-own.gif,a purple video\nred_square.mp4,a red video\n")
+    metrics, _matrix, _notes, _status, record, _strip, _files = erin.predict(
+        handle_file(str(pairs)), "meanP", MODEL, api_name="/clip4clip_evaluate")
+    metrics2, _matrix, notes3, *_ = erin.predict(handle_file(record), handle_file(str(pairs)),
+                                                 api_name="/clip4clip_evaluate_replay")
+    assert metrics2["data"] == metrics["data"] and "Same videos" in notes3

@@ -465,7 +465,7 @@ def search_collection(ctx, s, progress=quiet) -> Answer:
 
 def replay_search(ctx, s, record, progress=quiet, visitor: str = "") -> Answer:
     """The recorded search against the index as it is now, saying whether it holds the same videos."""
-    answer = search(ctx, s, progress)
+    answer = search(ctx, s, progress, visitor=visitor)  # the visitor's own index, as the run had
     now = c4c.index_state(c4c.index_for(ctx.backbone(s.model), visitor))
     recorded = record.get("index") if isinstance(record.get("index"), dict) else {}
     difference = c4c.index_difference(recorded, now)
@@ -525,7 +525,7 @@ def rank_captions(ctx, s, progress=quiet, visitor: str = "") -> Answer:
 
 def replay_captions(ctx, s, record, progress=quiet, visitor: str = "") -> Answer:
     """The recorded ranking again, saying whether the index's video of that name is the same content."""
-    answer = rank_captions(ctx, s, progress)
+    answer = rank_captions(ctx, s, progress, visitor=visitor)
     if isinstance(record.get("inputs"), dict) and "video" in record["inputs"]:
         return answer  # an uploaded video: the scaffold checked it against the record's hash
     name = s.indexed_video
@@ -600,7 +600,7 @@ def evaluate(ctx, s, progress=quiet, visitor: str = "") -> Answer:
 
 def replay_evaluation(ctx, s, record, progress=quiet, visitor: str = "") -> Answer:
     """The recorded evaluation again, saying whether the index holds other content under the CSV's names."""
-    answer = evaluate(ctx, s, progress)
+    answer = evaluate(ctx, s, progress, visitor=visitor)
     recorded = record.get("videos") if isinstance(record.get("videos"), dict) else {}
     index = c4c.index_for(ctx.backbone(s.model), visitor)
     changed = [name for name, key in recorded.items() if name in index.names() and index.entry(name).key != key]
