@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +138,23 @@ def test_a_visitors_replay_runs_on_their_own_index(server, tmp_path):
     metrics2, _matrix, notes3, *_ = erin.predict(handle_file(record), handle_file(str(pairs)),
                                                  api_name="/clip4clip_evaluate_replay")
     assert metrics2["data"] == metrics["data"] and "Same videos" in notes3
+
+
+def test_a_visitor_who_uploads_first_still_finds_the_examples(tmp_path):
+    """The bundled clips are everyone's: a visitor whose first act is an upload, on a server where
+    nobody has searched yet, finds the examples beside their own video (before, the examples were
+    added only to an empty index, so this visitor never saw them)."""
+    with environment({"CLIP_LAB_VIDEO_CACHE": str(tmp_path / "fresh-index")}):
+        clip4clip.forget_indexes()
+        try:
+            with running_demo() as (_demo, url):
+                fay = Client(url, verbose=False)
+                finish(fay.submit([handle_file(_clip(tmp_path / "fay.gif", (150, 40, 160)))], MODEL,
+                                  api_name="/clip4clip_add"))
+                found = _search_names(fay)
+        finally:
+            clip4clip.forget_indexes()
+    from app.tabs.clip4clip import BUNDLED
+
+    assert "fay.gif" in found
+    assert {Path(p).name for p in BUNDLED} <= set(found), found

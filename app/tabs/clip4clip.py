@@ -282,12 +282,14 @@ def remove_mine(ctx, s, progress=quiet, visitor: str = "") -> Answer:
 
 
 def ensure_examples(index: c4c.VideoIndex, progress=quiet) -> None:
-    """An empty index gets the bundled clips (cached after the first time), so a query always has
-    something to rank."""
-    if len(index) == 0 and BUNDLED:
-        shared = c4c.index_for(index.backbone)  # examples are everyone's: kept in the shared index
+    """The bundled clips are in the shared index once it has nothing (cached after the first time),
+    and in every visitor's index beside their own videos, so a query always has something to rank
+    and a visitor who uploaded first still finds the examples."""
+    shared = c4c.index_for(index.backbone)  # examples are everyone's: kept in the shared index
+    if len(shared) == 0 and BUNDLED:
         for step in shared.add(BUNDLED):
             progress((step.done, step.total), desc=f"indexing the bundled clip {step.name}")
+    if index is not shared:
         index.include(shared.entries)
 
 
