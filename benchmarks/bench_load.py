@@ -69,12 +69,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: int = 400, memory=None,
-             warm_long_jobs: bool = True, stop_sketch: bool = False) -> dict:
+             warm_long_jobs: bool = True) -> dict:
     """Drive the server at `url`. memory: a callable giving the server's live resident MB (default:
     this process's, for a server in the same process). warm_long_jobs: one sketch and one indexing run
-    in the warm-up too (the benchmark's memory figure; the test, which checks the queue, skips them).
-    stop_sketch: once the quick requests are done, the sketch's visitor presses Stop (the test: the
-    sketch's iterations after that measure nothing), and the stopped sketch must still answer."""
+    in the warm-up too (the benchmark's memory figure; the test, which checks the queue, skips them)."""
     from gradio_client import Client, handle_file
 
     from app.examples import skimage_photo
@@ -110,18 +108,17 @@ def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: in
 
     def long_jobs(iterations: int):
         """A sketch and a second visitor's video indexing, submitted (not awaited)."""
-        sketcher = Client(url, verbose=False)
-        sketching = sketcher.submit(
+        sketching = Client(url, verbose=False).submit(
             api_name="/clipasso_sketch", image=handle_file(skimage_photo("coffee")), strokes=8,
             iterations=iterations, backbones=SHARED,
         )
         indexing = Client(url, verbose=False).submit(files=[handle_file(str(v)) for v in videos], api_name="/clip4clip_add")
-        return sketcher, sketching, indexing
+        return sketching, indexing
 
     # Warm-up: a burst of quick requests and one of each long job, so models, caches, every session's
     # state, the sketch's and the index's buffers and the allocator's per-thread arenas exist before
     # memory is first read: a difference afterwards is growth from the same work repeated.
-    warm = long_jobs(10)[1:] if warm_long_jobs else ()
+    warm = long_jobs(10) if warm_long_jobs else ()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(lambda i: one_client(i, False), range(clients)))
     for job, name in zip(warm, ("/clipasso_sketch (warm-up)", "/clip4clip_add (warm-up)")):
@@ -129,15 +126,13 @@ def run_load(url: str, clients: int = 20, rounds: int = 3, sketch_iterations: in
     memory = memory or resident_mb
     memory_before = memory()
 
-    sketcher, sketch, indexing = long_jobs(sketch_iterations)  # a second visitor indexes videos meanwhile
+    sketch, indexing = long_jobs(sketch_iterations)  # a second visitor indexes videos meanwhile
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(lambda i: one_client(i, True), range(clients)))
     quick_wall = time.perf_counter() - started
     sketch_done_before_quick = sketch.done()
     indexing_done_before_quick = indexing.done()
-    if stop_sketch and not sketch_done_before_quick:
-        sketcher.predict(api_name="/clipasso_stop")  # that visitor's own session's sketch
     sketch_ok = _finished(sketch, "/clipasso_sketch", failures)
     indexing_ok = _finished(indexing, "/clip4clip_add", failures)
     memory_after = memory()

@@ -16,7 +16,7 @@ def test_twenty_clients_and_a_sketch():
     from bench_load import run_load
 
     with running_demo() as (_demo, url):
-        stats = run_load(url, clients=20, rounds=2, sketch_iterations=400, warm_long_jobs=False, stop_sketch=True)
+        stats = run_load(url, clients=20, rounds=2, sketch_iterations=400, warm_long_jobs=False)
     assert stats["failures"] == [], stats["failures"]
     assert stats["sketch_ok"] and stats["indexing_ok"]
     # The long job has its own queue slot: quick requests finish while it is still running.
