@@ -219,6 +219,9 @@ def _entries_declared(path: Path) -> int | None:
 def _open(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
+    # what zipfile raises for a file that is no zip or a damaged directory (BadZipFile, EOFError,
+    # OSError, ValueError), or a directory entry from a newer zip format version than it reads
+    # (NotImplementedError)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as error:
         raise InputError(f"{path.name} is not a zip archive CLIP Lab can read ({_why(error)}); "
                          "upload a .zip of images.") from None

@@ -225,3 +225,22 @@ def test_a_zip64_directory_is_counted_from_its_zip64_end_record(tmp_path):
     assert batch._entries_declared(path) == 70_000
     with pytest.raises(InputError, match="70000 entries"):
         batch.ZipBatch(path)
+
+
+def test_a_member_in_an_unsupported_compression_method_is_skipped_with_a_message(tmp_path):
+    """zipfile raises NotImplementedError for a method it cannot unpack (here an unknown one, 99):
+    that member is named as skipped, the others are read."""
+    path = tmp_path / "odd-method.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("good.png", png_bytes("red"))
+        z.writestr("odd.png", png_bytes("blue"))
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # local header, central directory
+        at = [i for i in range(len(data)) if data.startswith(signature, i)][1]  # the second member's
+        data[at + offset:at + offset + 2] = (99).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    with batch.ZipBatch(str(path)) as opened:
+        names = [i.name for i in opened.images()]
+        skipped = {s.name: s.reason for s in opened.skipped}
+    assert names == ["good.png"]
+    assert set(skipped) == {"odd.png"} and "cannot be unpacked" in skipped["odd.png"]
