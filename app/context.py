@@ -147,6 +147,7 @@ class AppContext:
         _contexts.add(self)
         self.pages: dict = {}  # tab key → its scaffold Page (what it declared and wired), for tests and tools
         self.long_jobs: set = set()  # endpoints that are long jobs: one per visitor at a time (app/admission.py)
+        self.link_targets: dict = {}  # run endpoint → its panel's hidden link box (app/links.py; opened in app/ui.py)
         self.demo = None  # the Blocks, once built (its queue tells who has what queued)
 
     # -- visitors' own models ------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 
 import gradio as gr
 
-from app import admission, runs, serving
+from app import admission, links, runs, serving
 from app.context import example_answers_cached
 from app.howitworks import how_it_works
 from app.widgets import GPU_SECONDS, ImageUpload, image_limits, method_header, user_errors, video_limits
@@ -72,6 +72,12 @@ class Setting:
             return self.legacy.get(raw, raw)
         except TypeError:  # unhashable (a list of files, a checkbox group)
             return raw
+
+
+def device_of(ctx) -> str:
+    """The app's device setting ("auto", "cpu", "cuda"), for a default that depends on it; "auto"
+    where a table is read without an app (`Tab.defaults`)."""
+    return ctx.settings.device if ctx is not None else "auto"
 
 
 # Where an image tab's picture may come from: a file, a webcam snapshot (the browser uploads it as a
@@ -204,6 +210,9 @@ class Page:
         self.notes = self.record = self.strip_gallery = None
         self.replay_inputs: dict[str, gr.Component] = {}
         self.replay_record = self.replay_button = None
+        self.link_button = self.link_box = self.link_note = self.link_in = None
+        self._link_wired = False
+        self._example_files = None
         self.state = gr.State()
         self.endpoints: list[RunEndpoint] = []  # what run() wired, for the contract tests
         self.rescores: list[RunEndpoint] = []  # what rescore() wired
@@ -234,6 +243,8 @@ class Page:
         other._example_blocks, other._answered = [], None
         other.replay_inputs = {}
         other.replay_record = other.replay_button = None
+        other.link_button = other.link_box = other.link_note = other.link_in = None
+        other._link_wired = False
         return other
 
     def input(self, name: str) -> gr.Component:
@@ -275,6 +286,13 @@ class Page:
                     if s.file and (files is None or s.name in files):
                         self.replay_inputs[s.name] = (s.replay or s.component)()
             self.replay_button = gr.Button("Replay")
+            # A link to the inputs as they are now (app/links.py): wired to this panel's run in run()
+            with gr.Row(equal_height=True):
+                self.link_button = gr.Button("Link to these inputs", size="sm", scale=0, min_width=180)
+                self.link_box = gr.Textbox(label="Link (opens this tab with these inputs and runs them)",
+                                           buttons=["copy"], interactive=False, scale=4)
+            self.link_note = gr.Markdown()
+            self.link_in = gr.Textbox(visible=False)  # set by the page-load event when a link is opened
 
     def examples(self, rows: list[list], names: Sequence[str], label: str) -> gr.Examples:
         self.example_rows[label] = (list(names), [list(row) for row in rows])
@@ -368,6 +386,9 @@ class Page:
             for examples in self._example_blocks:
                 self._answer_on_pick(examples)
         events = [main]
+        if replay and self.link_button is not None and not self._link_wired:
+            self._link_wired = True  # the panel's first recorded run is the one its link reproduces
+            self._wire_link(f"{self.tab.key}_{verb}", uses, endpoint, components, checks, kept, long_job, event_kwargs)
         replay_verb = "replay" if record_as == self.tab.key else f"{verb}_replay"
         self.endpoints.append(RunEndpoint(f"{self.tab.key}_{verb}", f"{self.tab.key}_{replay_verb}" if replay else None,
                                           tuple(uses), handler, record_as, tuple(slots)))
@@ -382,6 +403,74 @@ class Page:
                 replayer, [self.replay_record] + [self.replay_inputs[n] for n in files], components,
                 api_name=f"{self.tab.key}_{replay_verb}", **event_kwargs))
         return events
+
+    def _wire_link(self, run: str, uses: list[str], endpoint, components, checks: dict, kept: bool,
+                   long_job: str | None, event_kwargs: dict) -> None:
+        """The panel's link: its button writes the inputs into a link; opening a link (the page-load
+        event of app/ui.py sets `link_in`) fills them and — unless the run is a long job — runs it."""
+        inputs = [self.components[n] for n in uses] + [self.ctx.model_picker]
+        table = [self.tab.setting(n) for n in uses]
+
+        def make_link(*args):
+            return self._link_of(run, table, dict(zip([*uses, MODEL], args)), long_job)
+
+        def open_link(token: str):
+            return self._opened(run, table, token)
+
+        self.link_button.click(user_errors(make_link, gpu=False), inputs, [self.link_box, self.link_note],
+                               api_name=False, queue=False).then(
+            None, self.link_box, self.link_box, js=links.ABSOLUTE_JS, api_name=False, queue=False)
+        restore = self.link_in.change(user_errors(open_link, gpu=False), self.link_in, inputs, api_name=False)
+        if not long_job:
+            restore.success(endpoint, inputs + ([self.state] if kept else []), components, api_name=False,
+                            **checks, **event_kwargs)
+        self.ctx.link_targets[run] = (self.link_in, self.tab.key)
+
+    def example_files(self) -> links.ExampleFiles:
+        """The tab's example files (every panel's rows), the only files a link may name."""
+        if self._example_files is None:
+            file_names = {s.name for s in self.tab.settings if s.file}
+            paths = [v for names, rows in self.example_rows.values() for row in rows
+                     for n, cell in zip(names, row) if n in file_names
+                     for v in (cell if isinstance(cell, (list, tuple)) else [cell])]
+            self._example_files = links.ExampleFiles(paths)
+        return self._example_files
+
+    def _link_of(self, run: str, table: list[Setting], values: dict, long_job: str | None) -> tuple[str, str]:
+        files = [s.name for s in table if s.file]
+        refs, private = links.files_for(self.example_files(), files, values)
+        settings = {s.name: values[s.name] for s in table if not s.file}
+        model = values.get(MODEL) if values.get(MODEL) in self.ctx.choices else ""
+        token = links.encode(links.Link(run, settings, refs, model or ""))
+        if len(token) > links.MAX_TOKEN_CHARS:
+            raise InputError(f"These inputs make a link of {len(token)} characters, more than a link may hold "
+                             f"({links.MAX_TOKEN_CHARS}); shorten the longest text, or share the run record instead.")
+        notes = []
+        if private:
+            notes.append(f"This run uses your own {' and '.join(private)}: a link cannot carry uploads (they stay "
+                         "yours). It restores everything else; whoever opens it adds their own, or picks an example.")
+        if values.get(MODEL) and not model:
+            notes.append("The model is your own (trained or uploaded in this browser): the link opens with the app's "
+                         "default model.")
+        notes.append("Opening it selects this tab and fills these inputs; press the tab's button to run (a long run "
+                     "does not start by itself)." if long_job else
+                     "Opening it selects this tab, fills these inputs and runs them. Nothing is stored on the server.")
+        return f"?{links.PARAM}={token}", " ".join(notes)
+
+    def _opened(self, run: str, table: list[Setting], token: str) -> list:
+        link = links.decode(token)
+        if link.run != run:
+            return [gr.skip()] * (len(table) + 1)
+        files = links.restored_files(self.example_files(), link.files)
+        unknown = sorted(set(link.settings) - {s.name for s in table})
+        if unknown:
+            gr.Warning(f"This link sets {', '.join(unknown)}, which this version of the tab does not have; "
+                       "the rest is restored.")
+        out = [files[s.name] if s.name in files else link.settings[s.name] if s.name in link.settings else gr.skip()
+               for s in table]
+        if link.model and link.model not in self.ctx.choices:
+            gr.Warning(f"This link's model ({link.model}) is not offered here; the current model is used.")
+        return [*out, link.model if link.model in self.ctx.choices else gr.skip()]
 
     def rescore(self, triggers: Sequence, handler: Callable, verb: str, *, uses: Sequence[str],
                 outputs: Sequence[str] | None = None, event: str = "release", **event_kwargs):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app import gradio_fixes, presentation
+from app import gradio_fixes, links, presentation
 from app.context import AppContext, Settings, shown_choice
 from app.scaffold import owner, session_of
+from app.widgets import user_errors
 from app.tabs import TABS
+from components.errors import InputError
 
 INTRO = (
     "# CLIP Lab\n"
@@ -44,10 +46,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         timer = gr.Timer(1.0, active=True)
         ctx.model_picker = picker
 
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             for tab in TABS:
-                with gr.Tab(tab.TITLE, id=tab.__name__.rsplit(".", 1)[-1]):
+                with gr.Tab(tab.TITLE, id=tab.TAB.key):
                     tab.build(ctx)
+        link_token = gr.Textbox(visible=False)
 
         def refresh(choice: str):
             ready = ctx.is_ready(choice)
@@ -65,6 +68,23 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             return gr.Dropdown(choices=ctx.session_choices(owner(session_of(request))))
 
         demo.load(own_models, None, picker, api_name=False, show_progress="hidden", queue=False)
+
+        targets = dict(ctx.link_targets)  # run endpoint → (its hidden link box, its tab's id)
+
+        def open_link(token: str):
+            """`?run=<token>` (app/links.py): the link's tab selected and its run's link box set (that
+            panel fills its inputs and runs); a damaged or unknown link gets a message, nothing else."""
+            if not token:
+                return [gr.skip()] * (1 + len(targets))
+            link = links.decode(token)
+            if link.run not in targets:
+                raise InputError(f"This link is for a run this app does not have ({link.run}); it may come from "
+                                 "another version of CLIP Lab.")
+            return [gr.Tabs(selected=targets[link.run][1]),
+                    *(token if run == link.run else gr.skip() for run in targets)]
+
+        demo.load(user_errors(open_link, gpu=False), link_token, [tabs, *(box for box, _ in targets.values())], js=links.FROM_URL_JS,
+                  api_name=False, show_progress="hidden", queue=False)
         timer.tick(refresh, picker, outputs, api_name=False, show_progress="hidden", queue=False)
         picker.change(refresh, picker, outputs, api_name="pick_model", show_progress="hidden")
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from components import regions
+from components.dense import SharedDense
 from components.errors import InputError
 from components.media import MAX_LABELS
 from components.vild import BACKGROUND, CONTAINMENT, TEMPERATURE, class_probabilities, text_embeddings
@@ -244,6 +245,7 @@ class GroundingResult:
     scoring_seconds: float = 0.0
     notes: tuple[str, ...] = ()
     found: dict = field(default_factory=dict)
+    region_embedding: str = "crops"  # how the regions were embedded (regions.REGION_EMBEDDINGS)
 
     @property
     def scores(self) -> np.ndarray:
@@ -297,15 +299,18 @@ class GLIP:
         containment: float = CONTAINMENT,
         temperature: float = TEMPERATURE,
         crop_scales: Sequence[float] = regions.CROP_SCALES,
+        region_embedding: str = "crops",
         max_phrases: int = MAX_PHRASES,
         prompt_engineering: bool = True,
         **proposal_settings,
     ):
-        self.backbone = backbone
+        # pooled regions come from the dense map the dense proposals computed: one pass per image
+        self.backbone = SharedDense(backbone) if region_embedding == "pooled" else backbone
         self.prompt_engineering = prompt_engineering
         self.settings = dict(threshold=threshold, nms_iou=nms_iou, max_per_phrase=max_per_phrase, containment=containment)
         self.temperature = temperature
         self.crop_scales = tuple(crop_scales)
+        self.region_embedding = regions.check_region_embedding(region_embedding)
         self.max_phrases = max_phrases
         self.proposal_settings = proposal_settings
 
@@ -325,7 +330,8 @@ class GLIP:
         if proposals is None:
             proposals = regions.propose(image, backbone=self.backbone, text=text[1:], **self.proposal_settings)
         start = time.perf_counter()
-        embeddings = regions.region_embeddings(self.backbone, image, proposals.boxes, self.crop_scales)
+        embeddings = regions.embed_regions(self.backbone, image, proposals.boxes, self.region_embedding,
+                                           self.crop_scales, self.proposal_settings.get("dense_method"))
         cosine = (embeddings @ text.T).numpy().astype(np.float64) if len(embeddings) else np.zeros((0, len(text)))
         probs = class_probabilities(cosine, self.temperature)
         return GroundingResult(
@@ -344,4 +350,5 @@ class GLIP:
             scoring_seconds=time.perf_counter() - start,
             notes=(*notes, *proposals.notes),
             found=dict(proposals.found),
+            region_embedding=self.region_embedding,
         )

@@ -14,7 +14,11 @@ boxes come from two sources that need no model file:
 Near-duplicates are removed with torchvision's NMS and the total is capped. A region is then embedded
 as ViLD's image teacher does at inference (Gu et al. 2022, §3.2): the box cropped at 1× and 1.5×
 (scaled about its centre, clamped to the image), each crop resized to the backbone's input, both
-encoded in batches, the two unit embeddings summed and renormalised.
+encoded in batches, the two unit embeddings summed and renormalised. On a CPU, where those 2·N
+forwards are most of a run's time, a region can instead be pooled from one dense pass ("pooled",
+`pooled_region_embeddings`): the mean of the dense CLIP patch embeddings inside the box (the map the
+dense proposals already use), a CLIP-backed shortcut in the spirit of dense-feature detectors, not
+ViLD's teacher.
 
 Boxes are float (x0, y0, x1, y1) in pixels of the image given: pixel (i, j) covers [j, j+1) × [i, i+1),
 so a box (0, 0, W, H) is the whole image and its area is (x1 - x0) · (y1 - y0).
@@ -37,6 +41,12 @@ from torchvision.transforms.functional import normalize, pil_to_tensor
 from components.errors import InputError
 
 CROP_SCALES = (1.0, 1.5)  # ViLD-image: crops at 1× and 1.5× the box, embeddings summed
+# How a region is embedded: ViLD's teacher (crops, 2 forwards a region) or pooled from one dense pass
+REGION_EMBEDDINGS = ("crops", "pooled")
+REGION_EMBEDDING_LABELS = {
+    "crops": "ViLD's image teacher: each box cropped at 1× and 1.5× (two CLIP forwards a box; faithful)",
+    "pooled": "one forward: each box pooled from the image's dense CLIP map (a CLIP-backed shortcut)",
+}
 SOURCES = ("selective_search", "dense")
 SOURCE_LABELS = {"selective_search": "selective search (OpenCV)", "dense": "dense CLIP maps"}
 MAX_PROPOSALS = 60  # regions embedded per image (2 crops each); the tab's Advanced raises it
@@ -328,6 +338,18 @@ def crop_pixels(backbone, image: Image.Image | torch.Tensor, boxes: np.ndarray, 
     return roi_align(pixels, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
+def default_region_embedding(device: str) -> str:
+    """The tabs' default: "pooled" on a CPU, where the crops' forwards dominate a run's time; ViLD's
+    "crops" on a GPU, where they are cheap."""
+    return "crops" if str(device).startswith("cuda") else "pooled"
+
+
+def check_region_embedding(how: str) -> str:
+    if how not in REGION_EMBEDDINGS:
+        raise InputError(f"Unknown region embedding {how!r}; choose one of: {', '.join(REGION_EMBEDDINGS)}.")
+    return how
+
+
 def image_tensor(backbone, image: Image.Image) -> torch.Tensor:
     """(1, 3, H, W) float image normalised with the backbone's mean and std."""
     pixels = pil_to_tensor(image.convert("RGB")).float().div_(255)
@@ -357,3 +379,30 @@ def region_embeddings(
         encoded = backbone.encode_images(crops, batch_size=len(crops)).reshape(len(scales), len(chunk), -1)
         out.append(F.normalize(encoded.sum(0), dim=-1))
     return torch.cat(out)
+
+
+def pooled_region_embeddings(backbone, image: Image.Image, boxes: np.ndarray, method: str | None = None) -> torch.Tensor:
+    """(N, D) unit region embeddings from one dense pass: each box's mean of the image's unit dense
+    patch embeddings (`backbone.dense(image, method)`, cached, so the dense proposals' pass is reused),
+    renormalised. The mean is torchvision's roi_align over the (D, h, w) map with one output cell and
+    its adaptive sampling (about one bilinear sample per patch the box covers; a box smaller than a
+    patch is its centre's bilinear sample)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if len(boxes) == 0:
+        return torch.zeros(0, backbone.embed_dim)
+    features = backbone.dense(image, method)
+    grid = features.features.permute(2, 0, 1)[None].float()  # (1, D, h, w)
+    (H, W), (h, w) = features.image_size, features.grid_size
+    to_grid = torch.tensor([w / W, h / H, w / W, h / H])  # pixel boxes → patch-cell coordinates
+    rois = torch.cat([torch.zeros(len(boxes), 1), torch.as_tensor(boxes) * to_grid], dim=1)
+    pooled = roi_align(grid, rois, output_size=(1, 1), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    return F.normalize(pooled.flatten(1), dim=-1)
+
+
+def embed_regions(backbone, image: Image.Image, boxes: np.ndarray, how: str = "crops",
+                  scales: Sequence[float] = CROP_SCALES, method: str | None = None) -> torch.Tensor:
+    """(N, D) unit region embeddings, `how` one of `REGION_EMBEDDINGS`: "crops" (`region_embeddings`
+    at `scales`) or "pooled" (`pooled_region_embeddings` from the `method` dense map)."""
+    if check_region_embedding(how) == "pooled":
+        return pooled_region_embeddings(backbone, image, boxes, method)
+    return region_embeddings(backbone, image, boxes, scales)

@@ -47,6 +47,7 @@ import torch
 from PIL import Image
 
 from components import regions
+from components.dense import SharedDense
 from components.errors import InputError
 from components.media import MAX_LABELS, parse_labels
 from components.prompts import vild_templates
@@ -220,6 +221,7 @@ class ViLDResult:
     scoring_seconds: float = 0.0
     notes: tuple[str, ...] = ()
     found: dict = field(default_factory=dict)
+    region_embedding: str = "crops"  # how the regions were embedded (regions.REGION_EMBEDDINGS)
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -295,6 +297,7 @@ class QueryResult:
     scoring_seconds: float = 0.0
     notes: tuple[str, ...] = ()
     found: dict = field(default_factory=dict)
+    region_embedding: str = "crops"  # how the regions were embedded (regions.REGION_EMBEDDINGS)
 
     @property
     def label(self) -> str:
@@ -342,13 +345,16 @@ class QueryResult:
         return replace(self, keep=select_matches(self.boxes, self.similarity, **merged), settings=merged)
 
 
-def query_embedding(backbone, query: Image.Image, crop_scales: Sequence[float] = regions.CROP_SCALES) -> torch.Tensor:
-    """(D,) unit embedding of a query image, made as a region's is: the box covering the whole image,
-    cropped at `crop_scales` (a larger crop is clamped to the image, so it is the same picture) and
-    resized to the backbone's input without keeping the aspect, the embeddings summed and renormalised."""
+def query_embedding(backbone, query: Image.Image, crop_scales: Sequence[float] = regions.CROP_SCALES,
+                    how: str = "crops", dense_method: str | None = None) -> torch.Tensor:
+    """(D,) unit embedding of a query image, made as a region's is (`regions.embed_regions`, `how`):
+    the box covering the whole image — cropped at `crop_scales` (a larger crop is clamped to the
+    image, so it is the same picture) and resized to the backbone's input without keeping the aspect,
+    the embeddings summed and renormalised; or pooled from the query's own dense map."""
     query = regions.check_image(query)
     w, h = query.size
-    return regions.region_embeddings(backbone, query, np.array([[0, 0, w, h]], np.float32), crop_scales)[0]
+    whole = np.array([[0, 0, w, h]], np.float32)
+    return regions.embed_regions(backbone, query, whole, how, crop_scales, dense_method)[0]
 
 
 class ViLD:
@@ -372,12 +378,14 @@ class ViLD:
         containment: float = CONTAINMENT,
         nms_order: str = "proposals",
         crop_scales: Sequence[float] = regions.CROP_SCALES,
+        region_embedding: str = "crops",
         max_categories: int = MAX_CATEGORIES,
         prompt_engineering: bool = True,
         query_threshold: float = QUERY_THRESHOLD,
         **proposal_settings,
     ):
-        self.backbone = backbone
+        # pooled regions come from the dense map the dense proposals computed: one pass per image
+        self.backbone = SharedDense(backbone) if region_embedding == "pooled" else backbone
         self.query_threshold = query_threshold
         self.prompt_engineering = prompt_engineering
         self.temperature = temperature
@@ -392,8 +400,14 @@ class ViLD:
         if nms_order not in NMS_ORDERS:
             raise InputError(f"Unknown NMS order {nms_order!r}; choose one of {', '.join(NMS_ORDERS)}.")
         self.crop_scales = tuple(crop_scales)
+        self.region_embedding = regions.check_region_embedding(region_embedding)
         self.max_categories = max_categories
         self.proposal_settings = proposal_settings
+
+    def embed(self, image, boxes) -> torch.Tensor:
+        """(N, D) region embeddings as this detector makes them (`regions.embed_regions`)."""
+        return regions.embed_regions(self.backbone, image, boxes, self.region_embedding, self.crop_scales,
+                                     self.proposal_settings.get("dense_method"))
 
     def __call__(self, image, categories: str | Sequence[str], proposals: regions.Proposals | None = None) -> ViLDResult:
         image = regions.check_image(image)
@@ -405,7 +419,7 @@ class ViLD:
             settings = {"min_area": self.settings["min_area"], **self.proposal_settings}
             proposals = regions.propose(image, backbone=self.backbone, text=text[1:], **settings)
         start = time.perf_counter()
-        embeddings = regions.region_embeddings(self.backbone, image, proposals.boxes, self.crop_scales)
+        embeddings = self.embed(image, proposals.boxes)
         cosine = (embeddings @ text.T).numpy().astype(np.float64) if len(embeddings) else np.zeros((0, len(classes)))
         probs = class_probabilities(cosine, self.temperature)
         keep = select_detections(proposals.boxes, probs, cosine, **self.settings)
@@ -423,6 +437,7 @@ class ViLD:
             scoring_seconds=time.perf_counter() - start,
             notes=(*notes, *proposals.notes),
             found=dict(proposals.found),
+            region_embedding=self.region_embedding,
         )
 
     def match(self, image, query, proposals: regions.Proposals | None = None, query_name: str = QUERY_LABEL) -> QueryResult:
@@ -432,12 +447,13 @@ class ViLD:
         image = regions.check_image(image)
         if not isinstance(query, Image.Image):
             raise InputError(f"The query must be an image, got {type(query).__name__}.")
-        target = query_embedding(self.backbone, query, self.crop_scales)  # (D,)
+        target = query_embedding(self.backbone, query, self.crop_scales, self.region_embedding,
+                                 self.proposal_settings.get("dense_method"))  # (D,)
         if proposals is None:
             settings = {"min_area": self.settings["min_area"], **self.proposal_settings}
             proposals = regions.propose(image, backbone=self.backbone, text=target[None], **settings)
         start = time.perf_counter()
-        embeddings = regions.region_embeddings(self.backbone, image, proposals.boxes, self.crop_scales)
+        embeddings = self.embed(image, proposals.boxes)
         similarity = (embeddings @ target).numpy().astype(np.float64) if len(embeddings) else np.zeros(0)
         settings = {k: v for k, v in self.settings.items() if k != "score_threshold"}
         settings = {"similarity_threshold": self.query_threshold, **settings}
@@ -455,4 +471,5 @@ class ViLD:
             scoring_seconds=time.perf_counter() - start,
             notes=tuple(proposals.notes),
             found=dict(proposals.found),
+            region_embedding=self.region_embedding,
         )

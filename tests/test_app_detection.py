@@ -25,16 +25,18 @@ def client(app_client) -> Client:
     return app_client
 
 
-def glip_ground(client, image=SHAPES, caption="A red square. A blue circle.", threshold=0.0, mode="caption"):
+def glip_ground(client, image=SHAPES, caption="A red square. A blue circle.", threshold=0.0, mode="caption",
+                embedding="crops"):
     return client.predict(
-        handle_file(image), caption, threshold, 0.6, 2, 0.9, SOURCES, 20, "1", mode, MODEL, api_name="/glip_ground",
+        handle_file(image), caption, threshold, 0.6, 2, 0.9, SOURCES, 20, "1", mode, embedding, MODEL,
+        api_name="/glip_ground",
     )
 
 
 def vild_detect(client, image=SHAPES, categories="red square; blue circle", score=0.0, proposals_shown=False, **kw):
     return client.predict(
         handle_file(image), categories, score, 0.6, 220, kw.get("max_boxes", 25), 0.9, kw.get("sources", SOURCES), 20, "1",
-        proposals_shown, MODEL, api_name="/vild_detect",
+        proposals_shown, kw.get("embedding", "crops"), MODEL, api_name="/vild_detect",
     )
 
 
@@ -179,13 +181,32 @@ def test_glip_ground_and_filter(client):
     assert strip2[3]["caption"].startswith("4. 0 box(es)")
 
 
+def test_pooled_regions_through_both_tabs(client):
+    """One forward per image: the notes and the strip say so, and the run record keeps the choice."""
+    *_, notes, record, strip = vild_detect(client, embedding="pooled")
+    assert "pooled from the dense CLIP map" in notes and "One CLIP pass over the whole image" in strip[1]["caption"]
+    assert json.loads(open(record).read())["settings"]["region_embedding"] == "pooled"
+    *_, notes, record, strip = glip_ground(client, embedding="pooled")
+    assert "pooled from the dense CLIP map" in notes and "pooling the image's one dense CLIP pass" in strip[1]["caption"]
+    *_, notes, _, strip = vild_detect(client)
+    assert "1× + 1.5× crops" in notes and "cropped at 1x and 1.5x" in strip[1]["caption"]
+
+
 @pytest.mark.parametrize("tab", ["vild", "glip"])
-def test_a_run_record_replays_to_the_same_result(client, tmp_path, tab):
+@pytest.mark.parametrize("embedding", ["pooled", "crops"])
+def test_a_run_record_replays_to_the_same_result(client, tmp_path, tab, embedding):
     if tab == "vild":
-        picture, table, *_, record, _strip = vild_detect(client, categories="red square; green triangle", max_boxes=5)
+        picture, table, *_, record, _strip = vild_detect(client, categories="red square; green triangle", max_boxes=5,
+                                                         embedding=embedding)
     else:
-        picture, _, _, table, _, _, record, _strip = glip_ground(client, caption="red square . green triangle .")
+        picture, _, _, table, _, _, record, _strip = glip_ground(client, caption="red square . green triangle .",
+                                                                 embedding=embedding)
     saved = json.loads(open(record).read())
+    if embedding == "crops":  # a record from before "Region embeddings" embedded crops, and replays so
+        del saved["settings"]["region_embedding"]
+        record = tmp_path / "older.json"
+        record.write_text(json.dumps(saved))
+        record = str(record)
     assert saved["tab"] == tab and saved["model"] == MODEL and "random" in saved["weights"]
     assert len(saved["inputs"]["image"]["sha256"]) == 64 and saved["settings"]["sources"] == SOURCES
     assert len(saved["scores"]["detections" if tab == "vild" else "grounded"]) == len(table["data"])
@@ -208,6 +229,7 @@ def test_a_run_record_replays_to_the_same_result(client, tmp_path, tab):
         ("vild_tiny_image", "at least 16 pixels"),
         ("vild_no_sources", "proposal source"),
         ("glip_empty_caption", "Write a caption"),
+        ("vild_unknown_region_embedding", "not in the list of choices"),
     ],
 )
 def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, call, message):
@@ -222,6 +244,8 @@ def test_bad_input_gets_a_message_and_server_keeps_serving(client, tmp_path, cal
             vild_detect(client, image=str(tiny))
         elif call == "vild_no_sources":
             vild_detect(client, sources=[])
+        elif call == "vild_unknown_region_embedding":
+            vild_detect(client, embedding="mean")
         else:
             glip_ground(client, caption="  ", threshold=0.5)
     assert message in str(info.value)

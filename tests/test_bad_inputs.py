@@ -11,6 +11,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 import badfiles as bad
+from components import regions
 from appserver import finish
 
 HIDDEN_ERROR = "has not enabled verbose error reporting"
@@ -151,6 +152,16 @@ def test_vild_categories_that_name_nothing(client, categories, expected):
 )
 def test_glip_read_the_box_as(client, mode, caption, expected):
     _expect_message(client, "/glip_ground", expected, image=_photo(), caption=caption, mode=mode)
+
+
+# "Region embeddings" of both region tabs: a value, not its display text
+@pytest.mark.parametrize("endpoint, text", [("/vild_detect", {"categories": "cat"}), ("/glip_ground", {"caption": "a cat"}),
+                                            ("/vild_match", {})])
+@pytest.mark.parametrize("value", ["mean", "", regions.REGION_EMBEDDING_LABELS["pooled"]])
+def test_region_embeddings_outside_the_choices(client, endpoint, text, value):
+    extra = {"query": _photo()} if endpoint == "/vild_match" else {}
+    _expect_message(client, endpoint, "not in the list of choices", image=_photo(), region_embedding=value,
+                    **text, **extra)
 
 
 def test_glip_a_thousand_category_names_are_capped_with_a_note(client):

@@ -324,3 +324,38 @@ def test_a_zip_of_images_runs_through_zero_shot_in_the_browser(page, tmp_path):
     assert all(name in shown for name in ("astronaut.png", "chelsea.png", "coffee.png")), shown[-2000:]
     assert panel.get_by_text(re.compile(r"Skipped readme\.txt")).count() > 0
     page.screenshot(path=str(SHOTS / "zero-shot-batch.png"), full_page=True)
+
+
+def _field(panel, label: str):
+    """The first visible text field under a Gradio label."""
+    return panel.locator("label", has_text=label).locator("input:visible, textarea:visible").first
+
+
+def test_a_link_to_a_run_opens_its_tab_and_runs_it_again(page):
+    """Issue 21: a teacher's link — the ViLD tab's world example, linked from "Reproduce a run" and
+    opened afresh: the page opens on ViLD with the same image and categories and runs them."""
+    page.goto(page.url.split("?")[0])
+    page.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
+    page.get_by_role("tab", name="ViLD", exact=True).click()
+    panel = page.locator("[role=tabpanel]:visible").first
+    world = panel.locator("table:has(.tr-body)").nth(1).locator(".tr-body")  # photos first, then the world's
+    with page.expect_response(lambda r: "/run/predict" in r.url, timeout=STALL_S * 1000):
+        world.first.click()
+    page.wait_for_timeout(400)
+    categories = _field(panel, "Categories").input_value()
+    panel.get_by_text("Reproduce a run", exact=True).click()
+    panel.get_by_role("button", name="Link to these inputs").click()
+    box = _field(panel, "Link (opens this tab with these inputs and runs them)")
+    page.wait_for_function("(el) => el.value.startsWith('http')", arg=box.element_handle(), timeout=STALL_S * 1000)
+    link = box.input_value()
+    assert "?run=" in link and "/tmp" not in link
+    assert panel.get_by_text("fills these inputs and runs them").is_visible()
+    page.goto(page.url.split("?")[0] + "?present=0")  # away, then the link in a fresh page
+    page.goto(link)
+    page.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
+    page.get_by_role("tab", name="ViLD", exact=True, selected=True).wait_for(timeout=STALL_S * 1000)
+    panel = page.locator("[role=tabpanel]:visible").first
+    panel.get_by_text(re.compile(r"detection\(s\)\*\* from|detection\(s\) from")).first.wait_for(timeout=STALL_S * 1000)
+    assert _field(panel, "Categories").input_value() == categories
+    assert not _errors(page), _errors(page)
+    page.screenshot(path=str(SHOTS / "link-opened.png"), full_page=True)

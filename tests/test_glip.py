@@ -87,8 +87,10 @@ def test_each_phrase_grounds_its_boxes_above_the_threshold():
 
 
 # -- the oracle ----------------------------------------------------------------------------------------
-def test_a_caption_naming_two_of_three_squares_grounds_exactly_those(oracle):
-    result = glip.GLIP(oracle)(squares_image(), "A red square and a blue square.")
+@pytest.mark.parametrize("how", regions.REGION_EMBEDDINGS)
+def test_a_caption_naming_two_of_three_squares_grounds_exactly_those(oracle, how):
+    result = glip.GLIP(oracle, region_embedding=how)(squares_image(), "A red square and a blue square.")
+    assert result.region_embedding == how
     assert [p.text for p in result.phrases] == ["a red square", "a blue square"]  # run_ner keeps "a"
     assert [p.prompt for p in result.phrases] == ["red square", "blue square"]  # what CLIP reads
     assert result.grounded_phrases() == ["a red square", "a blue square"]

@@ -84,6 +84,46 @@ def test_crops_are_encoded_in_batches_with_the_same_result(oracle):
     torch.testing.assert_close(big, small)
 
 
+def test_a_pooled_region_is_the_normalised_mean_of_the_patches_its_box_covers(oracle):
+    """A box on patch-cell boundaries: roi_align's adaptive samples fall on the cell centres, so the
+    pooled embedding is exactly the renormalised mean of the covered cells' unit embeddings."""
+    image = squares_image()  # 240 × 160
+    features = oracle.dense(image)
+    (H, W), (h, w) = features.image_size, features.grid_size
+    cell_w, cell_h = W / w, H / h
+    boxes = np.array([[1 * cell_w, 2 * cell_h, 4 * cell_w, 5 * cell_h], [0, 0, W, H]], np.float32)
+    got = regions.pooled_region_embeddings(oracle, image, boxes)
+    want = F.normalize(torch.stack([features.features[2:5, 1:4].reshape(-1, features.features.shape[-1]).mean(0),
+                                    features.features.reshape(-1, features.features.shape[-1]).mean(0)]), dim=-1)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    # a box inside one cell is that cell's embedding (bilinear at its centre, the cell's own centre)
+    inside = np.array([[5 * cell_w + 1, 3 * cell_h + 1, 6 * cell_w - 1, 4 * cell_h - 1]], np.float32)
+    torch.testing.assert_close(regions.pooled_region_embeddings(oracle, image, inside)[0],
+                               features.features[3, 5], atol=1e-5, rtol=0)
+
+
+def test_pooled_regions_reuse_the_dense_pass_and_need_no_crop_forward(oracle):
+    from components import vild
+
+    image = squares_image()
+    before = oracle.image_forwards
+    oracle.dense(image)
+    one_pass = oracle.image_forwards - before  # the dense pass's forwards (its windows)
+    runs = {}
+    for how in regions.REGION_EMBEDDINGS:
+        before = oracle.image_forwards
+        runs[how] = vild.ViLD(oracle, region_embedding=how, sources=["dense"])(image, "red square; blue square")
+        runs[how] = (runs[how], oracle.image_forwards - before)
+    (crops, crop_forwards), (pooled, pooled_forwards) = runs["crops"], runs["pooled"]
+    np.testing.assert_array_equal(crops.boxes, pooled.boxes)  # the same proposals, embedded two ways
+    assert pooled_forwards == one_pass  # the proposals' dense map, reused; no crop encoded
+    assert crop_forwards == one_pass + 2 * len(crops.boxes)
+    torch.testing.assert_close(torch.as_tensor(pooled.embeddings).norm(dim=-1), torch.ones(len(pooled.boxes)))
+    assert len(regions.embed_regions(oracle, image, np.zeros((0, 4)), "pooled")) == 0
+    with pytest.raises(InputError, match="Unknown region embedding 'mean'; choose one of: crops, pooled"):
+        regions.embed_regions(oracle, image, crops.boxes, "mean")
+
+
 # -- NMS ---------------------------------------------------------------------------------------------
 def test_nms_suppresses_above_the_threshold_only():
     boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 7.5], [0, 0, 10, 5], [50, 50, 60, 60]], np.float32)

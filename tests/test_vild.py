@@ -123,8 +123,10 @@ def test_the_pipeline_runs_the_demo_order_and_can_switch(oracle):
 
 
 # -- the oracle ----------------------------------------------------------------------------------------
-def test_one_box_per_named_square_and_nothing_else(oracle):
-    result = vild.ViLD(oracle)(squares_image(), "red square; blue square")
+@pytest.mark.parametrize("how", regions.REGION_EMBEDDINGS)
+def test_one_box_per_named_square_and_nothing_else(oracle, how):
+    result = vild.ViLD(oracle, region_embedding=how)(squares_image(), "red square; blue square")
+    assert result.region_embedding == how
     assert result.classes == ("background", "red square", "blue square")
     detections = result.detections()
     assert sorted(d.label for d in detections) == ["blue square", "red square"]

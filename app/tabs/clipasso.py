@@ -16,7 +16,7 @@ from app.examples import WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import steps
 from app.render.sketch import (curve_figure, loss_picture, saliency_picture, sketch_and_photo, to_uint8, write_gif,
                                write_svg)
-from app.scaffold import Answer, Page, Setting, Tab, image_setting, quiet
+from app.scaffold import Answer, Page, Setting, Tab, device_of, image_setting, quiet
 from components import clipasso
 from components.backbone import load_paper_backbone, resolve_device
 from components.clipasso.loss import FC_WEIGHT, NUM_AUG
@@ -44,12 +44,8 @@ def default_iterations(device: str) -> int:
     return clipasso.NUM_ITER if resolve_device(device).startswith("cuda") else 60
 
 
-def _device(ctx) -> str:
-    return ctx.settings.device if ctx is not None else "auto"
-
-
 def _on_gpu(ctx) -> bool:
-    return resolve_device(_device(ctx)).startswith("cuda")
+    return resolve_device(device_of(ctx)).startswith("cuda")
 
 
 def _number(value, label: str, **kwargs) -> gr.Number:
@@ -73,7 +69,7 @@ TAB = Tab(
         Setting("strokes", lambda: gr.Radio(list(clipasso.ABSTRACTION_LEVELS), value=clipasso.NUM_STROKES, label="Strokes"),
                 int, "number of strokes (CLIPasso: 16; the ladder: 4, 8, 16, 32)"),
         Setting("iterations", lambda ctx=None: gr.Slider(
-            10, MAX_ITER, value=default_iterations(_device(ctx)), step=10, label="Iterations",
+            10, MAX_ITER, value=default_iterations(device_of(ctx)), step=10, label="Iterations",
             info="The paper runs 2000 on a GPU; on a CPU each iteration takes seconds."),
             int, "optimisation iterations (CLIPasso: 2000)"),
         Setting("seeds", lambda ctx=None: gr.Slider(

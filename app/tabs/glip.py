@@ -7,7 +7,8 @@ import gradio as gr
 from app import render
 from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import grid_picture, steps, text_picture
-from app.region_settings import coco_files, coco_output, proposal_settings, proposals_line, region_pipeline
+from app.region_settings import (coco_files, coco_output, proposal_settings, proposals_line, region_embedding_setting,
+                                 region_pipeline, upgrade_record)
 from app.render import boxes
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
 from components import glip
@@ -19,11 +20,12 @@ MODES = [("Caption (noun phrases)", "caption"), ("Categories (one entity per nam
 
 
 def upgrade(saved: dict) -> dict:
-    """A record written before "Read the box as" existed read its text as a caption."""
+    """A record written before "Read the box as" existed read its text as a caption (and one written
+    before "Region embeddings" embedded crops: `upgrade_record`)."""
     settings = saved.get("settings")
     if isinstance(settings, dict) and "mode" not in settings:
-        return {**saved, "settings": {**settings, "mode": "caption"}}
-    return saved
+        saved = {**saved, "settings": {**settings, "mode": "caption"}}
+    return upgrade_record(saved)
 
 
 TAB = Tab(
@@ -36,7 +38,8 @@ TAB = Tab(
     runs="the CLIP-backed version of the idea: a caption is chunked into noun phrases as GLIP's run_ner "
     "does (DT? JJ* NN+, the determiner kept; a small rule-based tagger stands in for NLTK's, whose data "
     "cannot be downloaded here), or in the categories mode each name is one entity; each region proposal is "
-    "embedded by CLIP (1× + 1.5× crops) and scored against "
+    "embedded by CLIP (1× + 1.5× crops; on a CPU by default pooled from one dense pass instead, a "
+    "shortcut) and scored against "
     "each phrase with softmax of 100·cos over the phrases plus “background”. GLIP's own fused "
     "detector is not used: boxes are not regressed and scores are CLIP's, not GLIP's.",
     settings=[
@@ -60,6 +63,7 @@ TAB = Tab(
         Setting("mode", lambda: gr.Radio(MODES, value="caption", label="Read the box as"),
                 str, '"caption" (its noun phrases, as GLIP\'s run_ner) or "categories" (one entity per name)',
                 legacy={label: value for label, value in MODES}),
+        region_embedding_setting(),
     ],
     upgrade=upgrade,
 )
@@ -73,7 +77,8 @@ def build(ctx) -> None:
         with gr.Column():
             page.inputs("image", "caption", "mode", "threshold")
             with gr.Accordion("Advanced", open=False):
-                page.inputs("nms", "per_phrase", "containment", "sources", "prompts", "max_proposals")
+                page.inputs("nms", "per_phrase", "containment", "region_embedding", "sources", "prompts",
+                            "max_proposals")
             run = gr.Button("Ground", variant="primary")
             page.limits()
         with gr.Column():
@@ -177,7 +182,9 @@ def strip_steps(image, result: glip.GroundingResult, labelled, columns, grounded
         (text_picture("Phrases (grounded ones in blue)", phrase_lines, [p.text in grounded for p in result.phrases]),
          f"The caption, {how}, gives {len(result.phrases)} phrase(s); each becomes a CLIP text embedding"),
         (boxes.outline(image, result.boxes, colours=result.sources),
-         f"{len(result.boxes)} class-agnostic proposals (selective search red, dense CLIP green), each embedded by CLIP"),
+         f"{len(result.boxes)} class-agnostic proposals (selective search red, dense CLIP green), each embedded by "
+         + ("pooling the image's one dense CLIP pass inside its box" if result.region_embedding == "pooled"
+            else "CLIP on its 1x and 1.5x crops")),
         (matrix, matrix_caption),
         (boxes.outline(image, [b for b, _ in labelled], [l for _, l in labelled], colours),
          f"{len(labelled)} box(es) at score >= {result.settings['threshold']:g}, per phrase after NMS, drawn as phrase:score"),

@@ -10,7 +10,8 @@ import gradio as gr
 from app import render
 from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, mosaic_picture, steps
-from app.region_settings import coco_files, coco_output, proposal_settings, proposals_line, region_pipeline
+from app.region_settings import (coco_files, coco_output, proposal_settings, proposals_line, region_embedding_setting,
+                                 region_pipeline, upgrade_record)
 from app.render import boxes
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
 from app.widgets import user_errors
@@ -35,7 +36,9 @@ TAB = Tab(
     runs="the CLIP-backed version of ViLD: its image teacher (CLIP on 1× + 1.5× crops, embeddings "
     "summed) on selective-search and dense-CLIP proposals, scored and filtered as ViLD's demo does "
     "(63 prompts, softmax of 100·cos with background as class 0, NMS 0.6). ViLD's trained detector "
-    "and its region proposal network are not used: boxes are not regressed.",
+    "and its region proposal network are not used: boxes are not regressed. On a CPU the default embeds "
+    "each region in one forward instead, pooled from the image's dense CLIP map (a shortcut, not ViLD's "
+    "method); the crops are one click away in Advanced.",
     settings=[
         image_setting(),
         labels_setting("red square; blue circle; green triangle; yellow rectangle",
@@ -68,14 +71,17 @@ TAB = Tab(
             0, 1, vild.QUERY_THRESHOLD, step=0.01, label="Query-image cosine threshold (image-guided; ours, not ViLD's)",
             info="A region matches the query image when the cosine of their CLIP embeddings is at least this."),
             float, f"cosine of region and query image a match needs (default {vild.QUERY_THRESHOLD}; ours)", rescore=True),
+        region_embedding_setting(),
     ],
+    upgrade=upgrade_record,
 )
 TITLE = TAB.title
 FILTERS = ["score", "nms", "min_area", "max_boxes", "containment"]
 # Detect: the categories (the endpoint's parameters as before the query image existed); Find: the query image
-DETECT_USES = ["image", "categories", *FILTERS, "sources", "max_proposals", "prompts", "show_proposals"]
+DETECT_USES = ["image", "categories", *FILTERS, "sources", "max_proposals", "prompts", "show_proposals",
+               "region_embedding"]
 MATCH_USES = ["image", "query", "query_threshold", "nms", "min_area", "max_boxes", "containment", "sources",
-              "max_proposals", "show_proposals"]
+              "max_proposals", "show_proposals", "region_embedding"]
 
 
 def build(ctx) -> None:
@@ -90,18 +96,19 @@ def build(ctx) -> None:
                             "area and box-count filters; the pipeline's nms_order=\"score\" filters first.")
                 page.inputs(*FILTERS)
                 gr.Markdown("Proposals (changing these runs CLIP again):")
-                page.inputs("sources", "prompts", "max_proposals")
+                page.inputs("region_embedding", "sources", "prompts", "max_proposals")
             run = gr.Button("Detect", variant="primary")
             with gr.Accordion("Image-guided: find boxes that look like a query image", open=False):
-                gr.Markdown("<small>Instead of naming categories, show one: every region's CLIP embedding (1× + 1.5× "
-                            "crops) is compared with the query image's by cosine, and the regions at or above the "
+                gr.Markdown("<small>Instead of naming categories, show one: every region's CLIP embedding (made as "
+                            "Advanced's “Region embeddings” says) is compared with the query image's by cosine, and the regions at or above the "
                             "query threshold go through the same NMS, area, count and containment filters as "
                             "Detect's.</small>")
                 page.inputs("query", "query_threshold")
                 find = gr.Button("Find boxes like the query image")
             page.limits()
-            gr.Markdown("<small>Every proposal is embedded by CLIP, so time grows with “Regions to embed”. "
-                        "The first run with new categories also encodes 63 prompts per category.</small>")
+            gr.Markdown("<small>With crops, every proposal costs two CLIP forwards, so time grows with “Regions to "
+                        "embed”; pooled, the whole image costs one. The first run with new categories also encodes "
+                        "63 prompts per category.</small>")
         with gr.Column():
             page.output("detections", gr.AnnotatedImage(label="Detections"))
             show_proposals = page.input("show_proposals")
@@ -235,6 +242,16 @@ def shown(image, result: "vild.ViLDResult | vild.QueryResult", notes, name: str,
     )
 
 
+def embedding_step(image, result, shown_regions: list[int], crops_caption: str) -> tuple:
+    """The strip's embedding step: the shown regions' crops, or — pooled — the regions outlined on
+    the image whose single dense pass they are pooled from."""
+    if result.region_embedding == "pooled":
+        return (boxes.outline(image, result.boxes[shown_regions], colours=range(len(shown_regions))),
+                "One CLIP pass over the whole image; each region is the mean of the dense patch embeddings "
+                "inside its box (a shortcut: ViLD crops instead)")
+    return mosaic_picture(boxes.crops(image, result.boxes[shown_regions]), columns=4), crops_caption
+
+
 def strip_steps(image, result: vild.ViLDResult, detections):
     """The strip from this result's own arrays: proposals → crops → scores → kept boxes."""
     sources = ", ".join(
@@ -256,8 +273,8 @@ def strip_steps(image, result: vild.ViLDResult, detections):
     return steps(
         (boxes.outline(image, result.boxes, colours=result.sources),
          f"{len(result.boxes)} class-agnostic proposals: {sources or 'none'}"),
-        (mosaic_picture(boxes.crops(image, result.boxes[shown_regions]), columns=4),
-         "Each region cropped at 1x and 1.5x (pairs, as CLIP sees them); the two CLIP embeddings are summed"),
+        embedding_step(image, result, shown_regions,
+                       "Each region cropped at 1x and 1.5x (pairs, as CLIP sees them); the two CLIP embeddings are summed"),
         (scores, scores_caption),
         (kept, f"{len(detections)} kept: not background, score >= {s['score_threshold']:g}, "
                f"area > {s['min_area']:g} px, NMS at IoU {s['nms_iou']:g}"),
@@ -275,8 +292,8 @@ def query_steps(image, result: vild.QueryResult, detections):
     return steps(
         (boxes.outline(image, result.boxes, colours=result.sources),
          f"{len(result.boxes)} class-agnostic proposals (selective search red; dense CLIP green, from the query's map)"),
-        (mosaic_picture(boxes.crops(image, result.boxes[shown_regions]), columns=4),
-         "Each region cropped at 1x and 1.5x; the two CLIP embeddings are summed, as the query image's are"),
+        embedding_step(image, result, shown_regions,
+                       "Each region cropped at 1x and 1.5x; the two CLIP embeddings are summed, as the query image's are"),
         (scores, f"Each region's embedding vs the query image's ({result.query_name}): cosine"),
         (boxes.outline(image, [d.box for d in detections], [f"{d.score:.2f}" for d in detections]),
          f"{len(detections)} kept: cosine >= {s['similarity_threshold']:g}, area > {s['min_area']:g} px, "
