@@ -198,11 +198,11 @@ def test_each_tabs_world_row_runs_through_its_endpoint(served):
 
     image, categories = world_examples("vild")[0]
     picture, table, *_ = client.predict(handle_file(image), categories, 0.0, 0.6, 220, 25, 0.9, SOURCES, 20, "1",
-                                        False, MODEL, api_name="/vild_detect")
+                                        False, "pooled", MODEL, api_name="/vild_detect")
     ok["vild"] = picture is not None
 
     image, caption = world_examples("glip")[0]
-    picture, *_ = client.predict(handle_file(image), caption, 0.0, 0.6, 2, 0.9, SOURCES, 20, "1", "caption", MODEL,
+    picture, *_ = client.predict(handle_file(image), caption, 0.0, 0.6, 2, 0.9, SOURCES, 20, "1", "caption", "pooled", MODEL,
                                  api_name="/glip_ground")
     ok["glip"] = picture is not None
 
