@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.examples import _SKIMAGE, ASSETS
+from app.runs import file_digest
 from components.errors import InputError
 
 PARAM = "run"  # ?run=<token>
@@ -84,14 +84,6 @@ def decode(token: str) -> Link:
     return Link(run, settings, files, model)
 
 
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def reference(path: str | Path) -> str | None:
     """"assets/…" or "skimage/…" for a file under one of `ROOTS`, else None."""
     resolved = Path(path).resolve()
@@ -114,8 +106,8 @@ class ExampleFiles:
         if not upload or not Path(upload).is_file():
             return None
         if self._by_hash is None:  # hashed once, at the first link made on this tab
-            self._by_hash = {sha256(p): p for p in self._paths}
-        path = self._by_hash.get(sha256(upload))
+            self._by_hash = {file_digest(p): p for p in self._paths}
+        path = self._by_hash.get(file_digest(upload))
         return reference(path) if path else None
 
     def path_of(self, ref: object) -> str:

@@ -83,8 +83,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             return [gr.Tabs(selected=targets[link.run][1]),
                     *(token if run == link.run else gr.skip() for run in targets)]
 
-        demo.load(user_errors(open_link, gpu=False), link_token, [tabs, *(box for box, _ in targets.values())], js=links.FROM_URL_JS,
-                  api_name=False, show_progress="hidden", queue=False)
+        demo.load(user_errors(open_link, gpu=False), link_token, [tabs, *(box for box, _ in targets.values())],
+                  js=links.FROM_URL_JS, api_name=False, show_progress="hidden", queue=False)
         timer.tick(refresh, picker, outputs, api_name=False, show_progress="hidden", queue=False)
         picker.change(refresh, picker, outputs, api_name="pick_model", show_progress="hidden")
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
