@@ -7,10 +7,10 @@ package expects (README, "Hugging Face Spaces"): its tensors then reach every GP
 
     python app.py [--model ViT-B-16] [--pretrained TAG|PATH|random] [--device auto|cpu|cuda]
                   [--precision auto|fp32|bf16|int8]
-                  [--host 127.0.0.1] [--port 7860] [--share] [--shared-index] [--collection DIR]
+                  [--host 127.0.0.1] [--port 7860] [--share] [--shared-index] [--collection DIR] [--mcp]
 
 Environment equivalents: CLIP_LAB_MODEL, CLIP_LAB_PRETRAINED, CLIP_LAB_DEVICE, CLIP_LAB_PRECISION, CLIP_LAB_SHARED_INDEX, GRADIO_SERVER_NAME,
-GRADIO_SERVER_PORT, GRADIO_SHARE, CLIP_LAB_COLLECTION.
+GRADIO_SERVER_PORT, GRADIO_SHARE, CLIP_LAB_COLLECTION, CLIP_LAB_MCP=1.
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--collection", default=os.environ.get("CLIP_LAB_COLLECTION", ""), metavar="DIR",
         help="a CLIP4Clip collection (python -m components.clip4clip.collection index), searched read-only",
     )
+    parser.add_argument(
+        "--mcp", action="store_true", default=os.environ.get("CLIP_LAB_MCP", "") == "1",
+        help="also serve every endpoint as a tool of Gradio's MCP server, at /gradio_api/mcp/ (for AI agents)",
+    )
     return parser.parse_args(argv)
 
 
@@ -96,7 +100,7 @@ def main(argv=None) -> None:
         app.clip_lab.load_now()  # done at import for `demo`; here, before launch(), for another model
     else:
         app.clip_lab.start_loading()  # in the background: the page serves while the model loads
-    app.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
+    app.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp, **launch_kwargs())
 
 
 if __name__ == "__main__":

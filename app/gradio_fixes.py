@@ -48,6 +48,21 @@ def _validator_fn(fn):
     return block_fn
 
 
+def _pop_returned_state(components, data) -> list:
+    """Gradio 6.31's MCP server (`--mcp`) removes a tool's State outputs from its result by position;
+    but on the queued path the result comes through gradio_client, which has already left them out,
+    so every call of an endpoint with a State output failed with "pop index out of range" (each of
+    CLIP Lab's runs keeps its result in one). Here they are removed only while the result still holds
+    them, last first so the positions stay right."""
+    from gradio.components import State
+
+    data = list(data)
+    if len(data) == len(components):
+        for i in reversed([i for i, c in enumerate(components) if isinstance(c, State)]):
+            data.pop(i)
+    return data
+
+
 def apply() -> None:
     """Apply the work-arounds to the Gradio they were written for; on another version, log that each
     must be checked again and leave Gradio as it is."""
@@ -57,3 +72,8 @@ def apply() -> None:
         return
     processing_utils.save_pil_to_cache = _atomic_save_pil_to_cache
     queueing.create_validator_fn = _validator_fn
+    try:
+        from gradio.mcp import GradioMCPServer
+    except ImportError:  # gradio without its mcp extra: no MCP server to mend
+        return
+    GradioMCPServer.pop_returned_state = staticmethod(_pop_returned_state)

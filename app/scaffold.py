@@ -365,7 +365,8 @@ class Page:
         uses = [s.name for s in self.tab.settings] if uses is None else list(uses)
         record_as = record_as or self.tab.key
         slots, components = self._output_list(outputs, record=True)
-        endpoint = self.endpoint(handler, uses, slots, record_as=record_as, gpu_seconds=gpu_seconds, kept=kept, gpu=gpu)
+        endpoint = self.endpoint(handler, uses, slots, record_as=record_as, gpu_seconds=gpu_seconds, kept=kept, gpu=gpu,
+                                 name=f"{self.tab.key}_{verb}")
         event_fn = getattr(trigger, event)
         # Checked when the request joins the queue (app/admission.py): missing inputs, and a
         # `long_job` ("sketch", "training", …) while the visitor already has one.
@@ -397,7 +398,7 @@ class Page:
             # record too, e.g. to say how the state the run depends on changed since
             hook = replay if callable(replay) else None
             replayer = self.replayer(handler, uses, slots, record_as=record_as, gpu_seconds=gpu_seconds, hook=hook,
-                                     gpu=gpu)
+                                     gpu=gpu, name=f"{self.tab.key}_{replay_verb}")
             files = [n for n in uses if self.tab.setting(n).file]
             events.append(self.replay_button.click(
                 replayer, [self.replay_record] + [self.replay_inputs[n] for n in files], components,
@@ -483,7 +484,8 @@ class Page:
             return handler(self.ctx, values, values["kept"])
 
         fn = _endpoint(rescored, [self.tab.setting(n) for n in uses], slots, self, with_model=False,
-                       kept=True, record_as=self.tab.key, gpu=False)
+                       kept=True, record_as=self.tab.key, gpu=False, name=f"{self.tab.key}_{verb}",
+                       what=about(handler) or "the last result scored again with these settings (no forward pass)")
         inputs = [self.components[n] for n in uses] + [self.state]
         for n, trigger in enumerate(triggers):
             trigger, on = trigger if isinstance(trigger, tuple) else (trigger, event)
@@ -505,21 +507,22 @@ class Page:
 
         fn = _endpoint(call, [self.tab.setting(n) for n in uses], slots, self, with_model=model,
                        record_as=self.tab.key, generator=inspect.isgeneratorfunction(handler), gpu=gpu,
-                       gpu_seconds=gpu_seconds)
+                       gpu_seconds=gpu_seconds, name=f"{self.tab.key}_{verb}", what=about(handler))
         inputs = [self.components[n] for n in uses] + ([self.ctx.model_picker] if model else [])
         if long_job:
             event_kwargs["validator"] = admission.validator(self.ctx, list(uses), {}, long_job, 1 if model else 0)
             getattr(self.ctx, "long_jobs", set()).add(fn)
         return getattr(trigger, event)(fn, inputs or None, components, api_name=f"{self.tab.key}_{verb}", **event_kwargs)
 
-    def endpoint(self, handler, uses, slots, *, record_as, gpu_seconds=None, kept=False, gpu=True):
+    def endpoint(self, handler, uses, slots, *, record_as, gpu_seconds=None, kept=False, gpu=True, name=None):
         def call(values: Values, progress, session=""):
             return _call(handler, self.ctx, values, progress, session=session)
 
         return _endpoint(call, [self.tab.setting(n) for n in uses], slots, self, record_as=record_as, kept=kept,
-                         generator=inspect.isgeneratorfunction(handler), gpu_seconds=gpu_seconds, gpu=gpu)
+                         generator=inspect.isgeneratorfunction(handler), gpu_seconds=gpu_seconds, gpu=gpu,
+                         name=name, what=about(handler))
 
-    def replayer(self, handler, uses, slots, *, record_as, gpu_seconds=None, hook=None, gpu=True):
+    def replayer(self, handler, uses, slots, *, record_as, gpu_seconds=None, hook=None, gpu=True, name=None):
         """The replay endpoint: the record's settings (legacy text mapped to values), its model, and
         the files uploaded beside it (each checked against the record's hash). With `hook`, that is
         called as `hook(ctx, s, record, progress)` instead of the handler."""
@@ -557,7 +560,9 @@ class Page:
                 values, answer = answers(args)
                 return self._deliver(answer, slots, values, record_as)
 
-        _describe(replay, params, f"Replay a {self.tab.title} run record with the same settings and model.")
+        what = about(handler)
+        _describe(replay, params, f"{self.tab.title}: replay a run record (JSON) this tab wrote, with the same settings "
+                                  f"and model." + (f" The run: {what}" if what else ""), name)
         if callable(gpu_seconds):  # the rule reads the recorded settings the replay will run with
             gpu_seconds = _seconds_of(gpu_seconds, lambda args: values_of(*_bind(params, args)[0])[0])
         kwargs = {} if gpu_seconds is None else {"gpu_seconds": gpu_seconds}
@@ -616,9 +621,12 @@ def _parameter(name: str, kind, doc: str) -> _Param:
     return _Param(name, kind, doc)
 
 
-def _describe(fn, params: list[_Param], summary: str) -> None:
-    """Give a generated endpoint its named, typed parameters and a docstring listing them; Gradio
-    appends its own progress and request parameters, which it fills itself."""
+def _describe(fn, params: list[_Param], summary: str, name: str | None = None) -> None:
+    """Give a generated endpoint its named, typed parameters and a docstring listing them (Gradio's API
+    page and its MCP server read both; the MCP tool is called by the function's name, so `name` is the
+    endpoint's API name); Gradio appends its own progress and request parameters, which it fills itself."""
+    if name:
+        fn.__name__ = fn.__qualname__ = name
     extra = [
         inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
@@ -628,6 +636,13 @@ def _describe(fn, params: list[_Param], summary: str) -> None:
     fn.__annotations__ = {p.name: p.annotation for p in signature if p.annotation is not inspect.Parameter.empty}
     lines = [summary, "", "Args:"] + [f"    {p.name}: {p.doc}" for p in params]
     fn.__doc__ = "\n".join(lines)
+
+
+def about(handler: Callable) -> str:
+    """What a handler does, for an agent choosing among the endpoints: its docstring's first paragraph
+    on one line."""
+    doc = inspect.getdoc(handler) or ""
+    return " ".join(doc.split("\n\n")[0].split())
 
 
 EXAMPLE_ANSWERS = 256  # answers kept per tab (examples × models): a bound, far above what the tabs have
@@ -723,7 +738,8 @@ def _call(fn, *args, session: str = ""):
 
 
 def _endpoint(call, table: list[Setting], slots, page: Page, *, record_as: str, with_model: bool = True,
-              kept: bool = False, generator: bool = False, gpu: bool = True, gpu_seconds: int | None = None):
+              kept: bool = False, generator: bool = False, gpu: bool = True, gpu_seconds: int | None = None,
+              name: str | None = None, what: str = ""):
     params = [_parameter(s.name, s.kind, s.doc) for s in table]
     if with_model:
         params.append(_parameter(MODEL, str, "the CLIP model choice (model · weights), as the header's picker names it"))
@@ -746,8 +762,8 @@ def _endpoint(call, table: list[Setting], slots, page: Page, *, record_as: str, 
             values = values_of(bound)
             return page._deliver(call(values, progress, _session(params, args)), slots, values, record_as)
 
-    summary = f"{page.tab.title}: " + ", ".join(s.name for s in table)
-    _describe(endpoint, params, summary)
+    summary = f"{page.tab.title}: " + (what or ", ".join(s.name for s in table))
+    _describe(endpoint, params, summary, name)
     if callable(gpu_seconds):  # the rule reads the call's settings, as the handler will see them
         gpu_seconds = _seconds_of(gpu_seconds, lambda args: values_of(_bind(params, args)[0]))
     kwargs = {"gpu": gpu} if gpu_seconds is None else {"gpu": gpu, "gpu_seconds": gpu_seconds}

@@ -7,7 +7,7 @@ import gradio as gr
 from app import gradio_fixes, links, presentation
 from app.context import AppContext, Settings, shown_choice
 from app.scaffold import owner, session_of
-from app.widgets import user_errors
+from app.widgets import api_tool, user_errors
 from app.tabs import TABS
 from components.errors import InputError
 
@@ -61,7 +61,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         demo.load(None, None, present, js=presentation.FROM_URL_JS, api_name=False)
 
         outputs = [status, banner, timer]
-        demo.load(refresh, picker, outputs, api_name="model_status", show_progress="hidden")
+        choice = "the CLIP model choice (model · weights), as the header's picker names it"
+        demo.load(api_tool(refresh, "model_status", "The model's loading status line and the banner that says what "
+                           "its weights can do.", choice=choice),
+                  picker, outputs, api_name="model_status", show_progress="hidden")
 
         def own_models(request: gr.Request):
             """The picker with this browser's own models too (trained or uploaded before a reload)."""
@@ -86,7 +89,10 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         demo.load(user_errors(open_link, gpu=False), link_token, [tabs, *(box for box, _ in targets.values())],
                   js=links.FROM_URL_JS, api_name=False, show_progress="hidden", queue=False)
         timer.tick(refresh, picker, outputs, api_name=False, show_progress="hidden", queue=False)
-        picker.change(refresh, picker, outputs, api_name="pick_model", show_progress="hidden")
+        picker.change(api_tool(refresh, "pick_model", "The status line and banner for a model choice, as the page "
+                               "shows them when the picker changes (each method's endpoint takes the model as its "
+                               "last parameter).", choice=choice),
+                      picker, outputs, api_name="pick_model", show_progress="hidden")
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     demo.clip_lab = ctx
     ctx.demo = demo

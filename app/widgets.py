@@ -76,6 +76,20 @@ def user_errors(handler=None, *, gpu_seconds: "int | Callable[..., float]" = GPU
     return on_gpu(_with_messages(handler), gpu_seconds) if gpu else _with_messages(handler)
 
 
+def api_tool(fn: Callable, name: str, summary: str, /, **params: str) -> Callable:
+    """`fn` as the endpoint `name` of a plain event (one the scaffold does not wire): a wrapper of that
+    name whose docstring says what it does and describes each parameter, which Gradio's API page and
+    its MCP server (`--mcp`; the tool is called by the function's name) read."""
+
+    @functools.wraps(fn)
+    def tool(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    tool.__name__ = tool.__qualname__ = name
+    tool.__doc__ = "\n".join([summary, "", "Args:", *(f"    {k}: {v}" for k, v in params.items())])
+    return tool
+
+
 def _with_messages(handler):
     def as_gr_error(error: Exception) -> gr.Error:
         return gr.Error(html.escape(str(error)), print_exception=False)

@@ -55,8 +55,9 @@ def patient_url_ok(url: str, stall_s: float = 120.0) -> bool:
 
 
 @contextmanager
-def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random"):
-    """Yield (demo, url) with the app's own launch settings, on a tiny model; closed afterwards. The
+def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random", mcp: bool = False):
+    """Yield (demo, url) with the app's own launch settings (with `mcp`, its MCP server as `--mcp`
+    starts it), on a tiny model; closed afterwards. The
     first caller gets app.py's own `demo`; while that one is serving (the session's app), a caller
     gets a demo built afresh the same way, so closing it leaves the session's app running."""
     os.environ["CLIP_LAB_MODEL"] = model
@@ -80,6 +81,7 @@ def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random"):
         server_port=port,
         prevent_thread_lock=True,
         quiet=True,
+        mcp_server=mcp,
         **entry.launch_kwargs(),
     )
     try:

@@ -63,7 +63,8 @@ def test_on_zero_gpu_every_handler_holds_a_gpu(monkeypatch):
 def test_front_matter_names_the_pinned_gradio_and_the_entry_point():
     readme = (ROOT / "README.md").read_text()
     front = readme.split("---")[1]
-    pinned = next(l.split("==")[1] for l in (ROOT / "requirements.txt").read_text().splitlines() if l.startswith("gradio=="))
+    pinned = next(l.split("==")[1] for l in (ROOT / "requirements.txt").read_text().splitlines()
+                  if l.startswith(("gradio==", "gradio[")))
     assert "sdk: gradio" in front and f"sdk_version: {pinned}" in front and "app_file: app.py" in front
     assert 'python_version: "3.11"' in front and "preload_from_hub:" in front
 
@@ -118,4 +119,4 @@ def test_the_zerogpu_requirements_pin_the_same_packages_and_gradio():
 
     main, zero = pins("requirements.txt"), pins("requirements-zerogpu.txt")
     assert set(zero) == set(main)
-    assert zero["gradio"] == main["gradio"]
+    assert zero["gradio[mcp]"] == main["gradio[mcp]"]

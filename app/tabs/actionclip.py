@@ -9,7 +9,7 @@ from app import render
 from app.examples import ASSETS, VIDEO_LABEL, WORLD_LABEL, world_examples
 from app.howitworks import bars_picture, grid_picture, mosaic_picture, steps, text_picture
 from app.scaffold import Answer, Page, Setting, Tab, need_kept, quiet
-from app.widgets import VideoUpload, user_errors
+from app.widgets import VideoUpload, api_tool, user_errors
 from components import actionclip as ac
 from components.errors import InputError
 from components.media import parse_labels
@@ -111,7 +111,10 @@ def build(ctx) -> None:
 
     page.run(run, recognise, "recognise", uses=RUN)
     page.rescore([(templates, "input")], rescore, "rescore", uses=["templates", "top_k"])
-    preset.input(fill_preset, preset, page.components["labels"], api_name="actionclip_preset")
+    preset.input(api_tool(fill_preset, "actionclip_preset", "ActionCLIP: the label list of a preset dataset "
+                          "(kinetics400, ucf101, hmdb51), comma-separated, for the labels box.",
+                          name="the preset's name: kinetics400, ucf101 or hmdb51"),
+                 preset, page.components["labels"], api_name="actionclip_preset")
 
 
 @user_errors(gpu=False)

@@ -10,6 +10,7 @@ from app.examples import PHOTO_LABEL, WORLD_LABEL, skimage_photo, world_examples
 from app.howitworks import bars_picture, steps
 from app.render import segments
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, need_kept, quiet
+from app.widgets import api_tool
 from components import dense, features, groupvit
 from components.backbone import load_official_engine
 from components.errors import InputError
@@ -126,8 +127,10 @@ def build(ctx) -> None:
     page.examples(world_examples("groupvit"), ["image", "preset", "extra"], WORLD_LABEL)
 
     page.run(run, segment, "segment")
-    preset.change(groupvit.background_threshold_for, preset, page.components["threshold"],
-                  api_name="groupvit_preset_threshold")
+    preset.change(api_tool(groupvit.background_threshold_for, "groupvit_preset_threshold",
+                           "GroupViT: the background threshold the paper uses with a label set (its default "
+                           "for your own labels).", label_set="the label set's name (empty: your own labels)"),
+                  preset, page.components["threshold"], api_name="groupvit_preset_threshold")
     page.rescore([page.components["threshold"], page.components["top_k"]], relabel, "relabel",
                  uses=["threshold", "top_k"])
 

@@ -14,7 +14,7 @@ from app.examples import ASSETS, WORLD_LABEL, world_examples
 from app.howitworks import bars_picture, mosaic_picture, steps
 from app.render import clouds
 from app.scaffold import Answer, Page, Setting, Tab, need_kept, quiet
-from app.widgets import user_errors
+from app.widgets import api_tool, user_errors
 from components import pointclip as pc
 from components import pointclouds
 from components.media import MAX_LABELS, parse_labels
@@ -155,10 +155,21 @@ def build(ctx) -> None:
                  outputs=["ranked", "weights_note"], show_progress="hidden", trigger_mode="always_last")
     weight_picks = [projection, preset, ctx.model_picker]  # V2's published set by backbone and label preset
     weight_outputs = [page.outputs["weights_note"], *sliders]
-    projection.change(reset_weights, weight_picks, weight_outputs, api_name="pointclip_projection")
-    reset.click(reset_weights, weight_picks, weight_outputs, api_name="pointclip_reset_weights")
-    preset.input(fill_preset, preset, labels, api_name="pointclip_preset")
-    preset.input(reset_weights, weight_picks, weight_outputs, api_name="pointclip_preset_weights")
+    def weights_tool(name: str):
+        return api_tool(reset_weights, name, "PointCLIP: the view weights for a projection, label preset and model "
+                        "(V2's published set for the model's backbone and the preset; ModelNet40's for your own "
+                        "labels) and the note saying which set they are.",
+                        projection="v1 or v2 (the projection of the cloud into depth maps)",
+                        preset="the label preset's name (empty: your own labels)",
+                        model="the CLIP model choice (model · weights), as the header's picker names it")
+
+    projection.change(weights_tool("pointclip_projection"), weight_picks, weight_outputs, api_name="pointclip_projection")
+    reset.click(weights_tool("pointclip_reset_weights"), weight_picks, weight_outputs, api_name="pointclip_reset_weights")
+    preset.input(api_tool(fill_preset, "pointclip_preset", "PointCLIP: the label list of a preset dataset "
+                          "(ModelNet40, ModelNet10, ScanObjectNN), comma-separated, for the labels box.",
+                          name="the preset's name"),
+                 preset, labels, api_name="pointclip_preset")
+    preset.input(weights_tool("pointclip_preset_weights"), weight_picks, weight_outputs, api_name="pointclip_preset_weights")
 
 
 @user_errors(gpu=False)

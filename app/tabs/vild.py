@@ -14,7 +14,7 @@ from app.region_settings import (coco_files, coco_output, proposal_settings, pro
                                  region_pipeline, upgrade_record)
 from app.render import boxes
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, need_kept, quiet
-from app.widgets import user_errors
+from app.widgets import api_tool, user_errors
 from components import regions, vild
 from components.errors import InputError
 from components.media import load_image
@@ -143,7 +143,11 @@ def build(ctx) -> None:
 
     page.rescore([*(page.components[n] for n in [*FILTERS, "query_threshold"]), (show_proposals, "input")], refilter,
                  "filter", uses=[*FILTERS, "show_proposals", "query_threshold"])
-    box_choice.input(user_errors(box_bars, gpu=False), [box_choice, page.state], page.outputs["bars"], api_name="vild_box")
+    box_choice.input(api_tool(user_errors(box_bars, gpu=False), "vild_box",
+                              "ViLD: the category probabilities of one proposal of this session's last detection "
+                              "(no forward).", choice="the proposal's index, as the box picker lists it",
+                              kept="kept from the last run (state)"),
+                     [box_choice, page.state], page.outputs["bars"], api_name="vild_box")
 
 
 def detect(ctx, s, progress=quiet) -> Answer:
