@@ -119,10 +119,19 @@ def test_clip4clip_search_captions_evaluate(client):
     gallery, ranking, notes, status, record, strip = client.predict(
         "a red video", 3, "meanP", MODEL, api_name="/clip4clip_search",
     )
-    from app.tabs.clip4clip import ranking_table_csv  # the page turns the table into a CSV after a search
+    from app.tabs.clip4clip import ranking_record_csv  # the page turns the record into a CSV after a search
+    from components.exports.tables import RANKING_HEADER
 
-    rows = list(csv.reader(open(ranking_table_csv(ranking), encoding="utf-8")))
-    assert rows[0] == ranking["headers"] and [r[1] for r in rows[1:]] == [r[1] for r in ranking["data"]]
+    rows = list(csv.DictReader(open(ranking_record_csv(record), encoding="utf-8")))
+    assert list(rows[0]) == list(RANKING_HEADER) and [r["video"] for r in rows] == [r[1] for r in ranking["data"]]
+    saved = json.loads(open(record).read())["scores"]["ranking"]
+    for row, shown, (name, cosine, moment, frame) in zip(rows, ranking["data"], saved):
+        # the CSV has the figures in full (the table shows them rounded) and the same best moment
+        assert float(row["cosine"]) == cosine and round(cosine, 4) == shown[2]
+        assert float(row["best_moment_s"]) == moment and round(moment, 1) == shown[4]
+        assert row["best_frame"] == ("" if frame is None else str(frame))
+    assert any(float(r["cosine"]) != s[2] for r, s in zip(rows, ranking["data"]))  # not the rounded table
+    assert ranking_record_csv(None) is None
     assert len(gallery) == 3 and len(ranking["data"]) == 3  # the bundled clips were indexed on demand
     assert "videos" in status and "exact" in status
     gallery, *_ = client.predict("a blue video", 2, "softmax", MODEL, api_name="/clip4clip_search_submit")
@@ -225,6 +234,15 @@ def test_actionclip_record_of_images_replays_with_the_images(client, tmp_path):
         client.predict(handle_file(record), None, files[::-1], api_name="/actionclip_replay")
 
 
+def test_the_ranking_csv_of_a_record_that_is_not_a_search_is_empty(tmp_path):
+    from app.tabs.clip4clip import ranking_record_csv
+
+    for text in ("not json", "{}", '{"scores": {"ranking": []}}', '{"scores": {"ranking": [["a", 0.5]]}}'):
+        (tmp_path / "record.json").write_text(text)
+        assert ranking_record_csv(str(tmp_path / "record.json")) is None
+    assert ranking_record_csv(str(tmp_path / "missing.json")) is None
+
+
 def test_clip4clip_strip_and_replay_with_the_index_state(client, tmp_path):
     import json
 
@@ -241,7 +259,7 @@ def test_clip4clip_strip_and_replay_with_the_index_state(client, tmp_path):
     assert saved["tab"] == "clip4clip" and saved["settings"] == {"query": "a blue video", "k": 2, "similarity": "max"}
     assert saved["inputs"] == {} and saved["index"]["videos"] >= 2
     assert all(len(key) == 64 for key in saved["index"]["keys"])
-    assert [r[1] for r in ranking["data"]] == [name for name, _ in saved["scores"]["ranking"]]
+    assert [r[1] for r in ranking["data"]] == [name for name, *_ in saved["scores"]["ranking"]]
     replayed, ranking2, notes2, *_ = client.predict(handle_file(record), api_name="/clip4clip_replay")
     assert ranking2["data"] == ranking["data"] and "Same index" in notes2
     # an index that held other videos is named in the replay's notes

@@ -5,6 +5,7 @@ collection (`--collection DIR`: shards made by `components.clip4clip.collection`
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gradio as gr
@@ -134,7 +135,7 @@ def build_search(page: Page) -> None:
     events = page.run(search_button, search, "search", uses=uses, outputs=outputs, replay=replay_search)
     events += page.run(query, search, "search_submit", uses=uses, outputs=outputs, replay=False, event="submit")
     for event in events:  # the table as CSV, after the search (its endpoint's outputs stay as they were)
-        event.then(ranking_table_csv, [page.outputs["ranking"]], [page.outputs["ranking_csv"]], api_name=False,
+        event.then(ranking_record_csv, [page.record], [page.outputs["ranking_csv"]], api_name=False,
                    queue=False)
 
 
@@ -352,25 +353,32 @@ def search(ctx, s, progress=quiet, visitor: str = "") -> Answer:
     ensure_examples(index, progress)
     result = index.search(s.query, int(s.k), s.similarity)
     items, rows, moments = _ranked(index, result)
+    frames = [tables.best_frame(row) for row in np.asarray(result.frame_scores, np.float64)]
     return Answer(
         {"gallery": items, "ranking": rows, "status": index_status(index)},
         notes=list(result.notes), steps=search_steps(result, items),
-        scores=dict(ranking=[[name, float(score)] for name, score in zip(result.names, result.scores)]),
+        # video, cosine, best moment (s), best frame: in full, so the CSV made from the record is exact
+        scores=dict(ranking=[[name, float(score), float(moment), frame]
+                             for name, score, moment, frame in zip(result.names, result.scores, moments, frames)]),
         weights=index.backbone.describe(), extra=dict(index=c4c.index_state(index)),
     )
 
 
-def ranking_table_csv(table) -> str | None:
-    """The ranking table as shown (a DataFrame or Gradio's dict of headers and data) as a CSV file."""
-    if table is None:
+def ranking_record_csv(record) -> str | None:
+    """A text search's ranking as CSV, read from its run record (the record keeps every figure in full;
+    the table on the page shows them rounded)."""
+    if not record:
         return None
-    if hasattr(table, "columns"):
-        header, rows = [str(c) for c in table.columns], table.values.tolist()
-    else:
-        header, rows = list(table.get("headers", [])), list(table.get("data", []))
-    if not rows:
+    try:
+        saved = json.loads(Path(getattr(record, "name", record)).read_text(encoding="utf-8"))
+        ranking = saved["scores"]["ranking"]
+        names, scores, moments, frames = zip(*ranking) if ranking else ((),) * 4
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not a search's record (the CSV stays empty; the ranking is still on the page)
+    if not names:
         return None
-    return tables.save(tables.table(header, rows), "clip4clip-ranking")
+    return tables.save(tables.table(tables.RANKING_HEADER, tables.ranking_rows(names, scores, moments, frames)),
+                       "clip4clip-ranking")
 
 
 def _ranked(index, result):

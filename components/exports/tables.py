@@ -48,7 +48,7 @@ def ranking_rows(names: Sequence[str], scores: Sequence[float], moments: Sequenc
 
 def ranking_csv(result, moments: Sequence[float | None], frames: Sequence[int | None] | None = None) -> str:
     """A text → video (or image → video) ranking (`TextToVideo`) with each hit's best moment."""
-    frames = frames if frames is not None else [_best(row) for row in np.asarray(result.frame_scores, np.float64)]
+    frames = frames if frames is not None else [best_frame(row) for row in np.asarray(result.frame_scores, np.float64)]
     return table(RANKING_HEADER, ranking_rows(result.names, result.scores, moments, frames))
 
 
@@ -60,7 +60,8 @@ def collection_csv(result) -> str:
     return table(header, [[*row, hit.duration] for row, hit in zip(rows, result.hits)])
 
 
-def _best(row: np.ndarray) -> int | None:
+def best_frame(row: np.ndarray) -> int | None:
+    """The position of a video's best-scoring sampled frame (None when no frame scored)."""
     return int(np.nanargmax(row)) if np.isfinite(row).any() else None
 
 
