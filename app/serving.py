@@ -87,15 +87,21 @@ class PageCache:
         entry = self.entries.get(key)
         if entry is None or entry.config_id != config_id:
             lock = self.locks.setdefault(key, asyncio.Lock())
-            async with lock:  # the first of many simultaneous opens builds; the rest wait for it
-                entry = self.entries.get(key)
-                if entry is None or entry.config_id != config_id:
-                    entry, response = await self._build(scope, config_id)
-                    if entry is None:  # not cacheable: pass Gradio's answer on as it is
-                        return await _pass_on(response, scope, send)
-                    self.entries[key] = entry
-                    while len(self.entries) > MAX_ENTRIES:
-                        self.entries.pop(next(iter(self.entries)))
+            try:
+                async with lock:  # the first of many simultaneous opens builds; the rest wait for it
+                    entry = self.entries.get(key)
+                    if entry is None or entry.config_id != config_id:
+                        entry, response = await self._build(scope, config_id)
+                        if entry is None:  # not cacheable: pass Gradio's answer on as it is
+                            return await _pass_on(response, scope, send)
+                        self.entries[key] = entry
+                        while len(self.entries) > MAX_ENTRIES:
+                            self.entries.pop(next(iter(self.entries)))
+            finally:
+                # A lock is needed only while its build runs (those waiting hold it already): kept, one
+                # per distinct query string would pile up for as long as the server runs.
+                if not lock.locked() and self.locks.get(key) is lock:
+                    del self.locks[key]
         await _answer(entry, scope, send)
 
     async def _build(self, scope: Scope, config_id: int):

@@ -81,6 +81,23 @@ def test_each_host_and_query_is_its_own_answer_and_a_new_config_rebuilds():
     assert fresh != a and app.builds == 4
 
 
+def test_no_lock_is_kept_once_its_build_is_done():
+    """Each distinct query string (a link's token, a crawler's noise) gets a lock while its page is
+    built, and none afterwards: the locks do not grow with the queries a server has seen."""
+    from app.serving import MAX_ENTRIES
+
+    app = FakeGradio()
+    cache = PageCache(app)
+
+    async def many():
+        await asyncio.gather(*[_get(cache, app, query=f"run={n % 5}".encode()) for n in range(20)])  # overlapping
+        for n in range(MAX_ENTRIES + 20):  # one after another, more queries than the cache keeps
+            await _get(cache, app, query=f"q={n}".encode())
+
+    asyncio.run(many())
+    assert app.builds == 5 + MAX_ENTRIES + 20 and cache.locks == {} and len(cache.entries) == MAX_ENTRIES
+
+
 def test_never_cached_with_cookies_errors_login_or_other_paths():
     for app in (FakeGradio(cookie=True), FakeGradio(status=500)):
         cache = PageCache(app)
