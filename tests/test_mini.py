@@ -58,14 +58,33 @@ def test_pairs_are_a_function_of_their_index():
 def test_script_writes_weights_that_load_through_the_real_checkpoint_path(tmp_path):
     from components.mini import train as script
 
-    script.main(["--steps", "2", "--batch-size", "8", "--workers", "0", "--threads", "1", "--out", str(tmp_path)])
+    script.main(["--steps", "2", "--batch-size", "8", "--workers", "0", "--threads", "1", "--out", str(tmp_path),
+                 "--mix", "single=0.6, solid=0"])
     weights = tmp_path / f"{mini.MODEL}.safetensors"
     record = json.loads((tmp_path / f"{mini.MODEL}.training.json").read_text())
     assert record["settings"]["steps"] == 2 and record["weights_bytes"] == weights.stat().st_size
+    assert record["world"]["mix"] == data.MIX | {"single": 0.6, "solid": 0.0}  # the mix the run drew, recorded
     assert record["config"] == open_clip.get_model_config(mini.MODEL)  # the towers the weights are for
     loaded = bb.load_backbone(mini.MODEL, str(weights), "cpu", fallback_to_random=False)
     assert loaded.weights == f"checkpoint:{weights.name}" and loaded.image_size == mini.IMAGE_SIZE
     assert loaded.context_length == 32
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sky=0.5", "unknown kind 'sky'"),
+    ("single", "is not KIND=SHARE"),
+    ("single=lots", "is not KIND=SHARE"),
+    ("single=-1", "must be a number, 0 or more"),
+    ("single=nan", "must be a number, 0 or more"),
+    ("single=inf", "must be a number, 0 or more"),
+    (",".join(f"{k}=0" for k in data.MIX), "add up to 0"),
+])
+def test_a_malformed_mix_is_refused_with_what_is_wrong(text, message):
+    from components.mini import train as script
+
+    with pytest.raises(SystemExit, match=message):
+        script.parse_mix(text)
+    assert script.parse_mix("") == data.MIX and script.parse_mix("clip=0.2")["clip"] == 0.2
 
 
 @pytest.mark.skipif(not mini.WEIGHTS.is_file(), reason="the shipped Mini weights are missing")

@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import save_file
 
 from components import mini
+from components.mini.data import MIX
 from components.mini.training import TrainConfig, train
 
 
@@ -32,6 +33,24 @@ def save_weights(model: torch.nn.Module, path: Path, metadata: dict[str, str] | 
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=metadata or {})
+
+
+def parse_mix(text: str, base: dict[str, float] = MIX) -> dict[str, float]:
+    """"single=0.5,solid=0.08" → the base mix with those shares changed (the stream normalises)."""
+    mix = dict(base)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, share = part.partition("=")
+        if kind not in mix:
+            raise SystemExit(f"--mix: unknown kind {kind!r}; the kinds are {', '.join(mix)}")
+        try:
+            mix[kind] = float(share)
+        except ValueError:
+            raise SystemExit(f"--mix: {part!r} is not KIND=SHARE with a number") from None
+        if not 0 <= mix[kind] < float("inf"):
+            raise SystemExit(f"--mix: {kind}'s share must be a number, 0 or more")
+    if sum(mix.values()) <= 0:
+        raise SystemExit("--mix: the shares add up to 0")
+    return mix
 
 
 def main(argv=None) -> None:
@@ -43,13 +62,18 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument(
+        "--mix", default="", metavar="KIND=SHARE,...",
+        help=f"change the world mix's shares (kinds: {', '.join(MIX)}; normalised to sum 1), e.g. single=0.5,solid=0.08",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the model (default 2)")
     parser.add_argument("--out", type=Path, default=mini.WEIGHTS_DIR)
     parser.add_argument("--name", default=None, help="file name stem (default clip-lab-mini, or -seed<N>)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    world = dataclasses.replace(defaults.world, mix=tuple(parse_mix(args.mix).items()))
     config = dataclasses.replace(
-        defaults, seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+        defaults, world=world, seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
         workers=args.workers,
     )
     name = args.name or (mini.MODEL if args.seed == 0 else f"{mini.MODEL}-seed{args.seed}")
