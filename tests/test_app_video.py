@@ -476,10 +476,22 @@ def test_clip4clip_search_by_an_image_or_a_frame_of_a_video(client):
     assert all(float(r["best_moment_s"]) >= 0 and r["best_frame"] != "" for r in rows)
     saved = json.loads(open(record).read())
     assert saved["tab"] == "clip4clip_search_image" and saved["inputs"]["query_video"]["name"] == "red_then_blue.mp4"
+    # the record replays with its video uploaded again: the same ranking, on the same index
+    video = handle_file(str(VIDEOS / "red_then_blue.mp4"))
+    _, replayed, replay_notes, *_ = client.predict(handle_file(record), None, video, api_name="/clip4clip_search_image_replay")
+    assert replayed["data"] == ranking["data"] and "Same index" in replay_notes and "6.5 s" in replay_notes
     picture = ASSETS / "world" / "blue-circle.png"
-    gallery, ranking, notes, *_ = client.predict(handle_file(str(picture)), None, 0, 2, "max", MODEL,
-                                                 api_name="/clip4clip_search_image")
+    gallery, ranking, notes, _, image_record, _ = client.predict(handle_file(str(picture)), None, 0, 2, "max", MODEL,
+                                                                 api_name="/clip4clip_search_image")
     assert len(ranking["data"]) == 2 and "the image blue-circle.png" in notes
+    _, replayed, *_ = client.predict(handle_file(image_record), handle_file(str(picture)), None,
+                                     api_name="/clip4clip_search_image_replay")
+    assert replayed["data"] == ranking["data"]
+    with pytest.raises(Exception, match="upload"):  # the picture is not in the record: it must come with it
+        client.predict(handle_file(image_record), None, None, api_name="/clip4clip_search_image_replay")
+    other = ASSETS / "world" / "green-heart.png"
+    with pytest.raises(Exception, match="not the"):  # another picture than the record's is refused
+        client.predict(handle_file(image_record), handle_file(str(other)), None, api_name="/clip4clip_search_image_replay")
 
 
 def test_clip4clip_collection_through_the_app(client, tmp_path, monkeypatch, tiny_vit):
@@ -509,3 +521,13 @@ def test_clip4clip_collection_through_the_app(client, tmp_path, monkeypatch, tin
     _, ranking2, notes2, *_ = client.predict("ignored", handle_file(str(picture)), 2, MODEL,
                                              api_name="/clip4clip_collection_search")
     assert len(ranking2["data"]) == 2 and "the text was not used" in notes2
+    # a text search replays from its record alone, against the collection open now
+    _, replayed, replay_notes, *_ = client.predict(handle_file(record), None, api_name="/clip4clip_collection_search_replay")
+    assert replayed["data"] == ranking["data"] and "Same collection" in replay_notes
+    smaller = tmp_path / "smaller"
+    (source / "nested" / "green_square.mp4").unlink()
+    library.index_collection(source, smaller, make_backbone=lambda: tiny_vit, progress=False)
+    monkeypatch.setenv(library.COLLECTION_ENV, str(smaller))
+    _, replayed, replay_notes, *_ = client.predict(handle_file(record), None, api_name="/clip4clip_collection_search_replay")
+    assert "differs from the recorded one" in replay_notes and "videos 3 then, 2 now" in replay_notes
+    assert str(tmp_path) not in replay_notes

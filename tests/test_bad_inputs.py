@@ -318,11 +318,19 @@ def _record(folder, name: str, tab: str, settings: dict, inputs: dict | None = N
 
 SHA = "0" * 64
 CAPTIONS = {"indexed_video": "red_square.mp4", "captions": "a red video", "similarity": "meanP"}
-# endpoint → (its file parameter, tab id, settings of a good record)
+IMAGE_SEARCH = {"query_time": 0.0, "image_k": 2, "similarity": "meanP"}
+COLLECTION_SEARCH = {"collection_query": "a red video", "collection_k": 2}
+# endpoint → (its file parameter(s), tab id, settings of a good record)
 VIDEO_REPLAYS = {
     "/clip4clip_captions_replay": ("video", "clip4clip_captions", CAPTIONS),
     "/clip4clip_evaluate_replay": ("CSV", "clip4clip_evaluate", {"similarity": "meanP"}),
+    "/clip4clip_search_image_replay": (("query_image", "query_video"), "clip4clip_search_image", IMAGE_SEARCH),
+    "/clip4clip_collection_search_replay": ("collection_image", "clip4clip_collection", COLLECTION_SEARCH),
 }
+def _no_files(param) -> dict:
+    return dict.fromkeys((param,) if isinstance(param, str) else param)
+
+
 BAD_VIDEO_RECORDS = {
     "text as record": (lambda f, tab, s: bad.text_file(f, "record.json"), "not a clip lab run record"),
     "another tab's record": (lambda f, tab, s: _record(f, "other.json", "actionclip", s), "replay it there"),
@@ -336,7 +344,7 @@ def test_bad_clip4clip_records(client, folder, endpoint, case):
     make, expected = BAD_VIDEO_RECORDS[case]
     param, tab, settings = VIDEO_REPLAYS[endpoint]
     record = make(folder, tab, settings)
-    _expect_message(client, endpoint, expected, record=handle_file(str(record)), **{param: None})
+    _expect_message(client, endpoint, expected, record=handle_file(str(record)), **_no_files(param))
 
 
 @pytest.mark.parametrize(
@@ -351,12 +359,20 @@ def test_bad_clip4clip_records(client, folder, endpoint, case):
         ("/clip4clip_captions_replay", dict(CAPTIONS, indexed_video=["red_square.mp4"]), {}, "named by its name"),
         ("/clip4clip_captions_replay", dict(CAPTIONS, similarity="best"), {}, "Unknown similarity"),
         ("/clip4clip_captions_replay", dict(CAPTIONS, captions=""), {}, "at least one caption"),
+        ("/clip4clip_search_image_replay", IMAGE_SEARCH, {"query_image": {"name": "blue.png", "sha256": SHA}},
+         "made with the query_image blue.png; upload it"),
+        ("/clip4clip_search_image_replay", IMAGE_SEARCH, {"query_video": {"name": "mine.mp4", "sha256": SHA}},
+         "made with the query_video mine.mp4; upload it"),
+        ("/clip4clip_search_image_replay", IMAGE_SEARCH, {}, "Upload an example image"),  # a record without a picture
+        ("/clip4clip_collection_search_replay", COLLECTION_SEARCH, {"collection_image": {"name": "blue.png", "sha256": SHA}},
+         "made with the collection_image blue.png; upload it"),
+        ("/clip4clip_collection_search_replay", COLLECTION_SEARCH, {}, "No collection is open"),
     ],
 )
 def test_clip4clip_replay_without_what_it_needs(client, folder, endpoint, settings, inputs, expected):
     param, tab, _ = VIDEO_REPLAYS[endpoint]
     record = _record(folder, f"{tab}-{abs(hash(str(settings)))}.json", tab, settings, inputs)
-    _expect_message(client, endpoint, expected, record=handle_file(str(record)), **{param: None})
+    _expect_message(client, endpoint, expected, record=handle_file(str(record)), **_no_files(param))
 
 
 # -- the Train tab's settings, checkpoints and records ----------------------------------------------

@@ -154,10 +154,15 @@ def build_image_search(page: Page) -> None:
             ))
             page.output("image_csv", gr.File(label="Ranking (CSV)"))
             page.notes_and_record("Run record (JSON): the query picture's hash, settings, index hashes, weights, ranking")
+    page.replay_panel(
+        "Upload the record and the picture (or the video) the search was made with: each is checked against the "
+        "record's hash. It searches the index as it is now; the notes say if that holds other videos than then.",
+        files=["query_image", "query_video"], title="Reproduce a search",
+    )
     page.run(image_button, search_image, "search_image",
              uses=["query_image", "query_video", "query_time", "image_k", "similarity"],
              outputs=["image_gallery", "image_ranking", "notes", "status", "record", "image_csv"],
-             record_as="clip4clip_search_image", replay=False)
+             record_as="clip4clip_search_image", replay=replay_search_image)
 
 
 def build_collection(page: Page) -> None:
@@ -179,10 +184,15 @@ def build_collection(page: Page) -> None:
             ))
             page.output("collection_csv", gr.File(label="Ranking (CSV)"))
             page.notes_and_record("Run record (JSON): the query, settings, the collection's size and model, ranking")
+    page.replay_panel(
+        "A text query replays from the record alone; an image query also needs the image (checked against the "
+        "record's hash). It searches the collection open now; the notes say if that differs from the recorded one.",
+        files=["collection_image"], title="Reproduce a search",
+    )
     page.run(collection_button, search_collection, "collection_search",
              uses=["collection_query", "collection_image", "collection_k"],
              outputs=["collection_gallery", "collection_ranking", "notes", "collection_status", "record", "collection_csv"],
-             record_as="clip4clip_collection", replay=False)
+             record_as="clip4clip_collection", replay=replay_collection_search)
 
 
 def build_captions(page: Page) -> None:
@@ -475,11 +485,35 @@ def search_collection(ctx, s, progress=quiet) -> Answer:
 
 def replay_search(ctx, s, record, progress=quiet, visitor: str = "") -> Answer:
     """The recorded search against the index as it is now, saying whether it holds the same videos."""
-    answer = search(ctx, s, progress, visitor=visitor)  # the visitor's own index, as the run had
+    return _said_index(ctx, s, record, visitor, search(ctx, s, progress, visitor=visitor))
+
+
+def replay_search_image(ctx, s, record, progress=quiet, visitor: str = "") -> Answer:
+    """The recorded image search (its picture uploaded again) against the index as it is now, saying
+    whether it holds the same videos."""
+    return _said_index(ctx, s, record, visitor, search_image(ctx, s, progress, visitor=visitor))
+
+
+def _said_index(ctx, s, record, visitor: str, answer: Answer) -> Answer:
+    """`answer` (a replay's, on the visitor's own index, as the run had) with a first note saying
+    whether the index holds the videos it held when the record was made."""
     now = c4c.index_state(c4c.index_for(ctx.backbone(s.model), visitor))
     recorded = record.get("index") if isinstance(record.get("index"), dict) else {}
     difference = c4c.index_difference(recorded, now)
     first = f"⚠️ {difference}" if difference else f"Same index as the recorded run ({now['videos']} videos)."
+    answer.notes = [first, *answer.notes]
+    return answer
+
+
+def replay_collection_search(ctx, s, record, progress=quiet) -> Answer:
+    """The recorded collection search against the collection open now, saying whether it is the one
+    the record was made with (its size, model, weights and index)."""
+    answer = search_collection(ctx, s, progress)
+    recorded = record.get("collection") if isinstance(record.get("collection"), dict) else {}
+    now = answer.extra["collection"]
+    changed = [f"{key} {recorded.get(key)!r} then, {now[key]!r} now" for key in now if recorded.get(key) != now[key]]
+    first = (f"⚠️ The collection open now differs from the recorded one: {'; '.join(changed)}." if changed
+             else f"Same collection as the recorded run ({now['videos']} videos, {now['model']}).")
     answer.notes = [first, *answer.notes]
     return answer
 
