@@ -296,15 +296,25 @@ def test_every_tab_fits_a_phone_and_runs_an_example_there(page):
         phone.close()
 
 
-def test_a_zip_of_images_runs_through_zero_shot_in_the_browser(page, tmp_path):
-    """Issue 21: a folder (zip) of images through the zero-shot tab in one go: one row per image."""
+# tab → (its batch button, the verb of its notes' first line, the screenshot's name)
+BATCH_TABS = {
+    "CLIP zero-shot": ("Classify every image in the zip", "classified", "zero-shot-batch.png"),
+    "LSeg": ("Segment every image in the zip", "segmented", "lseg-batch.png"),
+}
+
+
+@pytest.mark.parametrize("tab", list(BATCH_TABS))
+def test_a_zip_of_images_runs_through_a_tab_in_the_browser(page, tmp_path, tab):
+    """Issue 21: a folder (zip) of images through a tab in one go: one row per image, the file that is
+    not an image named as skipped."""
     import zipfile
 
     from app.examples import skimage_photo
 
+    button, verb, shot = BATCH_TABS[tab]
     page.goto(page.url.split("?")[0])
     page.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
-    page.get_by_role("tab", name="CLIP zero-shot", exact=True).click()
+    page.get_by_role("tab", name=tab, exact=True).click()
     panel = page.locator("[role=tabpanel]:visible").first
     folder = tmp_path / "class-photos.zip"
     with zipfile.ZipFile(folder, "w") as archive:
@@ -316,14 +326,14 @@ def test_a_zip_of_images_runs_through_zero_shot_in_the_browser(page, tmp_path):
         panel.locator("input[type=file][accept*='.zip']").first.set_input_files(str(folder))
     page.wait_for_timeout(400)
     _watch(page)
-    panel.get_by_role("button", name="Classify every image in the zip").click()
+    panel.get_by_role("button", name=button).click()
     _wait_for_run(page)
     assert not _errors(page), _errors(page)
-    panel.get_by_text(re.compile(r"3 image\(s\) of class-photos\.zip classified")).wait_for(timeout=STALL_S * 1000)
+    panel.get_by_text(re.compile(rf"3 image\(s\) of class-photos\.zip {verb}")).wait_for(timeout=STALL_S * 1000)
     shown = panel.inner_text()  # what a person sees: one row per image in the answers' table
     assert all(name in shown for name in ("astronaut.png", "chelsea.png", "coffee.png")), shown[-2000:]
     assert panel.get_by_text(re.compile(r"Skipped readme\.txt")).count() > 0
-    page.screenshot(path=str(SHOTS / "zero-shot-batch.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / shot), full_page=True)
 
 
 def _field(panel, label: str):
