@@ -1,12 +1,17 @@
 """Run every benchmarks/bench_*.py and write benchmarks/results/<name>.json for each.
 
     python benchmarks/run_all.py [--quick] [name ...]
+
+A benchmark without a `run(quick)` (bench_spaces measures its own process's cold start) runs as a
+process of its own, with its defaults, and writes its results itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 from common import report
@@ -21,9 +26,12 @@ def main() -> None:
     args = parser.parse_args()
     names = args.names or sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     for name in names:
-        print(f"\n== {name}")
+        print(f"\n== {name}", flush=True)
         module = importlib.import_module(f"bench_{name}")
-        report(name, module.run(quick=args.quick))
+        if hasattr(module, "run"):
+            report(name, module.run(quick=args.quick))
+        else:  # a benchmark that must be a process of its own (a cold start, Ray's workers): its main()
+            subprocess.run([sys.executable, str(HERE / f"bench_{name}.py")], check=True)
 
 
 if __name__ == "__main__":
