@@ -34,6 +34,7 @@ from app.widgets import GPU_SECONDS, ImageUpload, image_limits, method_header, u
 from components.errors import InputError
 
 MODEL = "model"  # the shared picker's value: every endpoint takes it last, and every record holds it
+MODEL_DOC = "the CLIP model choice (model · weights), as the header's picker names it"  # its API description
 # The webcam snapshot as the camera sees it, not mirrored: a mirrored photo swaps left and right
 # (GLIP's "the cup on the left", DepthCLIP's layout) and reverses any writing in it.
 WEBCAM = gr.WebcamOptions(mirror=False)
@@ -742,7 +743,7 @@ def _endpoint(call, table: list[Setting], slots, page: Page, *, record_as: str, 
               name: str | None = None, what: str = ""):
     params = [_parameter(s.name, s.kind, s.doc) for s in table]
     if with_model:
-        params.append(_parameter(MODEL, str, "the CLIP model choice (model · weights), as the header's picker names it"))
+        params.append(_parameter(MODEL, str, MODEL_DOC))
     if kept:
         params.append(_parameter("kept", object, "kept from the last run (state)"))
 

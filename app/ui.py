@@ -6,7 +6,7 @@ import gradio as gr
 
 from app import gradio_fixes, links, presentation
 from app.context import AppContext, Settings, shown_choice
-from app.scaffold import owner, session_of
+from app.scaffold import MODEL_DOC, owner, session_of
 from app.widgets import api_tool, user_errors
 from app.tabs import TABS
 from components.errors import InputError
@@ -61,9 +61,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         demo.load(None, None, present, js=presentation.FROM_URL_JS, api_name=False)
 
         outputs = [status, banner, timer]
-        choice = "the CLIP model choice (model · weights), as the header's picker names it"
         demo.load(api_tool(refresh, "model_status", "The model's loading status line and the banner that says what "
-                           "its weights can do.", choice=choice),
+                           "its weights can do.", choice=MODEL_DOC),
                   picker, outputs, api_name="model_status", show_progress="hidden")
 
         def own_models(request: gr.Request):
@@ -91,7 +90,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         timer.tick(refresh, picker, outputs, api_name=False, show_progress="hidden", queue=False)
         picker.change(api_tool(refresh, "pick_model", "The status line and banner for a model choice, as the page "
                                "shows them when the picker changes (each method's endpoint takes the model as its "
-                               "last parameter).", choice=choice),
+                               "last parameter).", choice=MODEL_DOC),
                       picker, outputs, api_name="pick_model", show_progress="hidden")
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     demo.clip_lab = ctx

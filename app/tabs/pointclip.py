@@ -13,7 +13,7 @@ from app.context import parse_choice
 from app.examples import ASSETS, WORLD_LABEL, world_examples
 from app.howitworks import bars_picture, mosaic_picture, steps
 from app.render import clouds
-from app.scaffold import Answer, Page, Setting, Tab, need_kept, quiet
+from app.scaffold import MODEL_DOC, Answer, Page, Setting, Tab, need_kept, quiet
 from app.widgets import api_tool, user_errors
 from components import pointclip as pc
 from components import pointclouds
@@ -155,13 +155,14 @@ def build(ctx) -> None:
                  outputs=["ranked", "weights_note"], show_progress="hidden", trigger_mode="always_last")
     weight_picks = [projection, preset, ctx.model_picker]  # V2's published set by backbone and label preset
     weight_outputs = [page.outputs["weights_note"], *sliders]
+
     def weights_tool(name: str):
         return api_tool(reset_weights, name, "PointCLIP: the view weights for a projection, label preset and model "
                         "(V2's published set for the model's backbone and the preset; ModelNet40's for your own "
                         "labels) and the note saying which set they are.",
                         projection="v1 or v2 (the projection of the cloud into depth maps)",
                         preset="the label preset's name (empty: your own labels)",
-                        model="the CLIP model choice (model · weights), as the header's picker names it")
+                        model=MODEL_DOC)
 
     projection.change(weights_tool("pointclip_projection"), weight_picks, weight_outputs, api_name="pointclip_projection")
     reset.click(weights_tool("pointclip_reset_weights"), weight_picks, weight_outputs, api_name="pointclip_reset_weights")
