@@ -1,5 +1,6 @@
 """CLIP4Clip collections: a local Ray job (2 CPUs, a small object store) over a handful of generated
-clips writes clip-retrieval's shards; the local engine writes the same vectors; the faiss index is
+clips writes clip-retrieval's shards; the local engine writes the same vectors as Ray decoding in its
+actors or in map tasks; the faiss index is
 chosen by size and budget; each clip is found by its caption and by an image, with its best moment
 (meaning with the oracle backbone: its embeddings encode colour); clip-retrieval's own embeddings,
 resuming, and bad inputs."""
@@ -46,15 +47,31 @@ def clips(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ray_out(clips, tmp_path_factory):
-    """One local Ray job for the module: 2 CPUs, 200 MB object store, no dashboard, one actor."""
-    out = tmp_path_factory.mktemp("ray") / "collection"
+def ray_runs(clips, tmp_path_factory):
+    """The module's local Ray (2 CPUs, 200 MB object store, no dashboard) running the job twice, one
+    actor each time: decoding in the actor (the CPU default), then in Ray Data `map` tasks."""
+    import ray
+
+    runs = {}
     with pytest.MonkeyPatch.context() as patch:
         # Ray's workers import the oracle (tests/) and components (the repo) by name
         patch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(TESTS.parent)]))
-        report = col.index_collection(clips, out, engine="ray", workers=1, cpus=2, make_backbone=oracle_backbone,
-                                      shard_size=2, object_store_memory=200_000_000, progress=False)
-    return out, report
+        ray.init(num_cpus=2, object_store_memory=200_000_000, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+        try:
+            for decode in col.RAY_DECODE:
+                out = tmp_path_factory.mktemp(f"ray-{decode}") / "collection"
+                runs[decode] = out, col.index_collection(
+                    clips, out, engine="ray", workers=1, cpus=2, make_backbone=oracle_backbone, shard_size=2,
+                    progress=False, decode=decode)
+        finally:
+            ray.shutdown()
+    return runs
+
+
+@pytest.fixture(scope="module")
+def ray_out(ray_runs):
+    return ray_runs["actor"]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +107,10 @@ def test_the_ray_job_writes_clip_retrievals_shards(ray_out):
     assert json.loads((out / "report.json").read_text())["skipped"][0]["path"] == "broken.mp4"
 
 
-def test_the_local_engine_writes_the_same_vectors(ray_out, local_out):
+@pytest.mark.parametrize("decode", col.RAY_DECODE)
+def test_the_local_engine_writes_the_same_vectors(ray_runs, local_out, decode):
+    ray_out = ray_runs[decode]
+    assert ray_out[1].skipped == local_out[1].skipped and ray_out[1].embedded == local_out[1].embedded == 5
     for n in range(3):
         for kind in ("img_emb/img_emb", "frame_emb/frame_emb"):
             ray_vectors, local_vectors = np.load(ray_out[0] / f"{kind}_{n}.npy"), np.load(local_out[0] / f"{kind}_{n}.npy")
@@ -198,6 +218,10 @@ def test_the_cli_indexes_builds_and_searches(clips, tmp_path, capsys):
     assert "1. " in capsys.readouterr().out
     assert col.main(["index", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        col.main(["index", str(clips), "--out", str(out), "--engine", "ray", "--decode", "driver"])
+    said = capsys.readouterr().err
+    assert "--decode: invalid choice: 'driver'" in said and "actor" in said and "tasks" in said
 
 
 def test_a_csv_list_of_videos(clips, tmp_path):
@@ -225,6 +249,8 @@ def test_bad_engine_and_workers(clips, tmp_path):
         col.index_collection(clips, tmp_path / "out", engine="spark", make_backbone=oracle_backbone)
     with pytest.raises(InputError, match="workers"):
         col.index_collection(clips, tmp_path / "out", engine="ray", workers=0, make_backbone=oracle_backbone)
+    with pytest.raises(InputError, match="place to decode"):
+        col.index_collection(clips, tmp_path / "out", engine="ray", decode="driver", make_backbone=oracle_backbone)
 
 
 def test_a_collection_of_another_model(ray_out, tiny_vit, clips, tmp_path):
@@ -274,7 +300,10 @@ def test_frame_at_bad_times(clips):
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_ray_actors_leave_room_for_decoding_on_two_cores(workers):
-    actor_cpus, decode_cpus, threads = col.ray_resources(workers, 2)
+    actor_cpus, decode_cpus, threads = col.ray_resources(workers, 2, decode="tasks")
     assert workers * actor_cpus + decode_cpus <= 2 + 1e-9 and decode_cpus > 0 and actor_cpus > 0
     assert threads == max(1, round(2 / workers))
     assert col.ray_resources(workers, 64, local=False)[2] == 1  # on a cluster: the CPU it holds
+    # actors that decode their own batches need no CPU set aside, and still fit the machine
+    actor_cpus, decode_cpus, threads = col.ray_resources(workers, 2, decode="actor")
+    assert decode_cpus == 0 and workers * actor_cpus <= 2 + 1e-9 and threads == max(1, round(2 / workers))

@@ -29,9 +29,14 @@ itself (img_emb + metadata, no frame_emb, no collection.json) are searched too o
 which model made them (`--model`, `--pretrained`); their hits show no moment.
 
 Engines: `local` embeds in this process (decoding the next video while the current one is encoded);
-`ray` runs the same two steps as a Ray Data job — `map` tasks decode, `map_batches` with an actor per
-worker holding the model encodes — on a local Ray (`ray.init(num_cpus=...)`) or an existing cluster
-(`--address`). Both call the same `embed_frames`, so they write the same vectors.
+`ray` runs the same two steps as a Ray Data job, `map_batches` with an actor per worker holding the
+model, on a local Ray (`ray.init(num_cpus=...)`) or an existing cluster (`--address`). Where the
+decoding runs (`--decode`): on CPU actors each actor decodes its own batch (`actor`, the default
+there: a video's decoded frames, megabytes of pixels, never cross Ray's object store, a hand-over that
+cost a fifth of the throughput on 2 cores); for accelerator actors Ray Data `map` tasks decode on the
+cluster's CPUs and hand the frames over (`tasks`, the default off the CPU: the accelerator does not
+wait for the decoder). Every way calls the same `decode_video` and `embed_frames`, so they write the
+same vectors.
 
 Index (`choose_index`, the rule autofaiss follows, written with faiss' index factory): flat inner
 product below `FLAT_UP_TO` videos (exact; a scan of 20 000 × 512 floats is a few ms); up to
@@ -79,6 +84,8 @@ PQ_BYTES = (64, 48, 32, 16, 8)  # codes tried, largest first, when the vectors d
 DEFAULT_MEMORY = 4 * 2**30
 RAY_OBJECT_STORE = 200_000_000  # bytes: a local Ray on a small machine (decoded frames pass through it)
 RAY_BATCH = 4  # videos per map_batches call
+RAY_DECODE = ("actor", "tasks")  # where the Ray engine decodes (module docstring)
+RAY_BLOCKS = 10_000  # most blocks of the Ray job's input (paths): a million videos go 100 to a block
 COLLECTION_ENV = "CLIP_LAB_COLLECTION"
 
 
@@ -178,6 +185,14 @@ def embed_frames(backbone, decoded: Sequence[Decoded]) -> list[np.ndarray]:
 
 def _reason(error: Exception) -> str:
     return str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {str(error)[:200]}"
+
+
+def _try_decode(path: Path, sampling: videos.Sampling, max_mb: float) -> tuple[Decoded | None, str]:
+    """(decoded, "") or (None, why): a person's library, so any unreadable file is listed and skipped."""
+    try:
+        return decode_video(path, sampling, max_mb), ""
+    except Exception as error:
+        return None, _reason(error)
 
 
 # -- shards on disk -------------------------------------------------------------------------------
@@ -319,11 +334,16 @@ def index_collection(
     pretrained: str = "openai", device: str = "cpu", shard_size: int = SHARD_SIZE,
     sampling: videos.Sampling = videos.CLIP4CLIP_SAMPLING, cpus: int | None = None,
     object_store_memory: int = RAY_OBJECT_STORE, progress: bool = True, max_mb: float = MAX_VIDEO_MB,
+    decode: str | None = None,
 ) -> Report:
     """Embed the videos `source` lists into shards under `out` (see the module docstring); finished
-    shards are kept. `make_backbone` (picklable, for Ray) defaults to loading `model` · `pretrained`."""
+    shards are kept. `make_backbone` (picklable, for Ray) defaults to loading `model` · `pretrained`.
+    `decode` (Ray only): "actor" or "tasks"; by default "actor" on the CPU, "tasks" on an accelerator."""
     if engine not in ("local", "ray"):
         raise InputError(f"Unknown engine {engine!r}: choose local or ray.")
+    decode = decode or ("actor" if str(device) == "cpu" else "tasks")
+    if decode not in RAY_DECODE:
+        raise InputError(f"Unknown place to decode {decode!r}: choose actor or tasks.")
     if not 1 <= int(workers) <= 1024:
         raise InputError(f"Give between 1 and 1024 workers (got {workers}).")
     if not 1 <= int(shard_size) <= 10_000_000:
@@ -357,7 +377,8 @@ def index_collection(
             runner = _run_local if engine == "local" else _run_ray
             kwargs = dict(backbone=backbone) if engine == "local" else dict(
                 make_backbone=make_backbone, address=address, workers=int(workers), cpus=cpus,
-                object_store_memory=object_store_memory)
+                object_store_memory=object_store_memory, decode=decode,
+                gpus=1 if str(device).startswith("cuda") else 0)
             for n, embedded, skipped in runner(root, plan, pending, sampling, max_mb, bar, **kwargs):
                 write_shard(out, n, plan[n], embedded, skipped, manifest)
                 report.shards_written += 1
@@ -378,10 +399,7 @@ def index_collection(
 def _run_local(root, plan, pending, sampling, max_mb, bar, *, backbone) -> Iterator:
     """One process: the next video decodes in a thread while the current one is encoded."""
     def decode(rel):
-        try:
-            return decode_video(root / rel, sampling, max_mb), ""
-        except Exception as error:  # a person's library: any unreadable file is listed and skipped
-            return None, _reason(error)
+        return _try_decode(root / rel, sampling, max_mb)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-lab-collection") as pool:
         for n in pending:
@@ -402,62 +420,72 @@ def _run_local(root, plan, pending, sampling, max_mb, bar, *, backbone) -> Itera
             yield n, embedded, skipped
 
 
-# The Ray job's two steps. Module-level, so Ray pickles them by reference (workers import this module).
+# The Ray job's steps. Module-level, so Ray pickles them by reference (workers import this module).
 def ray_decode(row: dict, root: str, sampling: tuple, max_mb: float) -> dict:
-    """Ray `map` step: one video's sampled frames as bytes (a task; no model)."""
+    """Ray `map` step (`--decode tasks`): one video's sampled frames as bytes (a task; no model)."""
     out = {"shard": row["shard"], "slot": row["slot"], "path": row["path"], "pixels": b"", "shape": [0, 0, 0, 0],
            "times": b"", "duration": 0.0, "error": ""}
-    try:
-        decoded = decode_video(Path(root) / row["path"], videos.Sampling(*sampling), max_mb)
+    decoded, out["error"] = _try_decode(Path(root) / row["path"], videos.Sampling(*sampling), max_mb)
+    if decoded is not None:
         out.update(pixels=decoded.pixels.tobytes(), shape=list(decoded.pixels.shape),
                    times=decoded.times.tobytes(), duration=decoded.duration)
-    except Exception as error:  # listed and skipped, never fatal
-        out["error"] = _reason(error)
     return out
 
 
 class RayEmbedder:
-    """Ray `map_batches` step: an actor holding the model embeds a batch of decoded videos."""
+    """Ray `map_batches` step: an actor holding the model embeds a batch of videos — decoded by the
+    `map` tasks before it, or, given `decode` (root, sampling, max_mb), decoded here from their paths."""
 
-    def __init__(self, make_backbone, threads: int = 1):
+    def __init__(self, make_backbone, threads: int = 1, decode: dict | None = None):
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
         self.backbone = make_backbone()
+        self.decode = decode
+
+    def _decoded(self, batch: dict) -> tuple[list[Decoded | None], list[str], list[str]]:
+        """Each row's video (None where it could not be read), its error, its times as bytes."""
+        if self.decode is None:  # frames from the decode tasks
+            decoded = [None if error else Decoded(
+                np.frombuffer(batch["pixels"][i], np.uint8).reshape(tuple(int(v) for v in batch["shape"][i])),
+                np.frombuffer(batch["times"][i], np.float64), float(batch["duration"][i]))
+                for i, error in enumerate(batch["error"])]
+            return decoded, list(batch["error"]), list(batch["times"])
+        root, sampling = Path(self.decode["root"]), videos.Sampling(*self.decode["sampling"])
+        decoded, errors = zip(*(_try_decode(root / rel, sampling, self.decode["max_mb"]) for rel in batch["path"]))
+        return list(decoded), list(errors), [b"" if d is None else d.times.tobytes() for d in decoded]
 
     def __call__(self, batch: dict) -> dict:
-        decoded, rows = [], []
-        for i, error in enumerate(batch["error"]):
-            if not error:
-                shape = tuple(int(v) for v in batch["shape"][i])
-                decoded.append(Decoded(np.frombuffer(batch["pixels"][i], np.uint8).reshape(shape),
-                                       np.frombuffer(batch["times"][i], np.float64), float(batch["duration"][i])))
-                rows.append(i)
-        frames = dict(zip(rows, embed_frames(self.backbone, decoded)))
+        decoded, errors, times = self._decoded(batch)
+        rows = [i for i, d in enumerate(decoded) if d is not None]
+        frames = dict(zip(rows, embed_frames(self.backbone, [decoded[i] for i in rows])))
         empty = np.zeros((0, 0), np.float32)
         return {
             "shard": np.asarray(batch["shard"]), "slot": np.asarray(batch["slot"]),
-            "path": np.asarray(batch["path"], dtype=object), "error": np.asarray(batch["error"], dtype=object),
-            "frames": np.asarray([frames.get(i, empty).tobytes() for i in range(len(batch["error"]))], dtype=object),
-            "count": np.asarray([len(frames.get(i, empty)) for i in range(len(batch["error"]))]),
-            "times": np.asarray(batch["times"], dtype=object), "duration": np.asarray(batch["duration"], np.float64),
+            "path": np.asarray(batch["path"], dtype=object), "error": np.asarray(errors, dtype=object),
+            "frames": np.asarray([frames.get(i, empty).tobytes() for i in range(len(errors))], dtype=object),
+            "count": np.asarray([len(frames.get(i, empty)) for i in range(len(errors))]),
+            "times": np.asarray(times, dtype=object),
+            "duration": np.asarray([0.0 if d is None else d.duration for d in decoded], np.float64),
         }
 
 
-def ray_resources(workers: int, cpus: float | None, local: bool = True) -> tuple[float, float, int]:
-    """(CPUs an actor asks for, CPUs a decode task asks for, torch threads an actor runs): the actors
-    leave half a CPU to the decoding tasks, so reading and decoding are always schedulable. On a local
-    Ray the actors' torch threads share out the machine's cores (as the local engine's encoder shares
-    them with its decoding thread); on a cluster an actor runs as many threads as CPUs it holds."""
+def ray_resources(workers: int, cpus: float | None, local: bool = True,
+                  decode: str = "actor") -> tuple[float, float, int]:
+    """(CPUs an actor asks for, CPUs a decode task asks for, torch threads an actor runs). With decode
+    tasks the actors leave half a CPU to them, so reading and decoding are always schedulable; actors
+    that decode their own batches share all of it. On a local Ray the actors' torch threads share out
+    the machine's cores (as the local engine's encoder shares them with its decoding thread); on a
+    cluster an actor runs as many threads as CPUs it holds."""
     total = float(cpus or os.cpu_count() or 1)
-    decode_cpus = 0.5
+    decode_cpus = 0.5 if decode == "tasks" else 0.0
     actor_cpus = min(1.0, max(0.1, (total - decode_cpus) / workers))
     threads = max(1, int(round(total / workers))) if local else max(1, int(actor_cpus))
     return actor_cpus, decode_cpus, threads
 
 
 def _run_ray(root, plan, pending, sampling, max_mb, bar, *, make_backbone, address, workers, cpus,
-             object_store_memory) -> Iterator:
+             object_store_memory, decode, gpus=0) -> Iterator:
     import ray
 
     started_here = False
@@ -481,16 +509,21 @@ def _run_ray(root, plan, pending, sampling, max_mb, bar, *, make_backbone, addre
             total = ray.cluster_resources().get("CPU", 1)
         else:
             total = cpus or os.cpu_count() or 1
-        actor_cpus, decode_cpus, threads = ray_resources(workers, total, local=not address)
+        actor_cpus, decode_cpus, threads = ray_resources(workers, total, local=not address, decode=decode)
         rows = [{"shard": n, "slot": i, "path": rel} for n in pending for i, rel in enumerate(plan[n])]
-        sampling_args = (sampling.strategy, sampling.frames, sampling.rate)
-        dataset = (
-            ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * workers)))
-            .map(ray_decode, fn_kwargs=dict(root=str(root), sampling=sampling_args, max_mb=max_mb), num_cpus=decode_cpus)
-            .map_batches(RayEmbedder, fn_constructor_kwargs=dict(make_backbone=make_backbone, threads=threads),
-                         batch_size=RAY_BATCH, compute=ray.data.ActorPoolStrategy(size=workers),
-                         num_cpus=actor_cpus, batch_format="numpy")
-        )
+        where = dict(root=str(root), sampling=(sampling.strategy, sampling.frames, sampling.rate), max_mb=max_mb)
+        # blocks of one actor batch, so an actor's next input is ready before it asks (blocks of 9 videos
+        # left the actors idle 2-3 s each on 2 cores), up to RAY_BLOCKS blocks for a large collection
+        blocks = max(1, min(math.ceil(len(rows) / RAY_BATCH), RAY_BLOCKS))
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks)
+        if decode == "tasks":
+            dataset = dataset.map(ray_decode, fn_kwargs=where, num_cpus=decode_cpus)
+        dataset = dataset.map_batches(
+            RayEmbedder, fn_constructor_kwargs=dict(make_backbone=make_backbone, threads=threads,
+                                                    decode=where if decode == "actor" else None),
+            batch_size=RAY_BATCH, compute=ray.data.ActorPoolStrategy(size=workers), batch_format="numpy",
+            # a CUDA actor asks for a GPU alone (Ray Data calls asking for both experimental)
+            **({"num_gpus": gpus} if gpus else {"num_cpus": actor_cpus}))
         waiting = {n: len(plan[n]) for n in pending}
         gathered: dict[int, tuple[list, list]] = {n: ([], []) for n in pending}
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
@@ -881,6 +914,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     index.add_argument("--address", default=None, help="an existing Ray cluster (e.g. ray://head:10001 or auto)")
     index.add_argument("--workers", type=int, default=1, help="Ray actors, each holding the model")
     index.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    index.add_argument("--decode", choices=RAY_DECODE, default=None,
+                       help="Ray: decode in each model actor (default on CPU) or in map tasks (default on an accelerator)")
     index.add_argument("--model", default="ViT-B-16")
     index.add_argument("--pretrained", default="openai", help="open_clip tag, a checkpoint file, or random")
     index.add_argument("--device", default="cpu")
@@ -905,7 +940,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "index":
             report = index_collection(args.source, args.out, engine=args.engine, address=args.address,
                                       workers=args.workers, model=args.model, pretrained=args.pretrained,
-                                      device=args.device, shard_size=args.shard_size, cpus=args.cpus)
+                                      device=args.device, shard_size=args.shard_size, cpus=args.cpus,
+                                      decode=args.decode)
             print("\n".join(report.lines()))
             if not args.no_build:
                 info = build_index(args.out, memory=args.memory)
