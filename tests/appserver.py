@@ -57,37 +57,37 @@ def patient_url_ok(url: str, stall_s: float = 120.0) -> bool:
 @contextmanager
 def running_demo(model: str = "clip-lab-tiny-vit", pretrained: str = "random", mcp: bool = False):
     """Yield (demo, url) with the app's own launch settings (with `mcp`, its MCP server as `--mcp`
-    starts it), on a tiny model; closed afterwards. The
-    first caller gets app.py's own `demo`; while that one is serving (the session's app), a caller
-    gets a demo built afresh the same way, so closing it leaves the session's app running."""
-    os.environ["CLIP_LAB_MODEL"] = model
-    os.environ["CLIP_LAB_PRETRAINED"] = pretrained
-    os.environ["CLIP_LAB_DEVICE"] = "cpu"
-    import app
+    starts it), on a tiny model unless told another; closed afterwards, the model's environment
+    restored. The first caller gets app.py's own `demo` when it was built for the same model; while
+    that one is serving (the session's app), or for another model, a caller gets a demo built afresh
+    the same way, so closing it leaves the session's app running."""
+    with environment({"CLIP_LAB_MODEL": model, "CLIP_LAB_PRETRAINED": pretrained, "CLIP_LAB_DEVICE": "cpu"}):
+        import app
 
-    entry = app.entry_module()
-    demo = entry.demo
-    if getattr(demo, "is_running", False):  # the session's app is serving it: this test gets its own
-        from app.context import Settings
+        entry = app.entry_module()
+        demo = entry.demo
+        built_for = (demo.clip_lab.settings.model, demo.clip_lab.settings.pretrained)
+        if getattr(demo, "is_running", False) or built_for != (model, pretrained):
+            from app.context import Settings
 
-        demo = entry.build_demo(Settings(model, pretrained, "cpu"))
-    demo.clip_lab.start_loading()
-    port = free_port()
-    from gradio import networking
+            demo = entry.build_demo(Settings(model, pretrained, "cpu"))
+        demo.clip_lab.start_loading()
+        port = free_port()
+        from gradio import networking
 
-    networking.url_ok = patient_url_ok  # a test-harness patience, not the app's: see patient_url_ok
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        mcp_server=mcp,
-        **entry.launch_kwargs(),
-    )
-    try:
-        yield demo, f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+        networking.url_ok = patient_url_ok  # a test-harness patience, not the app's: see patient_url_ok
+        demo.launch(
+            server_name="127.0.0.1",
+            server_port=port,
+            prevent_thread_lock=True,
+            quiet=True,
+            mcp_server=mcp,
+            **entry.launch_kwargs(),
+        )
+        try:
+            yield demo, f"http://127.0.0.1:{port}/"
+        finally:
+            demo.close()
 
 
 def wait_for(job, condition=None, stall_s: float = STALL_S) -> None:

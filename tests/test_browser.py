@@ -4,42 +4,20 @@ For each tab: open it, run every row of its first Examples block (click the row,
 primary button, wait for the run to finish), check no error toast appeared and outputs rendered, and
 save a screenshot per tab to tests/screenshots/ (or $CLIP_LAB_SCREENSHOTS). A bad upload must show
 its message in the browser.
-
-Playwright cannot download its own browser here; the README's test command installs Debian's
-`chromium`, and this test fails (rather than skips) when it is missing.
+Chromium and the waits are `browserkit`'s.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import time
-from pathlib import Path
 
 import pytest
 
-from appserver import running_demo
+from browserkit import (SHOTS, STALL_S, errors, field, first_examples, open_tab, opened_page,
+                        run_and_wait, wait_for_run, watch)
 from testkit import TINY_RN, TINY_VIT
 
-CHROMIUM = os.environ.get("CLIP_LAB_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(os.environ.get("CLIP_LAB_SCREENSHOTS", Path(__file__).parent / "screenshots"))
-# Flags for a closed network: no background connections, no first-run or sync.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 OUTPUTS = "img, .js-plotly-plot, [data-testid=label-output-value], table tbody tr, svg.svelte-bdwbx3"
-# Waits are bounded by work, not by a guess at the machine's speed: a run may take as long as it
-# likes while its panel keeps changing (queue place, progress, streamed previews, status text); it
-# fails only when nothing on the panel changed for this long.
-STALL_S = 120
-BUSY = ".pending, .generating"
 # Per tab, settings put in after an example row is loaded, to keep the sweep's work small: it checks
 # that each example runs end to end, not how good the result is (CLIPasso's rows ask for a CPU
 # default of 60 iterations; 10, the slider's minimum, runs the same path).
@@ -48,25 +26,6 @@ QUICK = {"CLIPasso": {"Iterations": "10"}}
 # override an operator has (CLIP_LAB_<ROLE>_MODEL): full-size RN101 and ViT-B/32 on random weights
 # took most of the sweep's longest test and check nothing the tiny ones do not.
 PAPER_BACKBONES = {"CLIPASSO_LOSS": TINY_RN, "CLIPASSO_SALIENCY": TINY_VIT}
-# Watches the visible panel from before a click, so a run that starts and ends between two polls is
-# still seen to have started.
-WATCH_JS = """(busy) => {
-    const panel = [...document.querySelectorAll('[role=tabpanel]')].find(p => p.offsetParent !== null);
-    window.__clipLabStarted = false;
-    if (window.__clipLabWatch) window.__clipLabWatch.disconnect();
-    window.__clipLabWatch = new MutationObserver(() => {
-        if (panel.querySelector(busy)) window.__clipLabStarted = true;
-    });
-    window.__clipLabWatch.observe(panel, {subtree: true, childList: true, attributes: true, characterData: true});
-}"""
-# The visible panel's state: busy markers, and a mark that changes whenever the run shows progress
-# (its text without the ticking clocks such as "processing | 12.3s", plus its pictures).
-STATE_JS = """(busy) => {
-    const panel = [...document.querySelectorAll('[role=tabpanel]')].find(p => p.offsetParent !== null);
-    const text = panel.innerText.replace(/\\d+(\\.\\d+)?(\\/\\d+(\\.\\d+)?)?\\s?s\\b/g, '');
-    const pictures = [...panel.querySelectorAll('img')].map(i => i.src).join(' ');
-    return {started: window.__clipLabStarted === true, busy: panel.querySelectorAll(busy).length, mark: text + pictures};
-}"""
 
 
 def _tab_titles():
@@ -77,66 +36,16 @@ def _tab_titles():
 
 @pytest.fixture(scope="module")
 def page():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (the README's test command does)")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with pytest.MonkeyPatch.context() as env, running_demo() as (_demo, url), playwright_api.sync_playwright() as p:
-        for role, model in PAPER_BACKBONES.items():
-            env.setenv(f"CLIP_LAB_{role}_MODEL", model)
-            env.setenv(f"CLIP_LAB_{role}_PRETRAINED", "random")
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(STALL_S * 1000)  # clicks and loads on a busy machine, not only runs
-        page.goto(url)
-        page.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
-        try:
-            yield page
-        finally:
-            browser.close()
+    env = {f"CLIP_LAB_{role}_{key}": value for role, model in PAPER_BACKBONES.items()
+           for key, value in (("MODEL", model), ("PRETRAINED", "random"))}
+    with opened_page(env=env) as page:
+        yield page
 
 
 def test_header_shows_model_status_and_random_banner(page):
     assert page.get_by_text(re.compile(r"^Ready:")).is_visible()
     assert page.get_by_text("This model runs on random, untrained weights").is_visible()
     page.screenshot(path=str(SHOTS / "header.png"))
-
-
-def _first_examples(panel):
-    """Rows of the tab's first Examples block (a tab may have more than one)."""
-    table = panel.locator("table:has(.tr-body)").first
-    if table.count():
-        return table.locator(".tr-body")
-    return panel.locator(".gallery-item").first.locator("xpath=..").locator(".gallery-item")
-
-
-def _run_and_wait(page, panel) -> None:
-    """Press the tab's primary button and wait for the run to start and to finish."""
-    _watch(page)
-    panel.locator("button.primary").first.click()
-    _wait_for_run(page)
-    page.wait_for_timeout(1000)  # plots draw after their data arrives (for the screenshot)
-
-
-def _watch(page) -> None:
-    """Start watching the visible panel for a run; call before the click that starts it."""
-    page.evaluate(WATCH_JS, BUSY)
-
-
-def _wait_for_run(page) -> None:
-    """Wait until the run seen by `_watch` has started and finished, for as long as its panel keeps
-    changing; fail when nothing changed for STALL_S seconds."""
-    last, since = None, time.monotonic()
-    while True:
-        state = page.evaluate(STATE_JS, BUSY)
-        if state["started"] and not state["busy"]:
-            return
-        if state != last:
-            last, since = state, time.monotonic()
-        elif time.monotonic() - since > STALL_S:
-            what = "is still running" if state["started"] else "never started"
-            pytest.fail(f"nothing on the page changed for {STALL_S} s and the run {what}")
-        page.wait_for_timeout(500)
 
 
 def _quick_settings(panel, title: str) -> None:
@@ -147,16 +56,12 @@ def _quick_settings(panel, title: str) -> None:
         field.blur()
 
 
-def _errors(page) -> list[str]:
-    return page.locator(".toast-body.error, [data-testid=toast-body].error, .toast-wrap .error").all_inner_texts()
-
-
 @pytest.mark.parametrize("title", _tab_titles())
 def test_tab_runs_every_example(page, title):
     page.get_by_role("tab", name=title, exact=True).click()
     panel = page.locator("[role=tabpanel]:visible").first
     panel.wait_for()
-    rows = _first_examples(panel)
+    rows = first_examples(panel)
     count = rows.count()
     assert count > 0, f"tab {title!r} has no examples"
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
@@ -167,8 +72,8 @@ def test_tab_runs_every_example(page, title):
             rows.nth(index).click()
         page.wait_for_timeout(400)  # the page puts the values into the inputs
         _quick_settings(panel, title)
-        _run_and_wait(page, panel)
-        assert not _errors(page), (title, index, _errors(page))
+        run_and_wait(page, panel)
+        assert not errors(page), (title, index, errors(page))
         assert panel.locator(OUTPUTS).count() > 0, (title, index)
         if index == 0:
             page.screenshot(path=str(SHOTS / f"{slug}.png"), full_page=True)
@@ -182,9 +87,9 @@ def test_a_bad_upload_shows_its_message_in_the_browser(page, tmp_path):
     with page.expect_response(lambda r: "/gradio_api/upload" in r.url, timeout=STALL_S * 1000):
         panel.locator("input[type=file]").first.set_input_files(str(fake))
     page.wait_for_timeout(400)  # the page takes the uploaded file as the input's value
-    _watch(page)
+    watch(page)
     panel.locator("button.primary").first.click()
-    _wait_for_run(page)
+    wait_for_run(page)
     message = page.get_by_text("holiday.png is not an image CLIP Lab can read")
     message.wait_for(timeout=STALL_S * 1000)
     page.screenshot(path=str(SHOTS / "bad-upload-message.png"))
@@ -199,9 +104,9 @@ def test_presentation_mode_from_the_url_enlarges_and_steps_through_examples(page
     page.wait_for_function("() => document.body.classList.contains('clip-lab-present')", timeout=STALL_S * 1000)
     large = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.prose')).fontSize)")
     assert large > normal
-    _watch(page)
+    watch(page)
     page.locator("#clip-lab-next-example").click()  # loads the next example row, then runs it
-    _wait_for_run(page)
+    wait_for_run(page)
     panel = page.locator("[role=tabpanel]:visible").first
     panel.locator("[data-testid=label-output-value]").first.wait_for(timeout=STALL_S * 1000)
     page.wait_for_timeout(1500)
@@ -225,11 +130,11 @@ def test_zero_shot_compares_with_reference_images_in_the_browser(page):
         panel.locator("input[type=file][multiple]").first.set_input_files([skimage_photo("chelsea"),
                                                                            skimage_photo("astronaut")])
     page.wait_for_timeout(400)
-    _watch(page)
+    watch(page)
     panel.get_by_role("button", name="Compare with the references").click()
-    _wait_for_run(page)
+    wait_for_run(page)
     panel.get_by_text(re.compile(r"Most like astronaut\.png")).first.wait_for(timeout=STALL_S * 1000)
-    assert not _errors(page), _errors(page)
+    assert not errors(page), errors(page)
     page.screenshot(path=str(SHOTS / "zero-shot-references.png"), full_page=True)
 
 
@@ -254,16 +159,6 @@ OVERFLOW_JS = """(width) => {
 }"""
 
 
-def _open_tab(page, title: str) -> None:
-    """Open a tab by its title, through the "…" menu when the tab bar has no room for it (phones)."""
-    tab = page.get_by_role("tab", name=title, exact=True)
-    if tab.count() and tab.first.is_visible():
-        tab.first.click()
-        return
-    page.locator(".overflow-menu button").first.click()
-    page.locator(".overflow-dropdown button", has_text=re.compile(rf"^{re.escape(title)}$")).first.click()
-
-
 def test_every_tab_fits_a_phone_and_runs_an_example_there(page):
     """Issue 21: a student opening the teacher's link on a phone: every tab's inputs, main button and
     answer fit 390 px without sideways scrolling, and an example runs there."""
@@ -273,7 +168,7 @@ def test_every_tab_fits_a_phone_and_runs_an_example_there(page):
         phone.goto(page.url.split("?")[0])
         phone.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
         for title in _tab_titles():
-            _open_tab(phone, title)
+            open_tab(phone, title)
             panel = phone.locator("[role=tabpanel]:visible").first
             panel.wait_for()
             button = panel.locator("button.primary").first
@@ -281,13 +176,13 @@ def test_every_tab_fits_a_phone_and_runs_an_example_there(page):
             assert box and 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"] + 1, (title, box)
             fit = phone.evaluate(OVERFLOW_JS, PHONE["width"])
             assert fit["page"] <= PHONE["width"] + 1 and not fit["wide"], (title, fit)
-        _open_tab(phone, "CLIP zero-shot")
+        open_tab(phone, "CLIP zero-shot")
         panel = phone.locator("[role=tabpanel]:visible").first
         with phone.expect_response(lambda r: "/run/predict" in r.url, timeout=STALL_S * 1000):
-            _first_examples(panel).first.click()
+            first_examples(panel).first.click()
         phone.wait_for_timeout(400)
-        _run_and_wait(phone, panel)
-        assert not _errors(phone), _errors(phone)
+        run_and_wait(phone, panel)
+        assert not errors(phone), errors(phone)
         panel.locator("[data-testid=label-output-value]").first.wait_for(timeout=STALL_S * 1000)
         fit = phone.evaluate(OVERFLOW_JS, PHONE["width"])
         assert fit["page"] <= PHONE["width"] + 1 and not fit["wide"], ("answer", fit)
@@ -325,20 +220,15 @@ def test_a_zip_of_images_runs_through_a_tab_in_the_browser(page, tmp_path, tab):
     with page.expect_response(lambda r: "/gradio_api/upload" in r.url, timeout=STALL_S * 1000):
         panel.locator("input[type=file][accept*='.zip']").first.set_input_files(str(folder))
     page.wait_for_timeout(400)
-    _watch(page)
+    watch(page)
     panel.get_by_role("button", name=button).click()
-    _wait_for_run(page)
-    assert not _errors(page), _errors(page)
+    wait_for_run(page)
+    assert not errors(page), errors(page)
     panel.get_by_text(re.compile(rf"3 image\(s\) of class-photos\.zip {verb}")).wait_for(timeout=STALL_S * 1000)
     shown = panel.inner_text()  # what a person sees: one row per image in the answers' table
     assert all(name in shown for name in ("astronaut.png", "chelsea.png", "coffee.png")), shown[-2000:]
     assert panel.get_by_text(re.compile(r"Skipped readme\.txt")).count() > 0
     page.screenshot(path=str(SHOTS / shot), full_page=True)
-
-
-def _field(panel, label: str):
-    """The first visible text field under a Gradio label."""
-    return panel.locator("label", has_text=label).locator("input:visible, textarea:visible").first
 
 
 def test_a_link_to_a_run_opens_its_tab_and_runs_it_again(page):
@@ -352,10 +242,10 @@ def test_a_link_to_a_run_opens_its_tab_and_runs_it_again(page):
     with page.expect_response(lambda r: "/run/predict" in r.url, timeout=STALL_S * 1000):
         world.first.click()
     page.wait_for_timeout(400)
-    categories = _field(panel, "Categories").input_value()
+    categories = field(panel, "Categories").input_value()
     panel.get_by_text("Reproduce a run", exact=True).click()
     panel.get_by_role("button", name="Link to these inputs").click()
-    box = _field(panel, "Link (opens this tab with these inputs and runs them)")
+    box = field(panel, "Link (opens this tab with these inputs and runs them)")
     page.wait_for_function("(el) => el.value.startsWith('http')", arg=box.element_handle(), timeout=STALL_S * 1000)
     link = box.input_value()
     assert "?run=" in link and "/tmp" not in link
@@ -366,6 +256,6 @@ def test_a_link_to_a_run_opens_its_tab_and_runs_it_again(page):
     page.get_by_role("tab", name="ViLD", exact=True, selected=True).wait_for(timeout=STALL_S * 1000)
     panel = page.locator("[role=tabpanel]:visible").first
     panel.get_by_text(re.compile(r"detection\(s\)\*\* from|detection\(s\) from")).first.wait_for(timeout=STALL_S * 1000)
-    assert _field(panel, "Categories").input_value() == categories
-    assert not _errors(page), _errors(page)
+    assert field(panel, "Categories").input_value() == categories
+    assert not errors(page), errors(page)
     page.screenshot(path=str(SHOTS / "link-opened.png"), full_page=True)
