@@ -36,6 +36,7 @@ from PIL import Image
 from components import dense
 from components.dense import SharedDense
 from components import depthclip as dc
+from components import regions
 from components.errors import InputError
 from components.groupvit import GroupViT, GroupViTResult
 from components.lseg import LSeg, LSegResult
@@ -98,7 +99,9 @@ class Compare:
     zeroshot_templates: "single" (shared with GroupViT) or "imagenet80".
     lseg_logit_scale, groupvit_background_threshold, vild_score_threshold, vild_max_proposals,
     depth_short_side: each method's main knob, at its paper's default (ViLD's proposals capped lower
-    than its own tab, to keep a five-method board quick)."""
+    than its own tab, to keep a five-method board quick).
+    vild_region_embedding: "crops" (ViLD's 1x + 1.5x teacher) or "pooled" (each region pooled from the
+    board's one shared dense pass, the Compare and ViLD tabs' CPU default)."""
 
     def __init__(
         self,
@@ -112,6 +115,7 @@ class Compare:
         groupvit_background_threshold: float | None = None,
         vild_score_threshold: float | None = None,
         vild_max_proposals: int = VILD_MAX_PROPOSALS,
+        vild_region_embedding: str = "crops",
         depth_short_side: int = dc.SHORT_SIDE,
     ):
         if dense_method not in dense.METHODS:
@@ -126,6 +130,7 @@ class Compare:
         vild_kwargs = {} if vild_score_threshold is None else {"score_threshold": vild_score_threshold}
         self._settings = dict(lseg=lseg_kwargs, groupvit=groupvit_kwargs, vild=vild_kwargs)
         self.vild_max_proposals = int(vild_max_proposals)
+        self.vild_region_embedding = regions.check_region_embedding(vild_region_embedding)
         # built now, so bad settings fail before any forward
         self._depth = dc.DepthCLIP(depth_backbone, short_side=depth_short_side)
         self._check = (
@@ -152,7 +157,8 @@ class Compare:
             "lseg": lambda: LSeg(shared, **common, **self._settings["lseg"])(picture, names),
             "groupvit": lambda: GroupViT(shared, **common, **self._settings["groupvit"])(picture, names),
             "vild": lambda: ViLD(
-                shared, max_proposals=self.vild_max_proposals, dense_method=self.dense_method, **self._settings["vild"]
+                shared, max_proposals=self.vild_max_proposals, dense_method=self.dense_method,
+                region_embedding=self.vild_region_embedding, **self._settings["vild"]
             )(picture, names),
             "depthclip": lambda: self._depth(picture),
         }

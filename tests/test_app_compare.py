@@ -5,6 +5,7 @@ DepthCLIP tab's tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
@@ -21,9 +22,10 @@ def client(app_client) -> Client:  # the session's app runs DepthCLIP on the tin
     return app_client
 
 
-def compare(client, image, labels, *, method="naclip", templates="single", proposals=5, score=0.9, height=64):
+def compare(client, image, labels, *, method="naclip", templates="single", proposals=5, regions="pooled", score=0.9,
+            height=64):
     return client.predict(
-        handle_file(image), labels, method, templates, proposals, score, height, TINY, api_name="/compare_run"
+        handle_file(image), labels, method, templates, proposals, regions, score, height, TINY, api_name="/compare_run"
     )
 
 
@@ -77,6 +79,16 @@ def test_a_run_record_replays_to_the_same_board(client):
     assert [item["caption"] for item in replayed] == [item["caption"] for item in board]
     with pytest.raises(Exception, match="not the one this record was made with"):
         client.predict(handle_file(record), handle_file(skimage_photo("chelsea")), api_name="/compare_replay")
+    # a record from before "Region embeddings" existed embedded ViLD's regions as crops, and replays so
+    assert saved["settings"]["region_embedding"] == "pooled"
+    crops, *_, crops_record = compare(client, photo, "cup, saucer, table", regions="crops")
+    older = json.loads(open(crops_record).read())
+    del older["settings"]["region_embedding"]
+    path = Path(record).with_name("compare-before-region-embeddings.json")
+    path.write_text(json.dumps(older))
+    *_, replayed_older = client.predict(handle_file(str(path)), handle_file(photo), api_name="/compare_replay")
+    again = json.loads(open(replayed_older).read())
+    assert again["settings"]["region_embedding"] == "crops" and again["scores"] == older["scores"]
 
 
 def test_compare_directly_without_a_server():

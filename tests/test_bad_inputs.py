@@ -154,9 +154,9 @@ def test_glip_read_the_box_as(client, mode, caption, expected):
     _expect_message(client, "/glip_ground", expected, image=_photo(), caption=caption, mode=mode)
 
 
-# "Region embeddings" of both region tabs: a value, not its display text
+# "Region embeddings" of both region tabs and of Compare's ViLD: a value, not its display text
 @pytest.mark.parametrize("endpoint, text", [("/vild_detect", {"categories": "cat"}), ("/glip_ground", {"caption": "a cat"}),
-                                            ("/vild_match", {})])
+                                            ("/vild_match", {}), ("/compare_run", {"labels": "cat, floor"})])
 @pytest.mark.parametrize("value", ["mean", "", regions.REGION_EMBEDDING_LABELS["pooled"]])
 def test_region_embeddings_outside_the_choices(client, endpoint, text, value):
     extra = {"query": _photo()} if endpoint == "/vild_match" else {}

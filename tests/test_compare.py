@@ -128,6 +128,22 @@ def test_one_dense_pass_serves_zero_shot_lseg_groupvit_and_vild():
     assert backbone.image_forwards == separate.image_forwards - 3 * dense_views
 
 
+def test_vild_pooled_from_the_boards_one_dense_pass():
+    """ViLD's regions pooled (the tab's CPU default) cost no crop forwards: the whole board is one
+    dense pass, and ViLD's answer is the standalone pooled ViLD's, each half boxed with its label."""
+    result, backbone, _ = run(vild_region_embedding="pooled")
+    one_pass = oracle_backbone()
+    one_pass.dense(image())
+    assert (result.dense_passes, backbone.image_forwards) == (1, one_pass.image_forwards)
+    alone = ViLD(oracle_backbone(), max_proposals=cmp.VILD_MAX_PROPOSALS, region_embedding="pooled")(image(), LABELS)
+    np.testing.assert_array_equal(alone.boxes[alone.keep], result.vild.boxes[result.vild.keep])
+    np.testing.assert_allclose(alone.probs, result.vild.probs)
+    assert result.vild.region_embedding == "pooled"
+    for d in result.vild.detections():
+        assert iou(d.box, LEFT if d.label == "red" else RIGHT) >= 0.8
+    assert sorted(d.label for d in result.vild.detections()) == ["blue", "red"]
+
+
 def test_shared_dense_is_keyed_by_pixels_method_and_resolution():
     backbone = oracle_backbone()
     shared = cmp.SharedDense(backbone)
@@ -220,7 +236,8 @@ def test_bad_input_says_what_to_do(picture, labels, message):
 
 @pytest.mark.parametrize(
     "settings, message",
-    [(dict(dense_method="magic"), "dense method"), (dict(depth_short_side=10), "input height"), (dict(lseg_logit_scale=0), "temperature")],
+    [(dict(dense_method="magic"), "dense method"), (dict(depth_short_side=10), "input height"), (dict(lseg_logit_scale=0), "temperature"),
+     (dict(vild_region_embedding="magic"), "region embedding")],
 )
 def test_bad_settings_fail_before_any_forward(settings, message):
     backbone = oracle_backbone()

@@ -238,7 +238,8 @@ def test_each_tabs_world_row_runs_through_its_endpoint(served):
     ok["vilt"] = {c["label"] for c in answers["confidences"]} <= set(candidates.split(", "))
 
     image, labels = world_examples("compare")[0]
-    board, *_ = client.predict(handle_file(image), labels, "naclip", "single", 5, 0.9, 64, MODEL, api_name="/compare_run")
+    board, *_ = client.predict(handle_file(image), labels, "naclip", "single", 5, "pooled", 0.9, 64, MODEL,
+                              api_name="/compare_run")
     ok["compare"] = len(board) > 1
 
     from app.tabs.clipasso import SHARED

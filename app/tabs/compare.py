@@ -8,6 +8,7 @@ import dataclasses
 import gradio as gr
 
 from app.examples import ASSETS, WORLD_LABEL, skimage_photo, world_examples
+from app.region_settings import region_embedding_setting, upgrade_record
 from app.render import board
 from app.scaffold import Answer, Page, Setting, Tab, image_setting, labels_setting, quiet
 from components import compare as cmp
@@ -75,8 +76,9 @@ TAB = Tab(
             str, '"single" (“a photo of a {}.”) or "imagenet80" (80 ImageNet prompts)'),
         Setting("proposals", lambda: gr.Slider(
             5, 120, value=cmp.VILD_MAX_PROPOSALS, step=5, label="ViLD: proposals embedded",
-            info="Two crops each; the ViLD tab's default is 60."),
-            int, f"regions ViLD embeds, two crops each (default {cmp.VILD_MAX_PROPOSALS})"),
+            info="Two crops each when embedded as crops; the ViLD tab's default is 60."),
+            int, f"regions ViLD embeds (default {cmp.VILD_MAX_PROPOSALS})"),
+        region_embedding_setting(),  # as the ViLD tab: pooled from the shared dense pass on a CPU
         Setting("score", lambda: gr.Slider(0.0, 1.0, value=0.9, step=0.05, label="ViLD: score threshold (demo: 0.9)"),
                 float, "ViLD's score threshold (demo: 0.9)"),
         Setting("depth_side", lambda: gr.Slider(
@@ -87,6 +89,7 @@ TAB = Tab(
             int, f"DepthCLIP's input height in pixels (paper: 416; default here {DEPTH_SHORT_SIDE})"),
     ],
     strip=False,
+    upgrade=upgrade_record,
 )
 TITLE = TAB.title
 
@@ -97,7 +100,7 @@ def build(ctx) -> None:
         with gr.Column(scale=2):
             page.inputs("image", "labels")
             with gr.Accordion("Advanced", open=False):
-                page.inputs("method", "templates", "proposals", "score", "depth_side")
+                page.inputs("method", "templates", "proposals", "region_embedding", "score", "depth_side")
             run = gr.Button("Compare", variant="primary")
             page.examples(
                 [
@@ -137,7 +140,7 @@ def compare(ctx, s, progress=quiet) -> Answer:
         backbone, load_paper_backbone("depthclip", ctx.settings.device),
         dense_method=s.method, zeroshot_templates=s.templates,
         vild_max_proposals=int(s.proposals), vild_score_threshold=float(s.score),
-        depth_short_side=int(s.depth_side),
+        vild_region_embedding=s.region_embedding or "crops", depth_short_side=int(s.depth_side),
     )
     result = None
     for step in comparison.run(s.image, s.labels):
