@@ -307,3 +307,9 @@ def test_ray_actors_leave_room_for_decoding_on_two_cores(workers):
     # actors that decode their own batches need no CPU set aside, and still fit the machine
     actor_cpus, decode_cpus, threads = col.ray_resources(workers, 2, decode="actor")
     assert decode_cpus == 0 and workers * actor_cpus <= 2 + 1e-9 and threads == max(1, round(2 / workers))
+
+
+def test_a_cuda_actor_asks_ray_for_a_gpu():
+    assert col.actor_request("cuda", 0.75) == {"num_gpus": 1}
+    assert col.actor_request("cuda:1", 0.75) == {"num_gpus": 1}
+    assert col.actor_request("cpu", 0.75) == {"num_cpus": 0.75}

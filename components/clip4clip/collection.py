@@ -377,8 +377,7 @@ def index_collection(
             runner = _run_local if engine == "local" else _run_ray
             kwargs = dict(backbone=backbone) if engine == "local" else dict(
                 make_backbone=make_backbone, address=address, workers=int(workers), cpus=cpus,
-                object_store_memory=object_store_memory, decode=decode,
-                gpus=1 if str(device).startswith("cuda") else 0)
+                object_store_memory=object_store_memory, decode=decode, device=str(device))
             for n, embedded, skipped in runner(root, plan, pending, sampling, max_mb, bar, **kwargs):
                 write_shard(out, n, plan[n], embedded, skipped, manifest)
                 report.shards_written += 1
@@ -484,8 +483,14 @@ def ray_resources(workers: int, cpus: float | None, local: bool = True,
     return actor_cpus, decode_cpus, threads
 
 
+def actor_request(device: str, actor_cpus: float) -> dict:
+    """What a model actor asks Ray for: a CUDA actor one GPU, alone (Ray Data calls asking for both
+    CPUs and GPUs experimental), so it is placed where a GPU is free; a CPU actor its CPUs."""
+    return {"num_gpus": 1} if str(device).startswith("cuda") else {"num_cpus": actor_cpus}
+
+
 def _run_ray(root, plan, pending, sampling, max_mb, bar, *, make_backbone, address, workers, cpus,
-             object_store_memory, decode, gpus=0) -> Iterator:
+             object_store_memory, decode, device="cpu") -> Iterator:
     import ray
 
     started_here = False
@@ -522,8 +527,7 @@ def _run_ray(root, plan, pending, sampling, max_mb, bar, *, make_backbone, addre
             RayEmbedder, fn_constructor_kwargs=dict(make_backbone=make_backbone, threads=threads,
                                                     decode=where if decode == "actor" else None),
             batch_size=RAY_BATCH, compute=ray.data.ActorPoolStrategy(size=workers), batch_format="numpy",
-            # a CUDA actor asks for a GPU alone (Ray Data calls asking for both experimental)
-            **({"num_gpus": gpus} if gpus else {"num_cpus": actor_cpus}))
+            **actor_request(device, actor_cpus))
         waiting = {n: len(plan[n]) for n in pending}
         gathered: dict[int, tuple[list, list]] = {n: ([], []) for n in pending}
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
