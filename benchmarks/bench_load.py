@@ -171,17 +171,18 @@ def _finished(job, endpoint: str, failures: list[str]) -> bool:
 
 
 class ServerProcess:
-    """`serve_app.py` in a child process: its URL, and its live resident memory on request. A thread
-    drains the child's stdout, so a chatty child never blocks on a full pipe."""
+    """`serve_app.py` in a child process (`args` are its own: --model, --pretrained): its URL, and its
+    live resident memory on request. A thread drains the child's stdout, so a chatty child never
+    blocks on a full pipe."""
 
-    def __init__(self):
+    def __init__(self, *args: str):
         import queue
         import signal
         import subprocess
 
         self._signal = signal.SIGUSR1
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "benchmarks" / "serve_app.py")], stdout=subprocess.PIPE, text=True,
+            [sys.executable, str(ROOT / "benchmarks" / "serve_app.py"), *args], stdout=subprocess.PIPE, text=True,
         )
         self._lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()

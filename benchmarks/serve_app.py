@@ -2,7 +2,7 @@
 server's interpreter (`bench_load.py`: fifty clients' threads in the server's process compete with it
 for the GIL, which no real classroom does).
 
-    python benchmarks/serve_app.py      # prints "url <url>", then serves until it is killed
+    python benchmarks/serve_app.py [--model M --pretrained P]   # prints "url <url>", then serves until killed
 
 On SIGUSR1 it collects garbage, hands freed heap back to the OS (glibc's malloc_trim) and prints
 "trimmed <resident MB>", so its live memory can be read from outside.
@@ -19,6 +19,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 
 def main() -> None:
+    import argparse
+
     import testkit  # noqa: F401  (registers the tiny model configs)
     from appserver import running_demo
     from bench_load import resident_mb
@@ -26,8 +28,12 @@ def main() -> None:
     def trimmed(*_):
         print(f"trimmed {resident_mb():.1f}", flush=True)
 
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="clip-lab-tiny-vit")
+    parser.add_argument("--pretrained", default="random")
+    args = parser.parse_args()
     signal.signal(signal.SIGUSR1, trimmed)
-    with running_demo() as (_demo, url):
+    with running_demo(args.model, args.pretrained) as (_demo, url):
         print(f"url {url}", flush=True)
         while True:
             signal.pause()

@@ -11,9 +11,11 @@ from gradio_client import handle_file
 from app.examples import WORLD_LABEL
 
 
-def first_example(page) -> dict:
-    """The tab's first world example (truth known), else its first example, as setting values."""
-    label = WORLD_LABEL if WORLD_LABEL in page.example_rows else next(iter(page.example_rows), None)
+def first_example(page, world: bool = True) -> dict:
+    """The tab's first world example (truth known), else (or with `world` False) the first example
+    the page shows, as setting values."""
+    first = next(iter(page.example_rows), None)
+    label = WORLD_LABEL if world and WORLD_LABEL in page.example_rows else first
     if label is None:
         return {}
     names, rows = page.example_rows[label]
@@ -30,10 +32,10 @@ def wire(page, name: str, value):
     return value
 
 
-def arguments(page, run, **overrides) -> list:
-    """Positional arguments of `run` (a page's RunEndpoint): defaults, first example, overrides,
-    then the app's default model."""
-    values = {**page.tab.defaults(), **first_example(page), **overrides}
+def arguments(page, run, world: bool = True, **overrides) -> list:
+    """Positional arguments of `run` (a page's RunEndpoint): defaults, first example (see
+    `first_example`), overrides, then the app's default model."""
+    values = {**page.tab.defaults(), **first_example(page, world), **overrides}
     return [wire(page, n, values[n]) for n in run.uses] + [page.ctx.default_choice]
 
 
