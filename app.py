@@ -10,7 +10,7 @@ package expects (README, "Hugging Face Spaces"): its tensors then reach every GP
                   [--host 127.0.0.1] [--port 7860] [--share] [--shared-index] [--collection DIR] [--mcp]
 
 Environment equivalents: CLIP_LAB_MODEL, CLIP_LAB_PRETRAINED, CLIP_LAB_DEVICE, CLIP_LAB_PRECISION, CLIP_LAB_SHARED_INDEX, GRADIO_SERVER_NAME,
-GRADIO_SERVER_PORT, GRADIO_SHARE, CLIP_LAB_COLLECTION, CLIP_LAB_MCP=1.
+GRADIO_SERVER_PORT, GRADIO_SHARE, CLIP_LAB_COLLECTION, CLIP_LAB_MCP=1, CLIP_LAB_WARM_UP=0 (no warm-up: app/warmup.py).
 """
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ def main(argv=None) -> None:
         app.clip_lab.load_now()  # done at import for `demo`; here, before launch(), for another model
     else:
         app.clip_lab.start_loading()  # in the background: the page serves while the model loads
+        from app import warmup
+
+        warmup.warm_up(app.clip_lab)  # then each tab's first example once, answers thrown away (app/warmup.py)
     app.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp, **launch_kwargs())
 
 

@@ -186,14 +186,15 @@ class ServerProcess:
         )
         self._lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()
-        self.url = self._line("url")
+        self.url = self.line("url")
 
     def _drain(self) -> None:
         for line in self.process.stdout:
             self._lines.put(line)
         self._lines.put(None)  # the child ended
 
-    def _line(self, word: str) -> str:
+    def line(self, word: str) -> str:
+        """The rest of the next line the child prints that starts with `word` (waits for it)."""
         while (line := self._lines.get()) is not None:  # blocks until the child writes (or ends)
             if line.startswith(word + " "):
                 return line.split(" ", 1)[1].strip()
@@ -201,7 +202,7 @@ class ServerProcess:
 
     def memory(self) -> float:
         self.process.send_signal(self._signal)
-        return float(self._line("trimmed"))
+        return float(self.line("trimmed"))
 
     def close(self) -> None:
         self.process.terminate()

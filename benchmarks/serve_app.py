@@ -2,7 +2,7 @@
 server's interpreter (`bench_load.py`: fifty clients' threads in the server's process compete with it
 for the GIL, which no real classroom does).
 
-    python benchmarks/serve_app.py [--model M --pretrained P]   # prints "url <url>", then serves until killed
+    python benchmarks/serve_app.py [--model M --pretrained P] [--warm-up]   # prints "url <url>", serves until killed
 
 On SIGUSR1 it collects garbage, hands freed heap back to the OS (glibc's malloc_trim) and prints
 "trimmed <resident MB>", so its live memory can be read from outside.
@@ -31,10 +31,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="clip-lab-tiny-vit")
     parser.add_argument("--pretrained", default="random")
+    parser.add_argument("--warm-up", action="store_true", help="warm up as app.py does; print 'warmed' when done")
     args = parser.parse_args()
     signal.signal(signal.SIGUSR1, trimmed)
-    with running_demo(args.model, args.pretrained) as (_demo, url):
+    with running_demo(args.model, args.pretrained) as (demo, url):
         print(f"url {url}", flush=True)
+        if args.warm_up:
+            import threading
+
+            from app import warmup
+
+            def warm():
+                done = warmup.warm_up(demo.clip_lab, background=False)
+                print(f"warmed {len(done or {})}", flush=True)
+
+            threading.Thread(target=warm, daemon=True).start()
         while True:
             signal.pause()
 

@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Never reach for the network from a test, whatever the machine can do.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No warm-up runs in the background of a test's app (app/warmup.py): counters start from nothing.
+os.environ.setdefault("CLIP_LAB_WARM_UP", "0")
 # Never read or write the person's own video-index cache.
 os.environ.setdefault("CLIP_LAB_VIDEO_CACHE", tempfile.mkdtemp(prefix="clip-lab-test-video-index-"))
 
