@@ -303,6 +303,13 @@ class Page:
             self._answer_on_pick(examples)
         return examples
 
+    def first_example(self, label: str | None = None) -> dict:
+        """The setting values of the first row of the examples block `label` (default: the first
+        block the page shows); {} when the page has none."""
+        label = label if label is not None else next(iter(self.example_rows), None)
+        names, rows = self.example_rows.get(label, ([], []))
+        return dict(zip(names, rows[0])) if rows else {}
+
     def _answer_on_pick(self, examples: gr.Examples) -> None:
         """Where example answers are cached (`app.context.example_answers_cached`): picking a row
         also shows its answer — computed for the first visitor who picks it, kept for the others."""

@@ -18,20 +18,11 @@ import os
 import threading
 import time
 
-from app.scaffold import quiet
-
 log = logging.getLogger(__name__)
 
 
 def enabled() -> bool:
     return os.environ.get("CLIP_LAB_WARM_UP", "1") != "0"
-
-
-def first_example(page) -> dict:
-    """The setting values of the first row of the first examples block the page shows."""
-    for names, rows in page.example_rows.values():
-        return dict(zip(names, rows[0])) if rows else {}
-    return {}
 
 
 def warmable(ctx, run) -> bool:
@@ -65,11 +56,10 @@ def warm_up(ctx, background: bool = True) -> dict[str, float | str] | threading.
         run = page.endpoints[0] if page.endpoints else None
         if run is None or not warmable(ctx, run):
             continue
-        values = page.tab.defaults(**first_example(page), model=ctx.default_choice, kept=None)
+        values = page.tab.defaults(**page.first_example(), model=ctx.default_choice, kept=None)
         started = time.perf_counter()
         try:
-            run.handler(ctx, values, progress=quiet) if "progress" in inspect.signature(run.handler).parameters \
-                else run.handler(ctx, values)
+            run.handler(ctx, values)  # progress, where a handler takes it, defaults to quiet
             done[key] = time.perf_counter() - started
         except Exception as error:  # a warm-up never stops the app; the visitor's own run says what is wrong
             done[key] = f"{type(error).__name__}: {error}"

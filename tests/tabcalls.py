@@ -14,12 +14,7 @@ from app.examples import WORLD_LABEL
 def first_example(page, world: bool = True) -> dict:
     """The tab's first world example (truth known), else (or with `world` False) the first example
     the page shows, as setting values."""
-    first = next(iter(page.example_rows), None)
-    label = WORLD_LABEL if world and WORLD_LABEL in page.example_rows else first
-    if label is None:
-        return {}
-    names, rows = page.example_rows[label]
-    return dict(zip(names, rows[0])) if rows else {}
+    return page.first_example(WORLD_LABEL if world and WORLD_LABEL in page.example_rows else None)
 
 
 def wire(page, name: str, value):

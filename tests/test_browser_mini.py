@@ -22,6 +22,7 @@ import pytest
 from app.examples import WORLD_LABEL, world_examples, world_truth
 from browserkit import SHOTS, STALL_S, errors, open_tab, opened_page, run_and_wait
 from components import mini
+from components.regions import iou_matrix
 
 # The rows of the visible panel's dataframe that has a column titled `title` (Gradio draws a dataframe's
 # rows as virtual rows of grid cells under a header table).
@@ -84,11 +85,7 @@ def _box(text: str) -> list[float]:
 
 
 def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return float(iou_matrix(np.asarray([a], float), np.asarray([b], float))[0, 0])
 
 
 # -- what each tab shows, and what is right ---------------------------------------------------------

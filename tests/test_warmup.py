@@ -43,7 +43,7 @@ def test_after_it_the_first_example_sends_no_prompt_through_the_text_tower(ctx, 
     monkeypatch.setenv("CLIP_LAB_WARM_UP", "1")
     backbone = ctx.start_loading().result()
     page = ctx.pages["zeroshot"]
-    values = page.tab.defaults(**warmup.first_example(page), model=ctx.default_choice, kept=None)
+    values = page.tab.defaults(**page.first_example(), model=ctx.default_choice, kept=None)
 
     def prompts_forwarded() -> int:
         before = backbone.text_forwards
