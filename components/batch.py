@@ -132,6 +132,17 @@ class ZipBatch:
         self.close()
 
 
+def images_named(source) -> int:
+    """How many images a zip names (from its directory, nothing decoded): the work a batch will do,
+    for sizing its GPU request before it runs; 0 for an upload that is no acceptable zip (the batch
+    itself then says why)."""
+    try:
+        with ZipBatch(source) as opened:
+            return opened.count
+    except InputError:
+        return 0
+
+
 class _Unreadable(Exception):
     """A member that cannot be used; the batch skips it and says why."""
 

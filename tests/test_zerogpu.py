@@ -5,6 +5,7 @@ loading, CLIP4Clip's index across workers, the durations asked for, and app.py's
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -204,6 +205,29 @@ def test_durations_come_from_the_call(space):
                                   page, record_as="test", gpu_seconds=lambda s: 10 + 0.1 * s.iterations * s.seeds)
     assert endpoint(200, 3, MODEL) == 600 and record.requests[-1].seconds == 70
 
+
+
+def test_a_batch_asks_for_its_images_not_the_limits(space, tmp_path):
+    """A zip's GPU request is sized by the images its directory names (read in the main process,
+    nothing decoded), not by the 64-image limit; a zip it cannot read asks for the short minimum."""
+    from PIL import Image
+
+    import badfiles as bad
+
+    record, _, client = space
+    pictures = {}
+    for i, colour in enumerate(("red", "green", "blue")):
+        out = io.BytesIO()
+        Image.new("RGB", (32, 24), colour).save(out, "PNG")
+        pictures[f"photos/{i}.png"] = out.getvalue()
+    three = bad._zip(tmp_path, "three.zip", {**pictures, "notes.txt": "not an image"})
+    table, *_ = client.predict(handle_file(str(three)), "red, green, blue", *CLASSIFY, MODEL, api_name="/zeroshot_batch")
+    assert len(table["data"]) == 3 and record.requests[-1].seconds == 15 + 3
+    client.predict(handle_file(str(three)), api_name="/lseg_batch")
+    assert record.requests[-1].seconds == 15 + 2 * 3
+    with pytest.raises(Exception, match="not a zip archive"):
+        client.predict(handle_file(str(bad.not_a_zip(tmp_path))), api_name="/lseg_batch")
+    assert record.requests[-1].seconds == 15
 
 FAKE_SPACES = '''
 import sys
