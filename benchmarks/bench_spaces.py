@@ -3,10 +3,15 @@ visitor uses every tab in turn with the full-size default model (issue 20).
 
 Run it as a fresh process (it is the cold start it measures):
 
-    python benchmarks/bench_spaces.py [--model ViT-B-16] [--pretrained random]
+    python benchmarks/bench_spaces.py [--model ViT-B-16] [--pretrained random] [--warm-up wait|beside|off]
 
 - start-up: seconds from this process's start (the interpreter included) to `app.py` imported and
-  its demo built, to the page answering, and to the default model ready;
+  its demo built, to the page answering, to the default model ready, and to the warm-up done (each
+  tab's first example run once, as `app.py` starts it: `app/warmup.py`);
+- the visit: with `--warm-up wait` (the default) it begins once the warm-up is done, so each tab's
+  seconds are what a visitor after the warm-up waits; with `beside` it begins as soon as the model is
+  ready, the warm-up running beside it (the worst case for memory: both at once); with `off` there
+  is no warm-up and each tab pays its own first run;
 - memory: the process's resident memory after start, once the model is ready, after each tab's first
   run (its first example at the UI's defaults; CLIPasso and Train with fewer iterations and steps —
   their memory does not grow with them), and its peak (VmHWM) over the whole visit.
@@ -51,8 +56,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="ViT-B-16")
     parser.add_argument("--pretrained", default="random")
+    parser.add_argument("--warm-up", choices=("wait", "beside", "off"), default="wait")
     args = parser.parse_args()
-    os.environ.update(CLIP_LAB_MODEL=args.model, CLIP_LAB_PRETRAINED=args.pretrained, CLIP_LAB_DEVICE="cpu")
+    os.environ.update(CLIP_LAB_MODEL=args.model, CLIP_LAB_PRETRAINED=args.pretrained, CLIP_LAB_DEVICE="cpu",
+                      CLIP_LAB_WARM_UP="0" if args.warm_up == "off" else "1")
 
     import app as entry_package
 
@@ -61,6 +68,19 @@ def main() -> None:
     demo = entry.demo
     ctx = demo.clip_lab
     ctx.start_loading()
+    warmed: dict = {}
+    warm_up = None
+    if args.warm_up != "off":  # as app.py's main starts it, with each tab's seconds kept for the report
+        import threading
+
+        from app import warmup
+
+        def run_warm_up() -> None:
+            warmed.update(warmup.warm_up(ctx, background=False) or {})
+            warmed["_done"] = since_start()
+
+        warm_up = threading.Thread(target=run_warm_up, name="bench-warm-up", daemon=True)
+        warm_up.start()
     from appserver import free_port
 
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
@@ -73,6 +93,16 @@ def main() -> None:
                                                           rss_mb=memory_mb())]
     ctx.backbone()
     rows.append(dict(step="default model ready", seconds=since_start(), rss_mb=memory_mb()))
+
+    def warm_up_rows() -> list[dict]:
+        warm_up.join()
+        tabs = {k: v for k, v in warmed.items() if k != "_done"}
+        failed = {k: v for k, v in tabs.items() if isinstance(v, str)}
+        return [dict(step=f"warm-up done ({len(tabs)} tabs)", seconds=warmed.get("_done"), rss_mb=memory_mb(),
+                     outcome="ok" if not failed else f"failed: {failed}"[:160])]
+
+    if args.warm_up == "wait":
+        rows += warm_up_rows()
 
     from gradio_client import Client
 
@@ -89,11 +119,13 @@ def main() -> None:
             outcome = f"failed: {str(error)[:120]}"
         rows.append(dict(step=f"{key} ({run.api_name})", seconds=time.perf_counter() - start, rss_mb=memory_mb(),
                          outcome=outcome))
+    if args.warm_up == "beside":
+        rows += warm_up_rows()
     rows.append(dict(step="peak over the visit", rss_mb=memory_mb("VmHWM")))
     demo.close()
     from common import report
 
-    report("spaces", rows)
+    report("spaces" if args.warm_up == "wait" else f"spaces_warm_up_{args.warm_up}", rows)
 
 
 if __name__ == "__main__":
