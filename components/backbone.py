@@ -342,7 +342,8 @@ OFFICIAL_ENGINES = {
 def load_official_engine(role: str, device: str = "auto"):
     """(the official engine, "") when its weights are on this machine; (None, note) when they are
     not: the note says what answers instead and how to get the official weights (the loader's
-    WeightsError message), for the tab to show above its answer."""
+    WeightsError message), for the tab to show above its answer. Like the paper backbones, an engine
+    runs at the process's precision (a replay's inside a replay): its loader's `precision` None."""
     import importlib
 
     module, loader, method, stand_in = OFFICIAL_ENGINES[role]

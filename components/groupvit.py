@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from components import dense
+from components import precision as precisions
 from components.errors import InputError, WeightsError
 from components.features import Features, content_key, model_identity
 from components.labelsets import LABEL_SETS
@@ -486,14 +487,22 @@ def unavailable_message(model_id: str = OFFICIAL_MODEL) -> str:
     )
 
 
-@functools.lru_cache(maxsize=1)
 def load_official(
-    model_id: str = OFFICIAL_MODEL, cache_dir: str | None = None, device: str = "auto"
+    model_id: str = OFFICIAL_MODEL, cache_dir: str | None = None, device: str = "auto", precision: str | None = None
 ) -> "OfficialGroupViT":
-    """The official engine from the local Hugging Face cache only; WeightsError when not there."""
+    """The official engine from the local Hugging Face cache only; WeightsError when not there.
+    `precision` None: the process's (`components.precision.active`, a replay's inside a replay)."""
+    from components.backbone import resolve_device
+
+    resolved = resolve_device(device)
+    return _load_official(model_id, cache_dir, resolved, precisions.resolve(precision or precisions.active(), resolved))
+
+
+@functools.lru_cache(maxsize=1)
+def _load_official(model_id: str, cache_dir: str | None, device: str, precision: str) -> "OfficialGroupViT":
     from transformers import GroupViTModel
 
-    from components.backbone import resolve_device, without_paths
+    from components.backbone import without_paths
 
     if not official_weights_cached(model_id, cache_dir):
         raise WeightsError(unavailable_message(model_id))
@@ -501,7 +510,7 @@ def load_official(
         model = GroupViTModel.from_pretrained(model_id, local_files_only=True, cache_dir=cache_dir)
     except (OSError, ValueError) as error:
         raise WeightsError(f"{unavailable_message(model_id)} ({without_paths(str(error).splitlines()[0])[:200]})") from None
-    return OfficialGroupViT(model, weights=f"pretrained:{model_id}", device=resolve_device(device))
+    return OfficialGroupViT(model, weights=f"pretrained:{model_id}", device=device, precision=precision)
 
 
 class OfficialGroupViT:
@@ -516,10 +525,13 @@ class OfficialGroupViT:
     MEAN = (0.48145466, 0.4578275, 0.40821073)
     STD = (0.26862954, 0.26130258, 0.27577711)
 
-    def __init__(self, model, weights: str = "", device: str = "cpu"):
+    def __init__(self, model, weights: str = "", device: str = "cpu", precision: str = "fp32"):
         import open_clip
 
-        self.model = model.eval().to(device)
+        # fp32 / bf16 / int8 (components.precision), applied once here; pixels are cast to match
+        self.precision = precisions.resolve(precision, str(device))
+        self.dtype = precisions.DTYPES[self.precision]
+        self.model = precisions.apply_engine(model.eval().to(device), self.precision)
         self.device = device
         self.weights = weights or "random (untrained)"
         vision = model.config.vision_config
@@ -555,10 +567,17 @@ class OfficialGroupViT:
         features = image if isinstance(image, GroupViTFeatures) else self.embed(image, classes)
         return label(features, background_threshold, top_k)
 
+    def describe(self) -> str:
+        """"official GroupViT · weights", with the precision where it is not fp32."""
+        at = "" if self.precision == "fp32" else f" · {precisions.LABELS[self.precision]}"
+        return f"official GroupViT · {self.weights}{at}"
+
     @property
     def identity(self) -> str:
         """What identifies this network in a features key (components.features)."""
-        return model_identity(self.model) if self.weights.startswith("random") else f"official GroupViT · {self.weights}"
+        if self.weights.startswith("random"):
+            return model_identity(self.model) + ("" if self.precision == "fp32" else f" · {self.precision}")
+        return self.describe()
 
     def features_key(self, image: Image.Image, classes: str | Sequence[str]) -> str:
         loaded = load_image(image)
@@ -575,7 +594,7 @@ class OfficialGroupViT:
         ).permute(2, 0, 1)
         pixels = (pixels - torch.tensor(self.MEAN)[:, None, None]) / torch.tensor(self.STD)[:, None, None]
         with torch.inference_mode():
-            out = self.model.vision_model(pixels[None].to(self.device), output_attentions=True, return_dict=True)
+            out = self.model.vision_model(pixels[None].to(self.device, self.dtype), output_attentions=True, return_dict=True)
             projection = self.model.visual_projection
             groups = projection(out.last_hidden_state.reshape(-1, out.last_hidden_state.shape[-1]))
             image_embedding = projection(out.pooler_output)[0]
@@ -603,7 +622,7 @@ class OfficialGroupViT:
             text=text,
             logit_scale=logit_scale,
             engine="official",
-            settings=dict(weights=self.weights, num_group_tokens=(a1.shape[1], a2.shape[1])),
+            settings=dict(weights=self.weights, num_group_tokens=(a1.shape[1], a2.shape[1]), precision=self.precision),
         )
 
 

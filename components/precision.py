@@ -16,6 +16,8 @@ it; pipelines never cast on their own. Embeddings always come back as float32.
   convolutions and a ResNet's attention pool stay float32. In torch 2.14 the function is still
   `torch.ao.quantization.quantize_dynamic` (deprecated in favour of torchao's `quantize_`; it warns,
   and the warning is silenced here). CPU only.
+- ViLT's and GroupViT's official engines (transformers networks) follow the same setting through
+  `apply_engine`: bf16 casts them, int8 quantises all their Linear layers.
 - "auto": decided once per process and device from what the device supports, never from a timing:
   on a CPU with AMX (`amx_bf16`) → bf16 (issue 19: 2.6–3.3× fp32); on another CPU → fp32. A CPU
   with AVX-512 BF16 but no AMX (this project's VM: `avx512_bf16` shown, AMX hidden) ran the cast
@@ -197,6 +199,37 @@ def apply(model: torch.nn.Module, precision: str) -> torch.nn.Module:
                 module.mlp.c_fc.int8_original_dtype = torch.float32
         return model
     raise InputError(f"Unknown precision {precision!r}; choose one of: {', '.join(CONCRETE)}")
+
+
+def apply_engine(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """A transformers engine (ViLT's, GroupViT's official network: eval mode, on its device) at a
+    concrete precision, by the same rules as `apply`: bf16 casts every weight but a learned
+    temperature (`logit_scale`) in place, and the engine casts its pixels to `DTYPES[precision]`;
+    int8 returns a copy with every Linear layer quantised (int8 weights, a scale per output channel):
+    transformers calls all of them as modules, attention projections included. A model already at
+    `precision` (an engine made again with other settings) is returned as it is."""
+    done = getattr(model, "clip_lab_precision", "fp32")
+    if precision == done:
+        return model
+    if done != "fp32":
+        raise ValueError(f"this engine's network is already at {done}; make it again from the fp32 network")
+    if precision == "bf16":
+        kept = {name: p.detach().float().clone() for name, p in model.named_parameters() if name == "logit_scale"}
+        model = model.to(torch.bfloat16)
+        for name, value in kept.items():
+            getattr(model, name).data = value
+    elif precision == "int8":
+        if next(model.parameters()).device.type != "cpu":
+            raise InputError("int8 (dynamic quantisation) runs on CPUs only; on CUDA use bf16 or fp32.")
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch 2.14: "torch.ao.quantization is deprecated" (see the module doc)
+            model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    else:
+        raise InputError(f"Unknown precision {precision!r}; choose one of: {', '.join(CONCRETE)}")
+    model.clip_lab_precision = precision
+    return model
 
 
 def gradient_sound(precision: str) -> bool:

@@ -149,8 +149,8 @@ def segment(ctx, s, progress=quiet) -> Answer:
     if official is not None:
         grouped = features.CACHE.embed(official, loaded.image, classes)  # pay once
         result = official(grouped, background_threshold=s.threshold, top_k=int(s.top_k))
-        described = f"Engine: official GroupViT ({official.weights})."
-        weights = f"official GroupViT · {official.weights}"
+        described = f"Engine: {official.describe()}."
+        weights = official.describe()
     else:
         backbone = ctx.backbone(s.model)
         model = groupvit.GroupViT(

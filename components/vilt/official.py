@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from components import precision as precisions
 from components.backbone import seeded_rng
 from components.errors import InputError, WeightsError
 from components.vilt.paper import (
@@ -69,12 +70,16 @@ class ViltVQA:
         attention_layers: str = "all",
         seed: int = 0,
         source: str = "",
+        precision: str = "fp32",
     ):
         if alignment not in ALIGNMENTS:
             raise InputError(f"Unknown alignment {alignment!r}; choose one of: {', '.join(ALIGNMENTS)}")
         if attention_layers not in ATTENTION_LAYERS:
             raise InputError(f"Unknown attention layers {attention_layers!r}; choose one of: {', '.join(ATTENTION_LAYERS)}")
-        self.model = model.eval()
+        # fp32 / bf16 / int8 (components.precision), applied once; the pixels are cast to match
+        self.precision = precisions.resolve(precision, next(model.parameters()).device.type)
+        self.dtype = precisions.DTYPES[self.precision]
+        self.model = precisions.apply_engine(model.eval(), self.precision)
         self.processor = processor
         self.top_k = int(top_k)
         self.alignment = alignment
@@ -84,7 +89,8 @@ class ViltVQA:
 
     def with_settings(self, **settings) -> "ViltVQA":
         """The same loaded model with other settings (top_k, alignment, attention_layers, seed)."""
-        kwargs = dict(top_k=self.top_k, alignment=self.alignment, attention_layers=self.attention_layers, seed=self.seed, source=self.source)
+        kwargs = dict(top_k=self.top_k, alignment=self.alignment, attention_layers=self.attention_layers, seed=self.seed,
+                      source=self.source, precision=self.precision)
         kwargs.update(settings)
         return ViltVQA(self.model, self.processor, **kwargs)
 
@@ -109,7 +115,7 @@ class ViltVQA:
         input_ids = text["input_ids"].to(device)
         attention_mask = text["attention_mask"].to(device)
         token_type_ids = text.get("token_type_ids", torch.zeros_like(text["input_ids"])).to(device)
-        pixel_values = pixels["pixel_values"].to(device)
+        pixel_values = pixels["pixel_values"].to(device, self.dtype)
         pixel_mask = pixels.get("pixel_mask", torch.ones(pixel_values.shape[0], *pixel_values.shape[2:], dtype=torch.long)).to(device)
 
         with torch.inference_mode(), seeded_rng(self.seed, device):
@@ -161,7 +167,7 @@ class ViltVQA:
                 else "optimal-transport plan (IPOT) between the word and the patches"
             ),
             image_size=(image.size[1], image.size[0]),
-            model=f"ViLT · {self.source}",
+            model=f"ViLT · {self.source}" + ("" if self.precision == "fp32" else f" · {precisions.LABELS[self.precision]}"),
             candidates=labels,
             candidate_scores=probs.numpy(),
             question_type="ViLT's VQA head",
@@ -235,18 +241,21 @@ def vilt_weights_cached(checkpoint: str = VQA_CHECKPOINT, cache_dir: str | None 
     return cached("config.json") and (cached("model.safetensors") or cached("pytorch_model.bin"))
 
 
-def load_vilt(checkpoint: str = VQA_CHECKPOINT, device: str = "auto", cache_dir: str | None = None) -> ViltVQA:
-    """The official ViLT VQA model from the Hugging Face cache, loaded once and kept in the ViLT
-    modules' bounded cache (`paper.loaded`).
+def load_vilt(checkpoint: str = VQA_CHECKPOINT, device: str = "auto", cache_dir: str | None = None,
+              precision: str | None = None) -> ViltVQA:
+    """The official ViLT VQA model from the Hugging Face cache, loaded once per precision and kept in
+    the ViLT modules' bounded cache (`paper.loaded`). `precision` None: the process's
+    (`components.precision.active`, a replay's inside a replay).
 
     Never downloads (local_files_only): without the weights in the cache it raises WeightsError
     saying how to put them there."""
     from components.backbone import resolve_device
 
-    return loaded(_load_official, checkpoint, resolve_device(device), cache_dir)
+    resolved = resolve_device(device)
+    return loaded(_load_official, checkpoint, resolved, cache_dir, precisions.resolve(precision or precisions.active(), resolved))
 
 
-def _load_official(checkpoint: str, device: str, cache_dir: str | None) -> ViltVQA:
+def _load_official(checkpoint: str, device: str, cache_dir: str | None, precision: str) -> ViltVQA:
     from transformers import ViltForQuestionAnswering, ViltProcessor
 
     try:
@@ -259,4 +268,4 @@ def _load_official(checkpoint: str, device: str, cache_dir: str | None) -> ViltV
             f"`huggingface-cli download {checkpoint}` on a machine with internet and point HF_HOME "
             "at that cache."
         ) from error
-    return ViltVQA(model.to(device), processor, source=checkpoint)
+    return ViltVQA(model.to(device), processor, source=checkpoint, precision=precision)
