@@ -18,12 +18,11 @@ from components.groupvit import GroupViT
 from components.labelsets import PASCAL_VOC_20
 
 
-def run(quick: bool = False) -> list[dict]:
+def tab_sender():
+    """What the tab sends for an answer (`common.sender` over its outputs, as the tab declares them)."""
     import gradio as gr
 
-    from app.tabs.groupvit import outputs
-
-    shown = sender(dict(  # as the tab declares them
+    return sender(dict(
         segmentation=gr.AnnotatedImage(format="jpeg"),
         groups=gr.Image(type="pil", format="jpeg"),
         stage1_groups=gr.Image(type="pil", format="jpeg"),
@@ -31,6 +30,12 @@ def run(quick: bool = False) -> list[dict]:
                            datatype=["number", "number", "str", "number", "str"]),
         downloads=gr.File(file_count="multiple"),
     ))
+
+
+def run(quick: bool = False) -> list[dict]:
+    from app.tabs.groupvit import outputs
+
+    shown = tab_sender()
 
     rows = []
     runs = 3 if quick else 7

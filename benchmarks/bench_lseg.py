@@ -20,18 +20,23 @@ from components.lseg import LSeg
 LABELS = ["dog", "grass", "other", "person", "sky", "cat", "table", "tree"]
 
 
-def run(quick: bool = False) -> list[dict]:
+def tab_sender():
+    """What the tab sends for an answer (`common.sender` over its outputs, as the tab declares them)."""
     import gradio as gr
 
-    from app.tabs.lseg import outputs
-
-    shown = sender(dict(  # as the tab declares them
+    return sender(dict(
         overlay=gr.AnnotatedImage(format="jpeg"),
         compare=gr.ImageSlider(type="pil", format="jpeg"),
         shares=gr.Dataframe(headers=["label", "share of image (%)"], datatype=["str", "number"]),
         downloads=gr.File(file_count="multiple"),
         heatmaps=gr.Gallery(format="jpeg"),
     ))
+
+
+def run(quick: bool = False) -> list[dict]:
+    from app.tabs.lseg import outputs
+
+    shown = tab_sender()
 
     rows = []
     runs = 3 if quick else 7
