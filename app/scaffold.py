@@ -175,6 +175,9 @@ class Tab:
     limits: str = "image"
     upgrade: Callable[[dict], dict] | None = None  # an older record → today's settings, before a replay
     strip: bool = True  # False: the tab shows no how-it-works strip (Compare's board is its own picture)
+    # what the warm-up (app/warmup.py) does for a tab whose first example it cannot run (it belongs to
+    # a visitor's session): `warm(ctx)`, work that is everyone's, e.g. CLIP4Clip's bundled clips indexed
+    warm: Callable[[Any], None] | None = None
 
     def setting(self, name: str) -> Setting:
         for s in self.settings:

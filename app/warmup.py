@@ -5,7 +5,10 @@ templates per label, ViLD's and GLIP's ensembles), the paper backbones and offic
 lazy imports made.
 
 Only runs a tab's handler can make on its own are warmed: not a long job, not a streaming one (a
-sketch, a training run), nothing that belongs to a visitor's session (CLIP4Clip's index). Off with
+sketch, a training run), nothing that belongs to a visitor's session. A tab whose first example is a
+visitor's may name its own everyone's work instead (`Tab.warm`): CLIP4Clip indexes the bundled clips
+into the shared index and runs its first example's query there, so a visitor's first search only
+copies that index's entries into their own. Off with
 CLIP_LAB_WARM_UP=0 (the test suite sets it, so its counters start from nothing) and on ZeroGPU, whose
 main process has no GPU to run with.
 """
@@ -55,11 +58,15 @@ def warm_up(ctx, background: bool = True) -> dict[str, float | str] | threading.
     for key, page in list(ctx.pages.items()):
         run = page.endpoints[0] if page.endpoints else None
         if run is None or not warmable(ctx, run):
-            continue
-        values = page.tab.defaults(**page.first_example(), model=ctx.default_choice, kept=None)
+            if page.tab.warm is None:
+                continue
+            call = lambda tab=page.tab: tab.warm(ctx)  # noqa: E731 — the tab's own, everyone's work
+        else:
+            values = page.tab.defaults(**page.first_example(), model=ctx.default_choice, kept=None)
+            call = lambda run=run, values=values: run.handler(ctx, values)  # noqa: E731 — progress: quiet
         started = time.perf_counter()
         try:
-            run.handler(ctx, values)  # progress, where a handler takes it, defaults to quiet
+            call()
             done[key] = time.perf_counter() - started
         except Exception as error:  # a warm-up never stops the app; the visitor's own run says what is wrong
             done[key] = f"{type(error).__name__}: {error}"

@@ -1,7 +1,7 @@
 """The warm-up (app/warmup.py, issue 19): once the model is loaded, each tab's first example runs once
 in the background, so the first visitor's run finds its prompts already through the text tower; the
-runs a warm-up cannot make on its own (long jobs, streams, a visitor's session) are left alone; off
-with CLIP_LAB_WARM_UP=0."""
+runs a warm-up cannot make on its own (long jobs, streams, a visitor's session) are left alone, but a
+tab may name everyone's work to do instead (CLIP4Clip's shared index); off with CLIP_LAB_WARM_UP=0."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def test_every_tab_that_can_be_warmed_is_and_none_fails(ctx, monkeypatch):
     done = warmup.warm_up(ctx, background=False)
     failed = {key: why for key, why in done.items() if isinstance(why, str)}
     assert not failed, failed
-    assert {"zeroshot", "lseg", "groupvit", "vild", "glip", "depthclip", "vilt", "compare", "pointclip"} <= set(done)
+    assert {"zeroshot", "lseg", "groupvit", "vild", "glip", "depthclip", "vilt", "compare", "pointclip",
+            "clip4clip"} <= set(done)  # CLIP4Clip: its Tab.warm, the shared index's work
     assert not {"clipasso", "train"} & set(done)  # long jobs: a visitor's own, never run unasked
 
 
@@ -55,6 +56,28 @@ def test_after_it_the_first_example_sends_no_prompt_through_the_text_tower(ctx, 
     forget_texts(backbone)
     warmup.warm_up(ctx, background=False)
     assert prompts_forwarded() == 0
+
+
+def test_after_it_a_visitors_first_video_search_encodes_no_video_and_no_text(ctx, monkeypatch):
+    """CLIP4Clip's first example is a visitor's (their own index): the warm-up does the tab's
+    everyone's work instead — the bundled clips into the shared index, the first query's text — and
+    makes no visitor's index."""
+    from components import clip4clip as c4c
+
+    monkeypatch.setenv("CLIP_LAB_WARM_UP", "1")
+    backbone = ctx.start_loading().result()
+    visitor = "0123456789abcdef"  # a visitor id as the cookie gives it
+    warmup.warm_up(ctx, background=False)
+    shared = c4c.index_for(backbone)
+    assert len(shared) > 0
+    page = ctx.pages["clip4clip"]
+    values = page.tab.defaults(**page.first_example(), model=ctx.default_choice, kept=None)
+    texts, videos = backbone.text_forwards, shared.encoded_videos
+    answer = page.endpoints[0].handler(ctx, values, visitor=visitor)
+    assert answer.outputs["ranking"]  # the bundled clips, ranked
+    own = c4c.index_for(backbone, visitor)
+    assert (backbone.text_forwards - texts, shared.encoded_videos - videos, own.encoded_videos) == (0, 0, 0)
+    c4c.forget_visitor(backbone, visitor)
 
 
 def test_off_it_runs_nothing(ctx, monkeypatch):
