@@ -156,24 +156,23 @@ def depthclip(page, panel, scene):
     return shown, [o["label"] for o in sorted(scene["objects"], key=lambda o: o["depth_m"])]
 
 
-# tab title → (world_examples key, check, what the page showed, measured 2026-12-02, where Mini misses;
-# the benchmark's figure for Mini beside it, benchmarks/results/meaning.json)
+# tab title → (world_examples key, check, what the page showed, measured 2026-12-03 with Mini v4, where
+# Mini misses; the benchmark's figure for Mini beside it, benchmarks/results/meaning.json)
 CHECKS = {
-    "CLIP zero-shot": ("zeroshot", zeroshot, "measured: green circle (0.63) over the true green heart (0.37); "
-                       "benchmark top-1 0.379, target 0.9"),
-    "LSeg": ("lseg", lseg, "measured: only the white triangle covers any of the image (1.7 %), the orange circle "
-             "none; benchmark mIoU 0.252, target 0.5"),
+    "CLIP zero-shot": ("zeroshot", zeroshot, "measured: green circle (0.59) over the true green heart (0.41); "
+                       "benchmark top-1 0.430, target 0.9"),
+    "LSeg": ("lseg", lseg, "measured: only the white triangle covers any of the image, the orange circle none; "
+             "benchmark mIoU 0.257, target 0.5"),
     "GroupViT": ("groupvit", groupvit, "measured: only the white triangle is named on a labelled group; "
-                 "benchmark mIoU 0.161, target 0.4"),
-    "ViLD": ("vild", vild, "measured: no box above the tab's default score; benchmark AP50 0.060, target 0.5"),
+                 "benchmark mIoU 0.169, target 0.4"),
+    "ViLD": ("vild", vild, "measured: the white triangle found on its box, the orange circle not; benchmark "
+             "AP50 0.075, target 0.5"),
     "GLIP": ("glip", glip, "measured: the white triangle grounded on its box, the orange circle not; "
-             "benchmark AP50 0.110, target 0.5"),
-    "DepthCLIP": ("depthclip", depthclip, "measured: a flat 3.00 m map (every patch the farthest bin); benchmark "
-                  "Spearman 0.327 over all pixels, target 0.5"),
+             "benchmark AP50 0.090, target 0.5"),
+    "DepthCLIP": ("depthclip", depthclip, "measured: the white triangle read as nearer than the orange circle, "
+                  "the wrong order; benchmark Spearman 0.370 over all pixels, target 0.5"),
     "PointCLIP": ("pointclip", pointclip, None),
-    "ActionCLIP": ("actionclip", actionclip, "measured: 'splitting' (0.94) for a green ring staying still, from "
-                   "the clip's generated frames as from its mp4; the other 4 world clips right; benchmark top-1 "
-                   "0.82, target 0.8"),
+    "ActionCLIP": ("actionclip", actionclip, None),
     "CLIP4Clip": ("clip4clip", clip4clip, None),
     "ViLT": ("vilt", vilt, None),
 }
