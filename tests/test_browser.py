@@ -102,6 +102,8 @@ def test_presentation_mode_from_the_url_enlarges_and_steps_through_examples(page
     normal = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.prose')).fontSize)")
     page.goto(base + "?present=1")
     page.wait_for_function("() => document.body.classList.contains('clip-lab-present')", timeout=STALL_S * 1000)
+    # the reloaded page must have its model status back before a click can reach the server
+    page.get_by_text(re.compile(r"^Ready:")).wait_for(timeout=STALL_S * 1000)
     large = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.prose')).fontSize)")
     assert large > normal
     watch(page)
