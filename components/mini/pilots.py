@@ -29,7 +29,7 @@ STEPS, BATCH, SEED = 400, 128, 0  # every pilot's budget: 400 steps × 128 pairs
 EVAL_SCENES = 512
 BASE = TrainConfig(steps=STEPS, batch_size=BATCH, seed=SEED, warmup=50, eval_every=100, eval_scenes=EVAL_SCENES)
 
-# The pilots ran on Mini v3's mix; kept so that they still draw what they drew
+# Every pilot ran on the mix of the Minis before v4 (first Mini to v3); kept so that they still draw what they drew
 PILOT_MIX = MIX | {"single": 0.36, "solid": 0.17}
 
 # name → (vision_cfg overrides, TrainConfig overrides, world mix overrides)
