@@ -1,7 +1,7 @@
 """CLIP Lab: ten CLIP-family methods side by side in one Gradio app.
 
 `demo` is built at module level (Hugging Face Spaces, `gradio app.py`); nothing heavy happens on
-import: the model loads in the background once the app starts. On a ZeroGPU Space (SPACES_ZERO_GPU
+import: the model loads in the background once the page is served. On a ZeroGPU Space (SPACES_ZERO_GPU
 set) the default model is created here at import instead, in the main thread, as the `spaces`
 package expects (README, "Hugging Face Spaces"): its tensors then reach every GPU worker. Run:
 
@@ -96,14 +96,20 @@ def main(argv=None) -> None:
         os.environ["CLIP_LAB_COLLECTION"] = args.collection  # the CLIP4Clip tab's Collection sub-tab reads it
         shared_changed = True  # the page says which collection is open: build it again
     app = demo if settings == demo.clip_lab.settings and not shared_changed else build_demo(settings)
+    serve = dict(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp, **launch_kwargs())
     if zero_gpu():
         app.clip_lab.load_now()  # done at import for `demo`; here, before launch(), for another model
-    else:
-        app.clip_lab.start_loading()  # in the background: the page serves while the model loads
-        from app import warmup
+        app.launch(**serve)
+        return
+    # The page first, then the model: loading imports open_clip (with torchvision and transformers),
+    # seconds that would hold the interpreter while the server starts. Visitors meanwhile see the
+    # model's status on every tab, and a run waits for the load.
+    app.launch(prevent_thread_lock=True, **serve)
+    app.clip_lab.start_loading()  # in the background
+    from app import warmup
 
-        warmup.warm_up(app.clip_lab)  # then each tab's first example once, answers thrown away (app/warmup.py)
-    app.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp, **launch_kwargs())
+    warmup.warm_up(app.clip_lab)  # then each tab's first example once, answers thrown away (app/warmup.py)
+    app.block_thread()
 
 
 if __name__ == "__main__":

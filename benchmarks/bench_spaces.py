@@ -67,6 +67,11 @@ def main() -> None:
     built = since_start()
     demo = entry.demo
     ctx = demo.clip_lab
+    from appserver import free_port
+
+    # as app.py's main: the page served first, then the model's load and the warm-up
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                **entry.launch_kwargs())
     ctx.start_loading()
     warmed: dict = {}
     warm_up = None
@@ -81,10 +86,6 @@ def main() -> None:
 
         warm_up = threading.Thread(target=run_warm_up, name="bench-warm-up", daemon=True)
         warm_up.start()
-    from appserver import free_port
-
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                **entry.launch_kwargs())
     url = demo.local_url
     with urllib.request.urlopen(url, timeout=60) as response:
         response.read()

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision import transforms
 
 from components.errors import InputError
 from components.prompts import ACTIONCLIP16, TemplateSet, get_template_set
@@ -107,6 +106,8 @@ def test_view(backbone) -> transforms.Compose:
     """ActionCLIP's test-time transform (official Augmentation.py: GroupScale(scale_size) with
     scale_size = input_size·256 // 224, GroupCenterCrop(input_size), /255, GroupNormalize with CLIP's
     mean and std) for this backbone's input size: 256 → 224 for a 224-px model."""
+    from torchvision import transforms  # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+
     size = backbone.image_size
     return transforms.Compose([
         transforms.Resize(size * SCALE_SIZE // INPUT_SIZE, interpolation=transforms.InterpolationMode.BICUBIC),

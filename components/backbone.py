@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-import open_clip
 import torch
-from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
 from PIL import Image
 
 from components import mini
@@ -185,6 +183,8 @@ class ClipBackbone:
                 dict.fromkeys(l for l in labels if (template_set.name, l) not in self._classifier_cache)
             )
             if missing:
+                import open_clip
+
                 fillers = [lambda label, t=t: t.replace("{}", label) for t in template_set.templates]
                 with torch.inference_mode():
                     weights = open_clip.build_zero_shot_classifier(
@@ -405,6 +405,8 @@ def clear_cache() -> None:
 
 
 def _build(key: _Key, *, fallback_to_random: bool, cache_dir: str | None) -> ClipBackbone:
+    # open_clip is imported on the first load, not with this module (see `mini.register`)
+    open_clip = mini.register()
     if key.model not in open_clip.list_models():
         raise WeightsError(
             f"Unknown model {key.model!r}. Known CLIP models include: "
@@ -458,6 +460,7 @@ def _at_precision(loaded: ClipBackbone, key: _Key) -> ClipBackbone:
 
 def _random(key: _Key, note: str) -> ClipBackbone:
     # A fixed seed: random weights are meaningless but must be the same in every run and process.
+    open_clip = mini.register()
     with seeded_rng(0):  # built on the CPU, then moved
         model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=None)
     return ClipBackbone(
@@ -479,6 +482,7 @@ def _mini(key: _Key) -> ClipBackbone:
             "CLIP Lab Mini's weights file is missing from assets/mini/; rebuild it with "
             "`python -m components.mini.train`"
         )
+    open_clip = mini.register()
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=str(mini.WEIGHTS))
     except Exception as error:
@@ -495,6 +499,7 @@ def _mini(key: _Key) -> ClipBackbone:
 
 
 def _pretrained(key: _Key, cache_dir: str | None) -> ClipBackbone:
+    open_clip = mini.register()
     tag_cfg = open_clip.get_pretrained_cfg(key.model, key.pretrained)
     kwargs: dict = {}
     if tag_cfg:
@@ -563,6 +568,7 @@ def _hub_cache_dir(cache_dir: str | None) -> str:
 def _cached_weights_file(tag_cfg: dict, cache_dir: str | None) -> str | None:
     """Path of the tag's weights if already in the Hugging Face cache (or open_clip's URL cache)."""
     from huggingface_hub import try_to_load_from_cache
+    from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
 
     if "file" in tag_cfg:
         return tag_cfg["file"] if Path(tag_cfg["file"]).is_file() else None

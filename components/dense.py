@@ -36,7 +36,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torchvision.transforms.functional import normalize, to_tensor
 
 from components.errors import InputError
 from components.backbone import patch_size, resnet_stages  # noqa: F401  (dense.patch_size / resnet_stages: older imports)
@@ -263,6 +262,8 @@ def _window_starts(length: int, window: int) -> list[int]:
 
 
 def _normalised(image: Image.Image, backbone) -> torch.Tensor:
+    from torchvision.transforms.functional import normalize, to_tensor  # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+
     return normalize(to_tensor(image), backbone.mean, backbone.std)
 
 

@@ -38,9 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from open_clip.constants import IMAGENET_MEAN, IMAGENET_STD
 from PIL import Image, ImageOps
-from torchvision.transforms.functional import normalize, to_tensor
 
 from components import dense
 from components.errors import InputError
@@ -223,6 +221,9 @@ class DepthCLIP:
     def pixels(self, image: Image.Image) -> torch.Tensor:
         """(V, 3, h·32, w·32) what the network sees: the resized, normalised image and, with flip,
         its mirror image."""
+        from open_clip.constants import IMAGENET_MEAN, IMAGENET_STD  # imported on first use, as in `backbone`
+        from torchvision.transforms.functional import normalize, to_tensor
+
         rw, rh = input_size(image.size, self.short_side)
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if self.normalization == "imagenet" else (self.backbone.mean, self.backbone.std)
         x = normalize(to_tensor(image.convert("RGB").resize((rw, rh), Image.BICUBIC)), mean, std)

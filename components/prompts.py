@@ -7,8 +7,7 @@ A template is a string with one "{}" where the label goes. Labels are put in wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import open_clip
+from functools import cache
 
 
 @dataclass(frozen=True)
@@ -35,12 +34,23 @@ class TemplateSet:
 
 SINGLE = TemplateSet("single", ("a photo of a {}.",), "CLIP's basic prompt, one template")
 
-# The 80 prompts CLIP used for ImageNet; open_clip ships them as callables.
-IMAGENET80 = TemplateSet(
-    "imagenet80",
-    tuple(template("{}") for template in open_clip.OPENAI_IMAGENET_TEMPLATES),
-    "CLIP's 80 ImageNet prompts, embeddings averaged",
-)
+
+@cache
+def _imagenet80() -> TemplateSet:
+    """The 80 prompts CLIP used for ImageNet; open_clip ships them as callables. Read on first use,
+    since importing open_clip (and the torchvision and transformers it imports) costs seconds that the
+    page's start-up should not pay."""
+    import open_clip
+
+    return TemplateSet(
+        "imagenet80",
+        tuple(template("{}") for template in open_clip.OPENAI_IMAGENET_TEMPLATES),
+        "CLIP's 80 ImageNet prompts, embeddings averaged",
+    )
+
+
+_LAZY_SETS = {"imagenet80": _imagenet80}
+
 
 # Only the raw label, as LSeg scores its label strings.
 RAW = TemplateSet("raw", ("{}",), "the label alone")
@@ -73,18 +83,20 @@ ACTIONCLIP16 = TemplateSet(
 POINTCLIP = TemplateSet("pointclip", ("point cloud depth map of a {}.",), "PointCLIP's depth-map prompt")
 
 TEMPLATE_SETS: dict[str, TemplateSet] = {
-    t.name: t for t in (SINGLE, IMAGENET80, RAW, ACTIONCLIP16, POINTCLIP)
-}
+    t.name: t for t in (SINGLE, RAW, ACTIONCLIP16, POINTCLIP)
+}  # and "imagenet80", built on first use (`_LAZY_SETS`)
 
 
 def get_template_set(name_or_set: str | TemplateSet) -> TemplateSet:
     if isinstance(name_or_set, TemplateSet):
         return name_or_set
+    if name_or_set in _LAZY_SETS:
+        return _LAZY_SETS[name_or_set]()
     try:
         return TEMPLATE_SETS[name_or_set]
     except KeyError:
         raise ValueError(
-            f"unknown template set {name_or_set!r}; known: {', '.join(TEMPLATE_SETS)}"
+            f"unknown template set {name_or_set!r}; known: {', '.join([*TEMPLATE_SETS, *_LAZY_SETS])}"
         ) from None
 
 

@@ -35,8 +35,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torchvision.ops import box_iou, nms, roi_align
-from torchvision.transforms.functional import normalize, pil_to_tensor
 
 from components.errors import InputError
 
@@ -121,6 +119,8 @@ def scale_boxes(boxes: np.ndarray, scale: float, image_size: tuple[int, int]) ->
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from torchvision.ops import box_iou  # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+
     return box_iou(torch.as_tensor(a, dtype=torch.float32).reshape(-1, 4), torch.as_tensor(b, dtype=torch.float32).reshape(-1, 4)).numpy()
 
 
@@ -128,6 +128,8 @@ def ranked_nms(boxes: np.ndarray, order: np.ndarray, iou: float) -> np.ndarray:
     """torchvision NMS over boxes taken in `order` (indices, best first): returns the kept indices,
     best first. Ranks instead of raw scores make ties (saturated probabilities) break as the caller
     decided."""
+    from torchvision.ops import nms
+
     order = np.asarray(order, np.int64)
     if len(order) == 0:
         return order
@@ -329,6 +331,8 @@ def crop_pixels(backbone, image: Image.Image | torch.Tensor, boxes: np.ndarray, 
     `image` is a PIL image or `image_tensor(backbone, image)`. Crops are bilinear samples of the
     full-resolution image (torchvision's roi_align, which averages several samples per output pixel
     when it shrinks, so large boxes are not aliased)."""
+    from torchvision.ops import roi_align
+
     pixels = image if isinstance(image, torch.Tensor) else image_tensor(backbone, image)
     boxes = scale_boxes(boxes, scale, tuple(pixels.shape[-2:]))
     size = backbone.image_size
@@ -352,6 +356,8 @@ def check_region_embedding(how: str) -> str:
 
 def image_tensor(backbone, image: Image.Image) -> torch.Tensor:
     """(1, 3, H, W) float image normalised with the backbone's mean and std."""
+    from torchvision.transforms.functional import normalize, pil_to_tensor
+
     pixels = pil_to_tensor(image.convert("RGB")).float().div_(255)
     return normalize(pixels, backbone.mean, backbone.std)[None]
 
@@ -387,6 +393,8 @@ def pooled_region_embeddings(backbone, image: Image.Image, boxes: np.ndarray, me
     renormalised. The mean is torchvision's roi_align over the (D, h, w) map with one output cell and
     its adaptive sampling (about one bilinear sample per patch the box covers; a box smaller than a
     patch is its centre's bilinear sample)."""
+    from torchvision.ops import roi_align
+
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     if len(boxes) == 0:
         return torch.zeros(0, backbone.embed_dim)

@@ -176,12 +176,13 @@ def test_repeated_labels_run_the_text_encoder_zero_times(tiny_vit, monkeypatch):
 
 def test_text_classifier_is_the_prompt_ensemble(tiny_vit):
     """normalise each template's embedding, average, renormalise."""
-    from components.prompts import IMAGENET80
+    from components.prompts import get_template_set
 
+    imagenet80 = get_template_set("imagenet80")
     label = "tapir"
-    per_template = tiny_vit.encode_texts(IMAGENET80.fill(label))
+    per_template = tiny_vit.encode_texts(imagenet80.fill(label))
     expected = torch.nn.functional.normalize(per_template.mean(0), dim=0)
-    torch.testing.assert_close(tiny_vit.text_classifier([label], IMAGENET80)[0], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(tiny_vit.text_classifier([label], imagenet80)[0], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_embeddings_are_unit_length_and_batched(tiny_vit):

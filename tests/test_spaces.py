@@ -83,6 +83,31 @@ def test_nothing_heavy_happens_at_import():
     assert out.stdout.strip().splitlines()[-1] == "0"
 
 
+def test_the_page_is_built_without_importing_what_only_a_load_or_a_run_needs():
+    """open_clip with the torchvision and transformers it brings cost about a third of the start-up's
+    imports (issue 20), trimesh, scipy and svgpathtools another twentieth: the model's load, after the
+    page is served (app.py's main), and the runs that need them import them. A fresh interpreter, as
+    the app starts; the first import of each is named, so a regression says which module brought it."""
+    import subprocess
+
+    code = (
+        "import sys, traceback\n"
+        "HEAVY = ('open_clip', 'torchvision', 'transformers', 'trimesh', 'scipy', 'svgpathtools')\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name in HEAVY:\n"
+        "            ours = [f for f in traceback.extract_stack() if '/site-packages/' not in f.filename\n"
+        "                    and not f.filename.startswith('<')]\n"
+        "            print(name, 'imported by', *[f'{f.filename}:{f.lineno}' for f in ours[-1:]])\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "import os; os.environ.update(HF_HUB_OFFLINE='1', CLIP_LAB_WARM_UP='0')\n"
+        "import app; app.entry_module(); print('built')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines() == ["built"], out.stdout
+
+
 def test_preload_from_hub_names_exactly_what_the_app_asks_for():
     """The Space's build fetches (front matter `preload_from_hub`) exactly the files the app asks for
     by default: for the default CLIP and each method's own backbone, the repository and file

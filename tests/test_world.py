@@ -125,6 +125,12 @@ def test_captions_follow_the_concepts_asked_for():
         assert not any(colour in text.split() for colour in scenes.COLOURS), text
 
 
+def test_the_solids_names_are_the_mesh_builders_in_their_order():
+    from components.world import meshes
+
+    assert solids.SOLIDS == tuple(meshes.BUILDERS)
+
+
 def test_solids_are_seeded_unit_clouds_and_project_as_pointclip_does():
     from components.pointclip import project, to_clip_input
 

@@ -18,9 +18,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from scipy.ndimage import gaussian_filter
-from skimage.color import rgb2gray
-from skimage.filters import threshold_otsu
 
 from components.errors import InputError
 
@@ -91,6 +88,11 @@ def xdog(image: np.ndarray, *, gamma=XDOG_GAMMA, phi=XDOG_PHI, eps=XDOG_EPS, sig
     gaussian_filter; D < ε → 1, else 1 + tanh(φ·D); min-max normalised; Otsu-binarised (≥ t → 1).
     See `xdog_input` for the two inputs it is given."""
     image = np.asarray(image, dtype=np.float64)
+    # scipy and scikit-image on first use: their imports cost the page's start-up (issue 20)
+    from scipy.ndimage import gaussian_filter
+    from skimage.color import rgb2gray
+    from skimage.filters import threshold_otsu
+
     grey = rgb2gray(image) if image.ndim == 3 else image
     d = gaussian_filter(grey, sigma) - gamma * gaussian_filter(grey, sigma * k)
     e = np.where(d < eps, 1.0, 1.0 + np.tanh(phi * d))

@@ -10,12 +10,14 @@ import re
 
 import numpy as np
 import torch
-from svgpathtools import CubicBezier, Path, parse_path, svgstr2paths
 
 from components.clipasso.rasterizer import STROKE_WIDTH, render
 
 
-def _path(stroke: np.ndarray) -> Path:
+def _path(stroke: np.ndarray):
+    # svgpathtools on first use, here and below: its import costs the page's start-up (issue 20)
+    from svgpathtools import CubicBezier, Path
+
     p = [complex(float(x), float(y)) for x, y in stroke]
     return Path(CubicBezier(*p))
 
@@ -40,6 +42,8 @@ def to_svg(strokes: np.ndarray, size: int, width: float = STROKE_WIDTH) -> str:
 
 def from_svg(text: str) -> np.ndarray:
     """Control points (N, 4, 2) of the cubic strokes in an SVG written by `to_svg` (one cubic per path)."""
+    from svgpathtools import CubicBezier, parse_path, svgstr2paths
+
     paths, attributes = svgstr2paths(text)
     strokes = []
     for path, attrs in zip(paths, attributes):

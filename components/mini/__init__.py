@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import open_clip
-
 MODEL = "clip-lab-mini"
 TAG = "mini"  # the pretrained "tag" meaning the shipped weights
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -40,12 +38,15 @@ KNOWS = (
 _registered = False
 
 
-def register() -> None:
-    """Make open_clip know the Mini model config (idempotent)."""
+def register():
+    """open_clip, knowing Mini's model configs (idempotent). Every use of a Mini model name goes
+    through it: open_clip would otherwise build a default tokenizer (77 tokens, not Mini's 32) for a
+    name it does not know. open_clip is imported here, on first use, not when this package is: it
+    brings torchvision and transformers, seconds the page's start-up should not pay."""
     global _registered
+    import open_clip
+
     if not _registered:
         open_clip.add_model_config(CONFIG_DIR)
         _registered = True
-
-
-register()
+    return open_clip

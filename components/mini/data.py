@@ -16,7 +16,7 @@ import torch
 
 from components import mini
 from components.depthclip import WORDS
-from components.world import captions, clips, scenes, solids, splits
+from components.world import captions, clips, scenes, splits
 
 # kind → share of the pairs (the mix the shipped model was trained with; v3 had single 0.36, solid 0.17)
 MIX: dict[str, float] = {
@@ -45,7 +45,8 @@ class WorldMix:
     solid_instances: int = SOLID_INSTANCES
     # Share of batches drawn in only two colours: their negatives share colours, so the loss can fall
     # only by telling shapes apart (colour alone separates most pairs of an ordinary batch). The
-    # shipped model was trained without (0.0); see its model card for what 0.5 did in a pilot.
+    # shipped model was trained without (0.0); see its model card for what 0.5 did in a pilot and 0.25
+    # in a full run (`--two-colour-batches` of the training script).
     two_colour_batches: float = 0.0
 
     def kinds(self) -> tuple[list[str], np.ndarray]:
@@ -63,6 +64,8 @@ class SolidPool:
     views: list[tuple[str, torch.Tensor]] = field(default_factory=list)
 
     def build(self) -> "SolidPool":
+        from components.world import solids  # trimesh, on first use: it costs the page's start-up (issue 20)
+
         for s, name in enumerate(solids.SOLIDS):
             for k in range(self.instances):
                 points = solids.cloud(name, seed=splits.SEED_RANGES["train"][0] + 1000 * s + k)

@@ -38,7 +38,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import open_clip
 import torch
 
 from components import mini
@@ -504,7 +503,7 @@ class LiveRun:
     def __init__(self, settings: LiveSettings):
         self.settings = settings
         self.config = settings.train_config()
-        self.tokenizer = open_clip.get_tokenizer(LIVE_MODEL)
+        self.tokenizer = mini.register().get_tokenizer(LIVE_MODEL)
         self.eval_data = eval_set(IMAGE_SIZE, settings.held_out)
         self.model: torch.nn.Module | None = None
         self.steps: list[int] = []
@@ -636,7 +635,7 @@ def probe(snapshot: Snapshot, caption: str, data: EvalSet, k: int = 8) -> ProbeR
     if len(text) > MAX_PROBE_CHARS:
         raise InputError(f"Keep the probe caption under {MAX_PROBE_CHARS} characters (got {len(text)}).")
     k = int(_number(k, "number of images", 1, 32, integer=True))
-    tokenizer = open_clip.get_tokenizer(LIVE_MODEL)
+    tokenizer = mini.register().get_tokenizer(LIVE_MODEL)
     embedding = _encode_texts(snapshot.model, tokenizer, [text])[0].numpy()
     scores = snapshot.evaluation.gallery @ embedding
     order = np.argsort(-scores, kind="stable")[:k]
@@ -684,7 +683,7 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, str]]:
             f"{name} does not say it holds a {' or '.join(LOADABLE_MODELS)} model (its metadata names "
             f"{model_name!r}); upload a checkpoint the Train tab saved."
         )
-    mini.register()
+    open_clip = mini.register()
     model = open_clip.create_model(model_name, pretrained=None)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -705,7 +704,7 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, str]]:
 
 def as_backbone(model: torch.nn.Module, weights: str, device: str = "cpu", model_name: str = LIVE_MODEL) -> ClipBackbone:
     """A `ClipBackbone` around (a copy of) a trained model, so every tab can use it."""
-    mini.register()
+    open_clip = mini.register()
     model = frozen_copy(model).float()
     size = model.visual.image_size
     size = int(size[0] if isinstance(size, (tuple, list)) else size)

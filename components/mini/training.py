@@ -19,9 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import open_clip
 import torch
-from open_clip.loss import ClipLoss
 
 from components import mini
 from components.mini.data import PairStream, WorldMix, normalise
@@ -67,7 +65,7 @@ class TrainStep:
 
 def create(config: TrainConfig) -> torch.nn.Module:
     """The untrained model of `config.seed` (open_clip's own initialisation)."""
-    mini.register()
+    open_clip = mini.register()
     torch.manual_seed(config.seed)
     model = open_clip.create_model(config.model, output_dict=True)
     with torch.no_grad():
@@ -134,6 +132,9 @@ def train(config: TrainConfig, model: torch.nn.Module | None = None) -> Iterator
     """Train `model` (default: `create(config)`) in place, yielding reports."""
     model = model if model is not None else create(config)
     model.train()
+    open_clip = mini.register()
+    from open_clip.loss import ClipLoss
+
     tokenizer = open_clip.get_tokenizer(config.model)
     optimizer = _optimizer(model, config)
     loss_fn = ClipLoss()

@@ -11,15 +11,13 @@ lets a person choose).
 from __future__ import annotations
 
 import numpy as np
-import open_clip
 
 from components.depthclip import BINS, WORDS
-from components.prompts import ACTIONCLIP16, VILD_RAW_TEMPLATES, vild_article
+from components.prompts import ACTIONCLIP16, VILD_RAW_TEMPLATES, get_template_set, vild_article
 from components.world.scenes import Scene, SceneObject, relation
 
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
 CONCEPTS = ("colours", "shapes", "sizes", "counts", "positions", "relations", "depth")
-IMAGENET_TEMPLATES = tuple(t("{}") for t in open_clip.OPENAI_IMAGENET_TEMPLATES)
 
 
 def depth_word(depth: float) -> str:
@@ -103,7 +101,8 @@ def _single(o: SceneObject, rng: np.random.Generator, concepts) -> str:
     if kind == "raw":
         return label
     if kind == "imagenet":
-        return fill(IMAGENET_TEMPLATES[rng.integers(len(IMAGENET_TEMPLATES))], label)
+        templates = get_template_set("imagenet80").templates  # CLIP's 80, read from open_clip on first use
+        return fill(templates[rng.integers(len(templates))], label)
     if kind == "vild":
         return fill(VILD_RAW_TEMPLATES[rng.integers(len(VILD_RAW_TEMPLATES))], label)
     if kind == "size":

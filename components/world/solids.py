@@ -2,7 +2,7 @@
 
 Six primitives (cube, sphere, cylinder, cone, torus, pyramid) and six composite objects built from
 trimesh primitives (table, chair, lamp, mug, bottle, airplane — the PointCLIP tab's example objects are
-made by these same builders, `assets/generate_shapes.py`). `cloud(name, seed)` samples a seeded,
+made by these same builders, `assets/generate_shapes.py`), their meshes in `components.world.meshes`. `cloud(name, seed)` samples a seeded,
 randomly turned and stretched instance, normalised as uploads are (unit sphere, PointNet's way);
 `depth_views(...)` projects it with the project's own PointCLIP V1 / V2 code, so training and the tab
 see exactly the same pictures. Modelled z-up; clouds are y-up, the axis PointCLIP's views treat as up.
@@ -13,130 +13,25 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import trimesh
-from trimesh import creation
 
-Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
+# The names of `meshes.BUILDERS`, in its order (a test checks they agree), without importing trimesh
+SOLIDS: tuple[str, ...] = (
+    "cube", "sphere", "cylinder", "cone", "torus", "pyramid", "table", "chair", "lamp", "mug", "bottle", "airplane",
+)
 SAMPLED_POINTS = 4096  # points sampled once per solid; each instance draws its own subset
 
 
-def moved(mesh: trimesh.Trimesh, x=0.0, y=0.0, z=0.0) -> trimesh.Trimesh:
-    mesh = mesh.copy()
-    mesh.apply_translation([x, y, z])
-    return mesh
+def build(name: str):
+    """The solid's mesh (a trimesh.Trimesh), y-up."""
+    from components.world import meshes
 
-
-def box(sx, sy, sz, x=0.0, y=0.0, z=0.0):
-    """A box of size (sx, sy, sz) whose centre is at (x, y, z)."""
-    return moved(creation.box(extents=[sx, sy, sz]), x, y, z)
-
-
-def rod(radius, z0, z1, x=0.0, y=0.0, sections=24):
-    """A vertical cylinder from height z0 to z1."""
-    return moved(creation.cylinder(radius=radius, height=z1 - z0, sections=sections), x, y, (z0 + z1) / 2)
-
-
-def lathe(profile, sections=32):
-    """A solid of revolution about z from a (radius, height) profile."""
-    return creation.revolve(np.asarray(profile, float), sections=sections)
-
-
-def table():
-    parts = [box(1.6, 0.9, 0.06, z=0.75)]
-    for sx in (-0.72, 0.72):
-        for sy in (-0.37, 0.37):
-            parts.append(box(0.07, 0.07, 0.72, sx, sy, 0.36))
-    return parts
-
-
-def chair():
-    parts = [box(0.5, 0.5, 0.05, z=0.45), box(0.5, 0.05, 0.5, y=0.225, z=0.72)]
-    for sx in (-0.22, 0.22):
-        for sy in (-0.22, 0.22):
-            parts.append(box(0.05, 0.05, 0.45, sx, sy, 0.225))
-    return parts
-
-
-def lamp():
-    base = rod(0.18, 0.0, 0.04, sections=32)
-    pole = rod(0.02, 0.04, 0.9, sections=12)
-    shade = lathe([[0.0, 0.80], [0.28, 0.80], [0.16, 1.08], [0.0, 1.08]])
-    return [base, pole, shade]
-
-
-def mug():
-    body = lathe([[0.0, 0.0], [0.2, 0.0], [0.2, 0.45], [0.17, 0.45], [0.17, 0.03], [0.0, 0.03]])
-    handle = creation.torus(major_radius=0.11, minor_radius=0.025, major_sections=24, minor_sections=8)
-    handle.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))
-    return [body, moved(handle, x=0.25, z=0.23)]
-
-
-def bottle():
-    profile = [[0.0, 0.0], [0.15, 0.0], [0.15, 0.55], [0.12, 0.66], [0.055, 0.76], [0.055, 0.92], [0.0, 0.92]]
-    return [lathe(profile)]
-
-
-def airplane():
-    fuselage = creation.capsule(height=1.6, radius=0.11, count=[16, 16])
-    fuselage.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))  # along x
-    wings = box(0.35, 2.0, 0.03, x=0.05)
-    tail = box(0.18, 0.7, 0.025, x=-0.78)
-    fin = box(0.22, 0.025, 0.32, x=-0.8, z=0.17)
-    return [fuselage, wings, tail, fin]
-
-
-def cube():
-    return [creation.box(extents=[1.0, 1.0, 1.0])]
-
-
-def sphere():
-    return [creation.icosphere(subdivisions=3, radius=0.6)]
-
-
-def cylinder():
-    return [rod(0.35, 0.0, 1.1, sections=32)]
-
-
-def cone():
-    return [creation.cone(radius=0.5, height=1.1, sections=32)]
-
-
-def torus():
-    return [creation.torus(major_radius=0.5, minor_radius=0.17, major_sections=32, minor_sections=12)]
-
-
-def pyramid():
-    vertices = np.array([[-0.55, -0.55, 0.0], [0.55, -0.55, 0.0], [0.55, 0.55, 0.0], [-0.55, 0.55, 0.0], [0, 0, 0.95]])
-    faces = np.array([[0, 2, 1], [0, 3, 2], [0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]])
-    return [trimesh.Trimesh(vertices, faces)]
-
-
-BUILDERS = {
-    "cube": cube,
-    "sphere": sphere,
-    "cylinder": cylinder,
-    "cone": cone,
-    "torus": torus,
-    "pyramid": pyramid,
-    "table": table,
-    "chair": chair,
-    "lamp": lamp,
-    "mug": mug,
-    "bottle": bottle,
-    "airplane": airplane,
-}
-SOLIDS: tuple[str, ...] = tuple(BUILDERS)
-
-
-def build(name: str) -> trimesh.Trimesh:
-    """The solid's mesh, y-up."""
-    mesh = trimesh.util.concatenate(BUILDERS[name]())
-    mesh.apply_transform(Z_UP_TO_Y_UP)
-    return mesh
+    return meshes.build(name)
 
 
 @lru_cache(maxsize=None)
 def _surface(name: str) -> np.ndarray:
+    import trimesh
+
     points, _ = trimesh.sample.sample_surface(build(name), SAMPLED_POINTS, seed=np.random.default_rng(len(name)))
     return np.asarray(points, np.float64)
 
@@ -144,6 +39,8 @@ def _surface(name: str) -> np.ndarray:
 def cloud(name: str, seed: int, num_points: int = 1024) -> np.ndarray:
     """(num_points, 3) float32 points of a seeded instance of `name`: turned about the up axis, tilted a
     little, stretched up to ±15 % per axis, then centred and scaled into the unit sphere."""
+    import trimesh
+
     from components.pointclouds import normalize_points
 
     rng = np.random.default_rng(seed)
