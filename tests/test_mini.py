@@ -55,15 +55,33 @@ def test_pairs_are_a_function_of_their_index():
     assert a[1] == b[1]
 
 
+def test_a_two_colour_batch_names_two_colours_and_no_held_out_combination():
+    """The hard negatives for shape: in such a batch every scene and clip is drawn in the batch's two
+    colours, so colour separates few pairs; an ordinary batch names most of the eight."""
+    from components.world import scenes, splits
+
+    world = data.WorldMix(mix=(("single", 0.5), ("objects", 0.2), ("relation", 0.1), ("clip", 0.2)), two_colour_batches=1.0)
+    palette = data.batch_palette(0, 3, world)
+    assert palette is not None and len(set(palette)) == 2
+    _, texts = next(iter(data.PairStream(0, 48, world, start=3, steps=1)))
+    named = {w.strip(".,") for t in texts for w in t.split()} & set(scenes.COLOURS)
+    assert named and named <= set(palette), (palette, named)
+    held_out = {f"{c} {s}" for c, s in splits.HELD_OUT_COMBINATIONS}
+    assert not any(h in t for t in texts for h in held_out)
+    _, ordinary = next(iter(data.PairStream(0, 48, dataclasses.replace(world, two_colour_batches=0.0), start=3, steps=1)))
+    assert len({w.strip(".,") for t in ordinary for w in t.split()} & set(scenes.COLOURS)) >= 6
+
+
 def test_script_writes_weights_that_load_through_the_real_checkpoint_path(tmp_path):
     from components.mini import train as script
 
     script.main(["--steps", "2", "--batch-size", "8", "--workers", "0", "--threads", "1", "--out", str(tmp_path),
-                 "--mix", "single=0.6, solid=0"])
+                 "--mix", "single=0.6, solid=0", "--two-colour-batches", "0.5"])
     weights = tmp_path / f"{mini.MODEL}.safetensors"
     record = json.loads((tmp_path / f"{mini.MODEL}.training.json").read_text())
     assert record["settings"]["steps"] == 2 and record["weights_bytes"] == weights.stat().st_size
     assert record["world"]["mix"] == data.MIX | {"single": 0.6, "solid": 0.0}  # the mix the run drew, recorded
+    assert record["world"]["two_colour_batches"] == 0.5
     assert record["config"] == open_clip.get_model_config(mini.MODEL)  # the towers the weights are for
     loaded = bb.load_backbone(mini.MODEL, str(weights), "cpu", fallback_to_random=False)
     assert loaded.weights == f"checkpoint:{weights.name}" and loaded.image_size == mini.IMAGE_SIZE
@@ -85,6 +103,15 @@ def test_a_malformed_mix_is_refused_with_what_is_wrong(text, message):
     with pytest.raises(SystemExit, match=message):
         script.parse_mix(text)
     assert script.parse_mix("") == data.MIX and script.parse_mix("clip=0.2")["clip"] == 0.2
+
+
+@pytest.mark.parametrize("share", ["2", "-0.1", "nan", "half", ""])
+def test_a_two_colour_share_outside_0_to_1_is_refused_with_the_option_named(share, capsys):
+    from components.mini import train as script
+
+    with pytest.raises(SystemExit):
+        script.main(["--two-colour-batches", share, "--steps", "1"])
+    assert f"argument --two-colour-batches: must be a share from 0 to 1, not {share!r}" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not mini.WEIGHTS.is_file(), reason="the shipped Mini weights are missing")

@@ -53,6 +53,17 @@ def parse_mix(text: str, base: dict[str, float] = MIX) -> dict[str, float]:
     return mix
 
 
+def _share(text: str) -> float:
+    """A share from 0 to 1; argparse prints the error after the option's name and exits."""
+    try:
+        share = float(text)
+    except ValueError:
+        share = float("nan")
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share from 0 to 1, not {text!r}")
+    return share
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = TrainConfig()
@@ -66,12 +77,18 @@ def main(argv=None) -> None:
         "--mix", default="", metavar="KIND=SHARE,...",
         help=f"change the world mix's shares (kinds: {', '.join(MIX)}; normalised to sum 1), e.g. single=0.5,solid=0.08",
     )
+    parser.add_argument(
+        "--two-colour-batches", type=_share, default=defaults.world.two_colour_batches, metavar="SHARE",
+        help="share of batches drawn in two colours only, so that only shape separates most negatives (0 to 1; default 0)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the model (default 2)")
     parser.add_argument("--out", type=Path, default=mini.WEIGHTS_DIR)
     parser.add_argument("--name", default=None, help="file name stem (default clip-lab-mini, or -seed<N>)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    world = dataclasses.replace(defaults.world, mix=tuple(parse_mix(args.mix).items()))
+    world = dataclasses.replace(
+        defaults.world, mix=tuple(parse_mix(args.mix).items()), two_colour_batches=args.two_colour_batches
+    )
     config = dataclasses.replace(
         defaults, world=world, seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
         workers=args.workers,
@@ -101,6 +118,7 @@ def main(argv=None) -> None:
             "held_out": sorted(" ".join(p) for p in config.world.exclude),
             "mix": dict(config.world.mix),
             "image_size": config.world.image_size,
+            "two_colour_batches": config.world.two_colour_batches,
         },
         "seconds": round(time.time() - started, 1),
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "torch": torch.__version__},
