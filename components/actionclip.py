@@ -106,7 +106,8 @@ def test_view(backbone) -> transforms.Compose:
     """ActionCLIP's test-time transform (official Augmentation.py: GroupScale(scale_size) with
     scale_size = input_size·256 // 224, GroupCenterCrop(input_size), /255, GroupNormalize with CLIP's
     mean and std) for this backbone's input size: 256 → 224 for a 224-px model."""
-    from torchvision import transforms  # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+    # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+    from torchvision import transforms
 
     size = backbone.image_size
     return transforms.Compose([

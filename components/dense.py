@@ -262,7 +262,8 @@ def _window_starts(length: int, window: int) -> list[int]:
 
 
 def _normalised(image: Image.Image, backbone) -> torch.Tensor:
-    from torchvision.transforms.functional import normalize, to_tensor  # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+    # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+    from torchvision.transforms.functional import normalize, to_tensor
 
     return normalize(to_tensor(image), backbone.mean, backbone.std)
 

@@ -119,7 +119,8 @@ def scale_boxes(boxes: np.ndarray, scale: float, image_size: tuple[int, int]) ->
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from torchvision.ops import box_iou  # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+    # torchvision on first use: its import costs the page's start-up seconds (issue 20)
+    from torchvision.ops import box_iou
 
     return box_iou(torch.as_tensor(a, dtype=torch.float32).reshape(-1, 4), torch.as_tensor(b, dtype=torch.float32).reshape(-1, 4)).numpy()
 

@@ -2,10 +2,11 @@
 
 Six primitives (cube, sphere, cylinder, cone, torus, pyramid) and six composite objects built from
 trimesh primitives (table, chair, lamp, mug, bottle, airplane — the PointCLIP tab's example objects are
-made by these same builders, `assets/generate_shapes.py`), their meshes in `components.world.meshes`. `cloud(name, seed)` samples a seeded,
-randomly turned and stretched instance, normalised as uploads are (unit sphere, PointNet's way);
-`depth_views(...)` projects it with the project's own PointCLIP V1 / V2 code, so training and the tab
-see exactly the same pictures. Modelled z-up; clouds are y-up, the axis PointCLIP's views treat as up.
+made by these same builders, `assets/generate_shapes.py`), their meshes in `components.world.meshes`.
+`cloud(name, seed)` samples a seeded, randomly turned and stretched instance, normalised as uploads
+are (unit sphere, PointNet's way); `depth_views(...)` projects it with the project's own PointCLIP
+V1 / V2 code, so training and the tab see exactly the same pictures. Modelled z-up; clouds are y-up,
+the axis PointCLIP's views treat as up.
 """
 
 from __future__ import annotations
