@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from app.context import example_answers_cached
 from app.howitworks import how_it_works
 from app.widgets import GPU_SECONDS, ImageUpload, image_limits, method_header, user_errors, video_limits
 from components.errors import InputError
+from components.exports import folders
 
 MODEL = "model"  # the shared picker's value: every endpoint takes it last, and every record holds it
 MODEL_DOC = "the CLIP model choice (model · weights), as the header's picker names it"  # its API description
@@ -676,6 +678,8 @@ def _remembered(endpoint, slots: list[str], trigger) -> Callable:
         key = hashlib.sha256(repr(args[:n]).encode()).hexdigest()
         with lock:
             hit = kept.get(key)
+        if hit is not None and _names_a_swept_file(hit[0]):
+            hit = None  # its record or pictures are gone (answer folders last KEEP_S): compute it afresh
         if hit is None:
             out = endpoint(*args)
             out = out if isinstance(out, tuple) else (out,)
@@ -697,6 +701,18 @@ def _remembered(endpoint, slots: list[str], trigger) -> Callable:
 
     answered.__signature__ = inspect.signature(endpoint)
     return answered
+
+
+def _names_a_swept_file(value) -> bool:
+    """Whether a kept answer names a file of an answer folder that has since been swept away: Gradio
+    could not send it (it hashes every file it is given)."""
+    if isinstance(value, str):
+        return value.startswith(str(folders.root())) and not os.path.exists(value)
+    if isinstance(value, (list, tuple)):
+        return any(_names_a_swept_file(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_names_a_swept_file(v) for v in value.values())
+    return False
 
 
 def _bind(params: list[_Param], args: tuple):

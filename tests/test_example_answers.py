@@ -4,6 +4,9 @@ nothing kept where a run is a visitor's own (a long job, state, a session)."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import gradio as gr
 import pytest
 
@@ -66,6 +69,31 @@ def test_the_kept_answers_are_bounded(monkeypatch):
     for name in ("a", "b", "c", "d", "a"):
         answered(f"{name}.png", "x", "m")
     assert len(calls) == 5  # "a" was dropped, oldest first, when "d" came
+
+
+def test_a_kept_answer_whose_files_were_swept_away_is_computed_afresh(monkeypatch, tmp_path):
+    """Answer folders last an hour (components.exports.folders); a kept answer that names a swept
+    file (its record, a picture) would fail as Gradio hashes it, so it is computed again."""
+    from components.exports import folders
+
+    monkeypatch.setattr(folders.tempfile, "gettempdir", lambda: str(tmp_path))
+    calls: list = []
+
+    def endpoint(image, labels, model, progress=None, request=None):
+        calls.append(image)
+        record = folders.answer_file("run", "zeroshot-run.json")
+        record.write_text("{}")
+        return [(str(record), "a tile")], "- note", str(record)
+
+    answered = scaffold._remembered(endpoint, ["board", "notes", "record"], gr.Button("Run", render=False))
+    first = answered("cat.png", "cat", "m")
+    answered("cat.png", "cat", "m")
+    assert len(calls) == 1
+    folders.sweep(force=True, now=time.time() + folders.KEEP_S + 10)
+    assert not os.path.exists(first[2])
+    again = answered("cat.png", "cat", "m")
+    assert len(calls) == 2 and os.path.exists(again[2]) and again[1].startswith("- Computed now")
+    assert answered("cat.png", "cat", "m")[2] == again[2] and len(calls) == 2  # kept again
 
 
 def _picks(demo) -> list:
