@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
@@ -103,7 +104,9 @@ def test_compare_directly_without_a_server():
         assert "clip-lab-tiny-rn-depth" in tab.runs_text()
     board = answer.outputs["board"]
     assert [caption.split(":")[0] for _, caption in board][1:] == ["Zero-shot", "LSeg", "GroupViT", "ViLD", "DepthCLIP"]
-    assert answer.outputs["lseg"] is board[2][0] and answer.outputs["groupvit"] is board[3][0]
+    for view, tile in (("lseg", board[2][0]), ("groupvit", board[3][0])):  # the board's tiles, as lossless PNGs
+        with Image.open(answer.outputs[view]) as png:
+            assert png.format == "PNG" and np.array_equal(np.asarray(png.convert("RGB")), np.asarray(tile))
     with Image.open(answer.outputs["download"]) as png:
         assert png.format == "PNG" and png.width == 3 * (max(t.width for t, _ in board) + 16)
     assert set(answer.scores) == {"zeroshot", "lseg_shares", "groupvit_top_classes", "vild_detections", "depth_median_m"}

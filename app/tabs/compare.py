@@ -150,9 +150,12 @@ def compare(ctx, s, progress=quiet) -> Answer:
             result = step
     pictures = board.tiles(result)
     title = f"CLIP Lab compare: labels {', '.join(result.labels)} | {result.backbone} | DepthCLIP: {result.depth_backbone}"
+    # the gallery is sent as WebP (Gradio's default, a fifteenth of the PNG bytes); the two views
+    # below it stay lossless PNG
+    lseg, groupvit = board.png_files([pictures[2][0], pictures[3][0]], ["lseg", "groupvit"])
     return Answer(
         {"board": pictures, "download": board.save(pictures, title), "status": status_text(result, backbone),
-         "lseg": pictures[2][0], "groupvit": pictures[3][0], "this_run": agreement_text(result)},
+         "lseg": lseg, "groupvit": groupvit, "this_run": agreement_text(result)},
         notes=list(result.notes),
         scores=cmp.headline(result),
         weights=f"{result.backbone}; DepthCLIP: {result.depth_backbone}",
