@@ -7,6 +7,12 @@ vocabulary reaches (it knows 6 of the world's 8 colour words and nothing else). 
 gives the chance level, Mini's target, and the floor the tests assert, half-way between the two.
 
     python benchmarks/bench_meaning.py [--quick]
+    python benchmarks/bench_meaning.py --candidate clip-lab-mini-rn=/path/to.safetensors [--tabs zeroshot,vilt]
+    python benchmarks/bench_meaning.py --tabs clipasso --judge clip-lab-mini-rn=/path/to.safetensors
+
+--candidate scores a trained checkpoint of one of Mini's configs (components/mini/*.json) in Mini's
+place, alone, into results/meaning-<model>.json; --judge has CLIPasso's sketches judged by another
+checkpoint than the shipped judge (results/meaning-judged-by-<model>.json).
 """
 
 from __future__ import annotations
@@ -45,6 +51,13 @@ ORACLE_SKIPS = {
     "depthclip": "knows no distance words",
     "clipasso": "has no image tower for the sketch loss",
 }
+
+
+def checkpoint(spec: str):
+    """"MODEL=WEIGHTS" → that checkpoint as a backbone (MODEL one of Mini's configs)."""
+    model, _, weights = spec.partition("=")
+    mini.register()
+    return load_backbone(model, weights, "cpu", fallback_to_random=False)
 
 
 def backbones() -> dict:
@@ -90,21 +103,23 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False, models: dict | None = None, tabs=None, judge=None) -> list[dict]:
     sizes = QUICK if quick else N
-    models = backbones()
+    models = models or backbones()
     rows = []
     for tab, scorer in meaning.SCORERS.items():
+        if tabs and tab not in tabs:
+            continue
         tab_rows, notes = [], ()
         for name, backbone in models.items():
             if name == "oracle" and tab in ORACLE_SKIPS:
                 tab_rows.append(dict(tab=tab, backbone=name, verdict=f"n/a: {ORACLE_SKIPS[tab]}"))
                 continue
-            if tab == "clipasso" and not meaning.judge_weights().is_file():
+            if tab == "clipasso" and judge is None and not meaning.judge_weights().is_file():
                 tab_rows.append(dict(tab=tab, backbone=name, verdict=f"n/a: no judge ({meaning.judge_weights().name})"))
                 continue
             start = time.perf_counter()
-            score = scorer(backbone, n=sizes[tab])
+            score = scorer(backbone, n=sizes[tab], **({"judge": judge} if tab == "clipasso" and judge else {}))
             notes = notes or score.notes
             tab_rows.append(
                 dict(
@@ -142,4 +157,18 @@ def _summary(rows: list[dict]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer examples per tab")
-    report("meaning", run(quick=parser.parse_args().quick))
+    parser.add_argument("--candidate", metavar="MODEL=WEIGHTS", help="score this checkpoint in Mini's place, alone")
+    parser.add_argument("--judge", metavar="MODEL=WEIGHTS", help="judge CLIPasso's sketches with this checkpoint")
+    parser.add_argument("--tabs", help="comma-separated tabs (default all)")
+    args = parser.parse_args()
+    tabs = set(args.tabs.split(",")) if args.tabs else None
+    if tabs and tabs - set(meaning.SCORERS):
+        parser.error(f"unknown tabs {', '.join(sorted(tabs - set(meaning.SCORERS)))}; the tabs are {', '.join(meaning.SCORERS)}")
+    name = "meaning"
+    models = None
+    if args.candidate:
+        models, name = {"mini": checkpoint(args.candidate)}, f"meaning-{args.candidate.partition('=')[0]}"
+    judge = checkpoint(args.judge) if args.judge else None
+    if judge is not None:
+        name += f"-judged-by-{args.judge.partition('=')[0]}"
+    report(name, run(quick=args.quick, models=models, tabs=tabs, judge=judge))

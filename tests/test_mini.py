@@ -88,6 +88,27 @@ def test_script_writes_weights_that_load_through_the_real_checkpoint_path(tmp_pa
     assert loaded.context_length == 32
 
 
+def test_script_trains_another_mini_config_at_its_own_input_size(tmp_path):
+    """--model picks one of the configs beside the script (the judge, the ResNet candidate); scenes
+    are drawn at that tower's input size, and the record names the model."""
+    from components.mini import train as script
+
+    assert {"clip-lab-mini", "clip-lab-mini-judge", "clip-lab-mini-rn"} <= set(script.mini_models())
+    script.main(["--model", "clip-lab-mini-judge", "--steps", "1", "--batch-size", "4", "--workers", "0",
+                 "--threads", "1", "--out", str(tmp_path), "--mix", "solid=0"])
+    record = json.loads((tmp_path / "clip-lab-mini-judge.training.json").read_text())
+    assert record["model"] == "clip-lab-mini-judge" and record["world"]["image_size"] == 112
+
+
+def test_an_unknown_model_config_is_refused_with_the_choices(capsys):
+    from components.mini import train as script
+
+    with pytest.raises(SystemExit):
+        script.main(["--model", "ViT-B-16", "--steps", "1"])
+    err = capsys.readouterr().err
+    assert "argument --model: invalid choice: 'ViT-B-16'" in err and "clip-lab-mini-rn" in err
+
+
 @pytest.mark.parametrize("text, message", [
     ("sky=0.5", "unknown kind 'sky'"),
     ("single", "is not KIND=SHARE"),

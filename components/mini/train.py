@@ -53,6 +53,11 @@ def parse_mix(text: str, base: dict[str, float] = MIX) -> dict[str, float]:
     return mix
 
 
+def mini_models() -> list[str]:
+    """The model configs beside this script (Mini, its judge, candidates)."""
+    return sorted(p.stem for p in mini.CONFIG_DIR.glob(f"{mini.MODEL}*.json"))
+
+
 def _share(text: str) -> float:
     """A share from 0 to 1; argparse prints the error after the option's name and exits."""
     try:
@@ -67,6 +72,10 @@ def _share(text: str) -> float:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = TrainConfig()
+    parser.add_argument(
+        "--model", default=defaults.model, choices=mini_models(),
+        help=f"the model config to train (default {defaults.model}; the others are the judge and candidates the card names)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -86,14 +95,16 @@ def main(argv=None) -> None:
     parser.add_argument("--name", default=None, help="file name stem (default clip-lab-mini, or -seed<N>)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    image_size = mini.register().get_model_config(args.model)["vision_cfg"]["image_size"]  # scenes drawn at the tower's input
     world = dataclasses.replace(
-        defaults.world, mix=tuple(parse_mix(args.mix).items()), two_colour_batches=args.two_colour_batches
+        defaults.world, mix=tuple(parse_mix(args.mix).items()), two_colour_batches=args.two_colour_batches,
+        image_size=image_size,
     )
     config = dataclasses.replace(
-        defaults, world=world, seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+        defaults, world=world, model=args.model, seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
         workers=args.workers,
     )
-    name = args.name or (mini.MODEL if args.seed == 0 else f"{mini.MODEL}-seed{args.seed}")
+    name = args.name or (args.model if args.seed == 0 else f"{args.model}-seed{args.seed}")
     from components.mini.training import create
 
     model = create(config)
