@@ -259,7 +259,7 @@ class AppContext:
         model, pretrained = parse_choice(choice)
         device = self.settings.device
         at = dict(precision=precision or self.settings.precision)
-        if pretrained == RANDOM or model == mini.MODEL:
+        if pretrained == RANDOM or model in mini.SHIPPED:
             return load_backbone(model, pretrained, device, **at)
         try:
             return load_backbone(model, pretrained, device, fallback_to_random=False, **at)
@@ -365,9 +365,14 @@ class AppContext:
             tag = asked if "/" not in asked else DEFAULT_PRETRAINED
         else:
             why, real, tag = "", DEFAULT_MODEL, DEFAULT_PRETRAINED
+        tower = ""
+        if model == mini.RN_MODEL:
+            tower = (f" Its image tower is a ResNet: it tells shapes apart far better than {mini.MODEL}, but its "
+                     "dense maps (LSeg, GroupViT, the region tabs' one-forward mode, DepthCLIP's dense "
+                     f"extension) have one cell per 32 pixels; pick {mini.MODEL} (a ViT) for those.")
         return (
             f"ℹ️ **This runs CLIP Lab Mini, a small CLIP trained here on a generated world**{why}. "
-            f"It knows {mini.KNOWS}: try each tab's *world examples*, where its answers can be checked. "
+            f"It knows {mini.KNOWS}: try each tab's *world examples*, where its answers can be checked.{tower} "
             "It has never seen a photo, so on photos its answers mean nothing. For photos, put OpenAI's "
             "weights in the Hugging Face cache (`HF_HOME`) on a machine with internet — `python -c "
             f"\"import open_clip; open_clip.create_model('{real}', pretrained='{tag}')\"` — or start the "

@@ -1,18 +1,19 @@
 """The meaning benchmark (issue 16): every tab's real pipeline on held-out world examples, scored
 against the generator's truth (components/world/meaning.py).
 
-Three backbones per tab: CLIP Lab Mini (the shipped weights), the same architecture with random
-weights (the floor: it should sit near chance) and the toy oracle of tests/oracle.py where its
-vocabulary reaches (it knows 6 of the world's 8 colour words and nothing else). Each tab's table
-gives the chance level, Mini's target, and the floor the tests assert, half-way between the two.
+The backbones per tab: the two shipped Minis (`mini`, the ViT the app falls back to, and `mini-rn`,
+the ResNet), each architecture with random weights (`random`, `random-rn`: the floor, which should sit
+near chance) and the toy oracle of tests/oracle.py where its vocabulary reaches (it knows 6 of the
+world's 8 colour words and nothing else). Each tab's table gives the chance level, Mini's target, and
+the floor the tests assert, half-way between the two.
 
     python benchmarks/bench_meaning.py [--quick]
     python benchmarks/bench_meaning.py --candidate clip-lab-mini-rn=/path/to.safetensors [--tabs zeroshot,vilt]
-    python benchmarks/bench_meaning.py --tabs clipasso --judge clip-lab-mini-rn=/path/to.safetensors
+    python benchmarks/bench_meaning.py --tabs clipasso --judge clip-lab-mini-v1=/path/to.safetensors
 
 --candidate scores a trained checkpoint of one of Mini's configs (components/mini/*.json) in Mini's
 place, alone, into results/meaning-<model>.json; --judge has CLIPasso's sketches judged by another
-checkpoint than the shipped judge (results/meaning-judged-by-<model>.json).
+checkpoint than the other shipped Mini (results/meaning-judged-by-<model>.json).
 """
 
 from __future__ import annotations
@@ -60,21 +61,33 @@ def checkpoint(spec: str):
     return load_backbone(model, weights, "cpu", fallback_to_random=False)
 
 
+# The shipped Minis by their benchmark names, and the random-weight floor of each one's architecture.
+MINIS = {"mini": mini.MODEL, "mini-rn": mini.RN_MODEL}
+RANDOMS = {"random": mini.MODEL, "random-rn": mini.RN_MODEL}
+
+
+def is_mini(name: str) -> bool:
+    return name in MINIS
+
+
 def backbones() -> dict:
     from tests.oracle import oracle_backbone
 
-    out = {"random": load_backbone(mini.MODEL, "random", "cpu"), "oracle": oracle_backbone()}
-    if mini.WEIGHTS.is_file():
-        out = {"mini": load_backbone(mini.MODEL, mini.TAG, "cpu"), **out}
-    else:
-        print(f"! {mini.WEIGHTS.name} is missing: Mini is not scored (train it with python -m components.mini.train)")
-    return out
+    out = {}
+    for name, model in MINIS.items():
+        if mini.weights(model).is_file():
+            out[name] = load_backbone(model, mini.TAG, "cpu")
+        else:
+            print(f"! {mini.weights(model).name} is missing: {model} is not scored "
+                  f"(train it with python -m components.mini.train --model {model})")
+    out.update({name: load_backbone(model, "random", "cpu") for name, model in RANDOMS.items()})
+    return out | {"oracle": oracle_backbone()}
 
 
 def verdict(name: str, score: meaning.Score) -> str:
     """Mini against its target and floor; the others against chance (within a quarter of the way
     from chance to the target counts as near chance)."""
-    if name == "mini":
+    if is_mini(name):
         if score.value >= score.target:
             return "reaches target"
         return "above floor" if score.value >= score.floor else "BELOW FLOOR"
@@ -115,8 +128,8 @@ def run(quick: bool = False, models: dict | None = None, tabs=None, judge=None) 
             if name == "oracle" and tab in ORACLE_SKIPS:
                 tab_rows.append(dict(tab=tab, backbone=name, verdict=f"n/a: {ORACLE_SKIPS[tab]}"))
                 continue
-            if tab == "clipasso" and judge is None and not meaning.judge_weights().is_file():
-                tab_rows.append(dict(tab=tab, backbone=name, verdict=f"n/a: no judge ({meaning.judge_weights().name})"))
+            if tab == "clipasso" and judge is None and not meaning.judge_weights(backbone).is_file():
+                tab_rows.append(dict(tab=tab, backbone=name, verdict=f"n/a: no judge ({meaning.judge_weights(backbone).name})"))
                 continue
             start = time.perf_counter()
             score = scorer(backbone, n=sizes[tab], **({"judge": judge} if tab == "clipasso" and judge else {}))
@@ -132,14 +145,14 @@ def run(quick: bool = False, models: dict | None = None, tabs=None, judge=None) 
         _print(tab_rows)
         for note in notes:
             print(f"   · {note}")
-        rows.extend(dict(r, notes=" | ".join(notes)) if r["backbone"] == "mini" else r for r in tab_rows)
+        rows.extend(dict(r, notes=" | ".join(notes)) if is_mini(r["backbone"]) else r for r in tab_rows)
     _summary(rows)
     return rows
 
 
 def _summary(rows: list[dict]) -> None:
     scored = [r for r in rows if "value" in r]  # not the n/a rows
-    random = [r for r in scored if r["backbone"] == "random"]
+    random = [r for r in scored if r["backbone"] in RANDOMS]
     near = [r["tab"] for r in random if r["verdict"] == "near chance"]
     off = [f"{r['tab']} ({r['verdict']}: {r['value']:.3f} vs {r['chance']:.3f})" for r in random if r["verdict"] != "near chance"]
     print(f"\nRandom weights sit near chance on {len(near)} of {len(random)} tabs (within a quarter of the way to the target).")
@@ -147,11 +160,12 @@ def _summary(rows: list[dict]) -> None:
         print("Not near chance: " + "; ".join(off) + ".")
         if any(r["tab"] in ("vild", "glip") and r["verdict"] == "below chance" for r in random):
             print("  (ViLD / GLIP chance assumes perfect boxes; random weights pass the score thresholds on almost no region.)")
-    minis = [r for r in scored if r["backbone"] == "mini"]
-    if minis:
-        below = [f"{r['tab']} {r['value']:.3f} < floor {r['floor']:.3f}" for r in minis if r["verdict"] == "BELOW FLOOR"]
-        reached = sum(r["verdict"] == "reaches target" for r in minis)
-        print(f"Mini reaches its target on {reached} of {len(minis)} tabs; below the floor: {'; '.join(below) or 'none'}.")
+    for name in MINIS:
+        minis = [r for r in scored if r["backbone"] == name]
+        if minis:
+            below = [f"{r['tab']} {r['value']:.3f} < floor {r['floor']:.3f}" for r in minis if r["verdict"] == "BELOW FLOOR"]
+            reached = sum(r["verdict"] == "reaches target" for r in minis)
+            print(f"{name} reaches its target on {reached} of {len(minis)} tabs; below the floor: {'; '.join(below) or 'none'}.")
 
 
 if __name__ == "__main__":

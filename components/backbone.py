@@ -47,6 +47,7 @@ RANDOM_WEIGHTS = "random (untrained)"
 MODEL_CHOICES: tuple[tuple[str, str], ...] = (
     ("ViT-B-16", "openai"),
     (mini.MODEL, mini.TAG),  # always there: its weights ship in the repo
+    (mini.RN_MODEL, mini.TAG),  # the ResNet Mini, shipped too: shapes, coarse dense maps
     ("ViT-B-32", "openai"),
     ("ViT-L-14", "openai"),
     ("RN50", "openai"),
@@ -115,7 +116,7 @@ class ClipBackbone:
     @property
     def is_mini(self) -> bool:
         """CLIP Lab Mini: it knows the generated world (`components.world`), not photos."""
-        return self.model_name == mini.MODEL
+        return self.model_name in mini.SHIPPED
 
     @property
     def is_vit(self) -> bool:
@@ -328,6 +329,17 @@ def load_paper_backbone(role: str, device: str = "auto", *, fallback_to_random: 
                          precision=precision or precisions.active())
 
 
+def clipasso_saliency_backbone(shared: "ClipBackbone", device: str = "auto") -> "ClipBackbone":
+    """The ViT whose attention places CLIPasso's first strokes when `shared` is the loss tower: `shared`
+    itself when it is a ViT; for the ResNet Mini, the ViT Mini (it knows the same world, where the
+    paper's ViT-B/32 knows only photos); for any other ResNet, the paper's ViT-B/32."""
+    if shared.is_vit:
+        return shared
+    if shared.model_name == mini.RN_MODEL and mini.WEIGHTS.is_file():
+        return load_backbone(mini.MODEL, mini.TAG, device, precision=precisions.active())
+    return load_paper_backbone("clipasso_saliency", device)
+
+
 # The optional official engines of the methods whose original is not CLIP (GroupViT, ViLT): role →
 # (module, loader, method, what answers without them). One rule when a method's own weights are
 # missing, shared with PAPER_BACKBONES: the tab still answers with what can run, and says so — a
@@ -414,7 +426,7 @@ def _build(key: _Key, *, fallback_to_random: bool, cache_dir: str | None) -> Cli
         )
     if key.pretrained == RANDOM:
         return _random(key, "random weights were asked for")
-    if key.model == mini.MODEL and key.pretrained == mini.TAG:
+    if key.model in mini.SHIPPED and key.pretrained == mini.TAG:
         return _mini(key)
     try:
         return _pretrained(key, cache_dir)
@@ -476,15 +488,16 @@ def _random(key: _Key, note: str) -> ClipBackbone:
 
 
 def _mini(key: _Key) -> ClipBackbone:
-    """CLIP Lab Mini from the weights shipped in the repository (fp16, loaded into float32)."""
-    if not mini.WEIGHTS.is_file():
+    """A CLIP Lab Mini from the weights shipped in the repository (fp16, loaded into float32)."""
+    path = mini.weights(key.model)
+    if not path.is_file():
         raise WeightsError(
-            "CLIP Lab Mini's weights file is missing from assets/mini/; rebuild it with "
-            "`python -m components.mini.train`"
+            f"CLIP Lab Mini's weights file ({path.name}) is missing from assets/mini/; rebuild it with "
+            f"`python -m components.mini.train --model {key.model}`"
         )
     open_clip = mini.register()
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=str(mini.WEIGHTS))
+        model, _, preprocess = open_clip.create_model_and_transforms(key.model, pretrained=str(path))
     except Exception as error:
         raise WeightsError(f"CLIP Lab Mini's weights file could not be loaded: {type(error).__name__}") from error
     return ClipBackbone(

@@ -256,3 +256,21 @@ def test_a_model_that_cannot_load_says_failed_not_loading_for_ever(monkeypatch):
     with pytest.raises(RuntimeError):
         ctx.backbone()  # a run tries again
     assert len(calls) == 2
+
+
+def test_each_shipped_mini_is_in_the_picker_and_its_banner_says_what_its_tower_is_for(fresh_cache):
+    from app.context import AppContext, Settings, choice_name
+    from components import mini
+
+    banners = {}
+    for model in mini.SHIPPED:
+        if not mini.weights(model).is_file():
+            pytest.skip(f"{mini.weights(model).name} is missing from assets/mini/")
+        ctx = AppContext(Settings(model, mini.TAG, "cpu"))
+        assert choice_name(model, mini.TAG) in ctx.choices
+        assert ctx.backbone().is_mini and ctx.stand_in_reason() == ""
+        banners[model] = ctx.banner()
+    assert all("CLIP Lab Mini" in b and "world examples" in b for b in banners.values())
+    # the ResNet Mini's coarse dense maps are said, with the Mini to pick for the dense tabs
+    assert "ResNet" in banners[mini.RN_MODEL] and "one cell per 32 pixels" in banners[mini.RN_MODEL]
+    assert f"pick {mini.MODEL}" in banners[mini.RN_MODEL] and "ResNet" not in banners[mini.MODEL]

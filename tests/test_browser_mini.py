@@ -6,8 +6,8 @@ truth (assets/world/examples.json).
 Where Mini's benchmark figure is below its target the first example may well be wrong; those tabs
 are marked xfail with what the page showed when measured, so the check turns into a pass (XPASS)
 the day a better Mini answers them. Compare is left out (it runs the tabs above on one image, each
-checked in its own tab), and so is CLIPasso (its answer is a drawing: the benchmark has it judged by a
-second Mini).
+checked in its own tab), and so is CLIPasso (its answer is a drawing: the benchmark has it judged by the
+other Mini). The ResNet Mini is checked in tests/test_browser_mini_rn.py.
 """
 
 from __future__ import annotations
@@ -185,8 +185,13 @@ def _param(title: str):
 
 @pytest.mark.parametrize("title", [_param(title) for title in CHECKS])
 def test_the_first_world_example_shows_the_right_answer_with_mini(page, title):
+    check_first_world_example(page, title, "mini")
+
+
+def check_first_world_example(page, title: str, shot: str) -> None:
     key, check, _ = CHECKS[title]
     panel = _run_first_world_example(page, title)
     shown, truth = check(page, panel, _truth_of(world_examples(key)[0][0]))
-    page.screenshot(path=str(SHOTS / f"mini-{key}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{shot}-{key}.png"), full_page=True)
     assert shown == truth, f"{title}: the page shows {shown!r}, the world's truth is {truth!r}"
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -89,15 +90,15 @@ def test_script_writes_weights_that_load_through_the_real_checkpoint_path(tmp_pa
 
 
 def test_script_trains_another_mini_config_at_its_own_input_size(tmp_path):
-    """--model picks one of the configs beside the script (the judge, the ResNet candidate); scenes
+    """--model picks one of the configs beside the script (the first Mini, the ResNet Mini); scenes
     are drawn at that tower's input size, and the record names the model."""
     from components.mini import train as script
 
-    assert {"clip-lab-mini", "clip-lab-mini-judge", "clip-lab-mini-rn"} <= set(script.mini_models())
-    script.main(["--model", "clip-lab-mini-judge", "--steps", "1", "--batch-size", "4", "--workers", "0",
+    assert {"clip-lab-mini", "clip-lab-mini-v1", "clip-lab-mini-rn"} <= set(script.mini_models())
+    script.main(["--model", "clip-lab-mini-v1", "--steps", "1", "--batch-size", "4", "--workers", "0",
                  "--threads", "1", "--out", str(tmp_path), "--mix", "solid=0"])
-    record = json.loads((tmp_path / "clip-lab-mini-judge.training.json").read_text())
-    assert record["model"] == "clip-lab-mini-judge" and record["world"]["image_size"] == 112
+    record = json.loads((tmp_path / "clip-lab-mini-v1.training.json").read_text())
+    assert record["model"] == "clip-lab-mini-v1" and record["world"]["image_size"] == 112
 
 
 def test_an_unknown_model_config_is_refused_with_the_choices(capsys):
@@ -135,29 +136,45 @@ def test_a_two_colour_share_outside_0_to_1_is_refused_with_the_option_named(shar
     assert f"argument --two-colour-batches: must be a share from 0 to 1, not {share!r}" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not mini.WEIGHTS.is_file(), reason="the shipped Mini weights are missing")
-def test_shipped_weights_fit_and_load_into_an_ordinary_open_clip_model():
-    assert mini.WEIGHTS.stat().st_size <= 10 * 1024 * 1024
-    shipped = bb.load_backbone(mini.MODEL, mini.TAG, "cpu", fallback_to_random=False)
+def _shipped(model: str) -> bb.ClipBackbone:
+    if not mini.weights(model).is_file():
+        pytest.skip(f"the shipped weights of {model} are missing")
+    return bb.load_backbone(model, mini.TAG, "cpu", fallback_to_random=False)
+
+
+@pytest.mark.parametrize("model", mini.SHIPPED)
+def test_shipped_weights_fit_and_load_into_an_ordinary_open_clip_model(model):
+    shipped = _shipped(model)
+    assert mini.weights(model).stat().st_size <= 10 * 1024 * 1024
     assert shipped.is_mini and not shipped.is_random and "Mini" in shipped.weights
-    plain = open_clip.create_model(mini.MODEL, pretrained=str(mini.WEIGHTS))  # open_clip alone
-    tokens = open_clip.get_tokenizer(mini.MODEL)(["a red star"])
+    assert (model, mini.TAG) in bb.MODEL_CHOICES  # in the picker
+    plain = open_clip.create_model(model, pretrained=str(mini.weights(model)))  # open_clip alone
+    tokens = open_clip.get_tokenizer(model)(["a red star"])
     with torch.no_grad():
         expected = plain.encode_text(tokens, normalize=True)
     torch.testing.assert_close(shipped.encode_texts(["a red star"]), expected)
 
 
-def test_the_clipasso_judge_is_another_tower_and_all_weights_fit_in_20_mb():
+def test_each_minis_clipasso_judge_is_the_other_tower_and_all_weights_fit_in_20_mb():
     from components.world import meaning
 
-    judge_file = meaning.judge_weights()
-    if not judge_file.is_file():
-        pytest.skip("the CLIPasso judge's weights are missing")
     shipped = sorted(mini.WEIGHTS_DIR.glob("*.safetensors"))
-    assert all(p.stat().st_size <= 10 * 1024 * 1024 for p in shipped)
+    assert {p.stem for p in shipped} == set(mini.SHIPPED)
     assert sum(p.stat().st_size for p in shipped) <= 20 * 1024 * 1024, [p.name for p in shipped]
-    judge = meaning.load_judge()
-    ours = bb.load_backbone(mini.MODEL, mini.TAG, "cpu", fallback_to_random=False)
-    assert not judge.is_mini and judge.weights == f"checkpoint:{judge_file.name}"
-    # not the tower CLIPasso's loss uses: another input size, another patch grid
-    assert (judge.image_size, judge.patch_size) != (ours.image_size, ours.patch_size)
+    vit, resnet = _shipped(mini.MODEL), _shipped(mini.RN_MODEL)
+    assert vit.is_vit and not resnet.is_vit
+    # the sketches one draws are judged by the other: never by the tower the sketch's loss used
+    assert meaning.load_judge(vit) is resnet and meaning.load_judge(resnet) is vit
+    assert meaning.judge_model(None) == mini.RN_MODEL  # random weights, the oracle: the ResNet judges
+
+
+def test_clipassos_saliency_for_the_resnet_mini_comes_from_the_vit_mini(monkeypatch):
+    """CLIPasso places its first strokes from a ViT's attention: a ViT loss tower is its own, the
+    ResNet Mini gets the ViT Mini (which knows its world), any other ResNet the paper's ViT-B/32."""
+    vit, resnet = _shipped(mini.MODEL), _shipped(mini.RN_MODEL)
+    assert bb.clipasso_saliency_backbone(vit, "cpu") is vit
+    assert bb.clipasso_saliency_backbone(resnet, "cpu") is vit
+    monkeypatch.setattr(bb, "load_paper_backbone", lambda role, device="auto", **k: f"paper {role}")
+    other = copy.copy(resnet)
+    other.model_name = "RN50"
+    assert bb.clipasso_saliency_backbone(other, "cpu") == "paper clipasso_saliency"

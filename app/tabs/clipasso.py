@@ -18,7 +18,7 @@ from app.render.sketch import (curve_figure, loss_picture, saliency_picture, ske
                                write_svg)
 from app.scaffold import Answer, Page, Setting, Tab, device_of, image_setting, quiet
 from components import clipasso
-from components.backbone import load_paper_backbone, resolve_device
+from components.backbone import clipasso_saliency_backbone, load_paper_backbone, resolve_device
 from components.clipasso.loss import FC_WEIGHT, NUM_AUG
 from components.clipasso.rasterizer import STROKE_WIDTH
 from components.clipasso.saliency import SOFTMAX_TEMP
@@ -207,7 +207,7 @@ def pipeline(ctx, s, strokes) -> tuple[clipasso.CLIPasso, str, str]:
     device = ctx.settings.device
     if s.backbones == SHARED:
         shared = ctx.backbone(s.model)
-        saliency_backbone = shared if shared.is_vit else load_paper_backbone("clipasso_saliency", device)
+        saliency_backbone = clipasso_saliency_backbone(shared, device)
         # a shared ResNet gives layer maps as RN101 does; a ViT uses its block tokens (defaults)
         loss_backbone = shared
         weights = None if shared.is_vit else {"layer2": n["layer2"], "layer3": n["layer3"]}

@@ -10,10 +10,11 @@ What it knows: the world's 8 colours, 8 shapes, 3 sizes, counts up to four, posi
 relations, DepthCLIP's distance words for its scenes, five actions in clips, and PointCLIP depth maps
 of 12 solids. Photos are outside its world: for them the app needs OpenAI's weights.
 
-A second Mini, `clip-lab-mini-judge` (`clip-lab-mini-judge.json`: the same towers at 112 px with
-16-px patches — the first Mini this project trained, by the same script and seed), judges CLIPasso's
-sketches in the meaning benchmark: a tower the sketch's loss never used. It is not in the model
-picker.
+A second Mini, `clip-lab-mini-rn` (`clip-lab-mini-rn.json`: the same text tower, with open_clip's
+ModifiedResNet as image tower at 64 px), is in the picker too: a convolutional tower learns the
+world's shapes far sooner than the ViT (the model card has the figures), but its last stage is a
+2 × 2 map at 64 px, so the dense tabs get coarse maps from it. Each of the two judges the other's
+CLIPasso sketches in the meaning benchmark: a tower the sketch's loss never used.
 """
 
 from __future__ import annotations
@@ -21,12 +22,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-MODEL = "clip-lab-mini"
+MODEL = "clip-lab-mini"  # the Mini the app falls back to: a ViT, so the dense tabs get real patches
+RN_MODEL = "clip-lab-mini-rn"
+SHIPPED = (MODEL, RN_MODEL)  # the Minis whose weights ship in assets/mini/, each in the model picker
 TAG = "mini"  # the pretrained "tag" meaning the shipped weights
 CONFIG_DIR = Path(__file__).resolve().parent
 ROOT = CONFIG_DIR.parents[1]
 WEIGHTS_DIR = ROOT / "assets" / "mini"
-WEIGHTS = WEIGHTS_DIR / f"{MODEL}.safetensors"
+
+
+def weights(model: str = MODEL) -> Path:
+    """The shipped weights file of the Mini `model` (its record and model card are beside it)."""
+    return WEIGHTS_DIR / f"{model}.safetensors"
+
+
+WEIGHTS = weights(MODEL)
 _VISION = json.loads((CONFIG_DIR / f"{MODEL}.json").read_text())["vision_cfg"]
 IMAGE_SIZE: int = _VISION["image_size"]  # the image tower's input side in pixels (training renders at it)
 PATCH_SIZE: int = _VISION["patch_size"]

@@ -1,7 +1,8 @@
 """Train CLIP Lab Mini and write its weights and training record.
 
-    .venv/bin/python -m components.mini.train                      # the shipped model (seed 0)
-    .venv/bin/python -m components.mini.train --seed 1 --out DIR   # the second Mini (a judge for CLIPasso)
+    .venv/bin/python -m components.mini.train                      # the shipped Mini (seed 0)
+    .venv/bin/python -m components.mini.train --model clip-lab-mini-rn --steps 2250   # the shipped ResNet Mini
+    .venv/bin/python -m components.mini.train --seed 1 --out DIR   # another seed, into DIR
     .venv/bin/python -m components.mini.train --steps 20 --out /tmp/mini   # a smoke run
 
 Deterministic from its seed on a given machine. Writes DIR/<name>.safetensors (fp16) and
@@ -54,7 +55,7 @@ def parse_mix(text: str, base: dict[str, float] = MIX) -> dict[str, float]:
 
 
 def mini_models() -> list[str]:
-    """The model configs beside this script (Mini, its judge, candidates)."""
+    """The model configs beside this script (the shipped Minis, the first Mini)."""
     return sorted(p.stem for p in mini.CONFIG_DIR.glob(f"{mini.MODEL}*.json"))
 
 
@@ -74,7 +75,7 @@ def main(argv=None) -> None:
     defaults = TrainConfig()
     parser.add_argument(
         "--model", default=defaults.model, choices=mini_models(),
-        help=f"the model config to train (default {defaults.model}; the others are the judge and candidates the card names)",
+        help=f"the model config to train (default {defaults.model}; the others are the ResNet Mini and the first Mini the card names)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--steps", type=int, default=defaults.steps)

@@ -568,56 +568,74 @@ def score_depthclip(backbone, n: int = 64) -> Score:
     )
 
 
-# CLIPasso is judged by a second Mini trained apart, never by the tower its loss used.
-JUDGE_MODEL = "clip-lab-mini-judge"
+# CLIPasso is judged by the other shipped Mini, never by the tower its loss used: the ResNet Mini
+# judges every other backbone's sketches, the ViT Mini the ResNet Mini's.
 SKETCH_ITERATIONS = 100  # per sketch: a CPU run of the tab's order (its CPU default is 60)
 SKETCH_STROKES = 16  # the paper's default abstraction
 
 
-def judge_weights():
-    """The judge's weights file, beside the shipped Mini (its model card says how it was trained)."""
+def judge_model(backbone=None) -> str:
+    """The Mini that judges the sketches `backbone` draws as CLIPasso's loss tower."""
     from components import mini
 
-    return mini.WEIGHTS_DIR / f"{JUDGE_MODEL}.safetensors"
+    return mini.MODEL if getattr(backbone, "model_name", None) == mini.RN_MODEL else mini.RN_MODEL
 
 
-def load_judge():
-    """The second Mini, or None when its weights are not there."""
+def judge_weights(backbone=None):
+    """The judge's weights file in assets/mini/ (its model card says how it was trained)."""
+    from components import mini
+
+    return mini.weights(judge_model(backbone))
+
+
+def load_judge(backbone=None):
+    """The judge of `backbone`'s sketches, or None when its weights are not there."""
     from components import mini
     from components.backbone import load_backbone
 
-    mini.register()
-    path = judge_weights()
-    return load_backbone(JUDGE_MODEL, str(path), "cpu", fallback_to_random=False) if path.is_file() else None
+    if not judge_weights(backbone).is_file():
+        return None
+    return load_backbone(judge_model(backbone), mini.TAG, "cpu", fallback_to_random=False)
 
 
 def score_clipasso(backbone, n: int = 12, judge=None, iterations: int = SKETCH_ITERATIONS) -> Score:
-    """CLIPasso with the shared model as loss and saliency tower, one seed per sketch: each sketch is
-    shown to the judge (a Mini of another seed) beside the n scenes it was drawn from; right when the
-    judge's closest scene (cosine of image embeddings) is its own. Chance 1/n."""
+    """CLIPasso with the shared model as loss tower (and saliency tower: a ResNet's comes from a ViT,
+    `clipasso_saliency_backbone`), one seed per sketch: each sketch is shown to the judge (the other
+    shipped Mini, `judge_model`) beside the n scenes it was drawn from; right when the judge's closest
+    scene (cosine of image embeddings) is its own. Chance 1/n."""
+    from components.backbone import clipasso_saliency_backbone
     from components.clipasso import CLIPasso
 
-    judge = judge if judge is not None else load_judge()
+    judge = judge if judge is not None else load_judge(backbone)
     if judge is None:
-        raise FileNotFoundError(f"CLIPasso's judge ({judge_weights().name}) is not there (assets/mini/README.md "
-                                "says how it is trained)")
-    sketcher = CLIPasso(backbone, backbone, num_strokes=SKETCH_STROKES, num_iter=iterations, seeds=(0,))
+        raise FileNotFoundError(f"CLIPasso's judge ({judge_weights(backbone).name}) is not there "
+                                "(assets/mini/README.md says how it is trained)")
+    # a ResNet's saliency comes from a ViT, as in the tab (the ResNet Mini's: the ViT Mini)
+    saliency = clipasso_saliency_backbone(backbone, "cpu")
+    sketcher = CLIPasso(backbone, saliency, num_strokes=SKETCH_STROKES, num_iter=iterations, seeds=(0,))
     targets, sketches = [], []
     for seed in held_out("clipasso", n):
         _, image = rendered(scenes.random_scene(seed))
         result = sketcher(image)
         targets.append(Image.fromarray(result.target))
         sketches.append(Image.fromarray(result.png(scale=1)).convert("RGB"))
-    similarity = judge.encode_images(sketches) @ judge.encode_images(targets).T
-    own = np.asarray(similarity).argmax(axis=1) == np.arange(n)
+    similarity = np.asarray(judge.encode_images(sketches) @ judge.encode_images(targets).T)
+    picked = similarity.argmax(axis=1)
+    # Reported beside the score, not in it: how many scenes the judge's picks spread over (1 when one
+    # scene is closest to every sketch, a "hub"), and the score with each scene's similarities centred
+    # over the sketches, which takes such a hub's lead away.
+    centred = (similarity - similarity.mean(axis=0, keepdims=True)).argmax(axis=1)
     return Score(
-        "clipasso", "own image found", float(own.mean()), 1 / n, n,
+        "clipasso", "own image found", float((picked == np.arange(n)).mean()), 1 / n, n,
         (
             f"scenes of every kind; {SKETCH_STROKES} strokes, {iterations} iterations, one seed, the shared model "
-            "as loss and saliency tower, the paper's other settings",
-            f"judge: {JUDGE_MODEL}, a second Mini trained apart (its own tower and initialisation, not the "
+            f"as loss tower, {'it' if saliency is backbone else saliency.model_name} as saliency tower, the "
+            "paper's other settings",
+            f"judge: {judge.model_name}, a Mini trained apart (its own tower and initialisation, not the "
             f"tower the loss used); a sketch is right when its own scene is the closest of the {n} to it",
         ),
+        {"scenes picked": int(len(set(picked.tolist()))),
+         "own image found, similarities centred per scene": float((centred == np.arange(n)).mean())},
     )
 
 
