@@ -123,7 +123,7 @@ def run(quick: bool = False, models: dict | None = None, tabs=None, judge=None) 
     for tab, scorer in meaning.SCORERS.items():
         if tabs and tab not in tabs:
             continue
-        tab_rows, notes = [], ()
+        tab_rows, notes = [], {}  # each backbone's notes (the choices its score made), shown once each
         for name, backbone in models.items():
             if name == "oracle" and tab in ORACLE_SKIPS:
                 tab_rows.append(dict(tab=tab, backbone=name, verdict=f"n/a: {ORACLE_SKIPS[tab]}"))
@@ -133,7 +133,7 @@ def run(quick: bool = False, models: dict | None = None, tabs=None, judge=None) 
                 continue
             start = time.perf_counter()
             score = scorer(backbone, n=sizes[tab], **({"judge": judge} if tab == "clipasso" and judge else {}))
-            notes = notes or score.notes
+            notes[name] = score.notes
             tab_rows.append(
                 dict(
                     tab=tab, backbone=name, metric=score.metric, value=score.value, chance=score.chance,
@@ -143,9 +143,9 @@ def run(quick: bool = False, models: dict | None = None, tabs=None, judge=None) 
             )
         print(f"\n-- {tab}: {tab_rows[0].get('metric', '')}")
         _print(tab_rows)
-        for note in notes:
+        for note in dict.fromkeys(n for per_backbone in notes.values() for n in per_backbone):
             print(f"   · {note}")
-        rows.extend(dict(r, notes=" | ".join(notes)) if is_mini(r["backbone"]) else r for r in tab_rows)
+        rows.extend(dict(r, notes=" | ".join(notes[r["backbone"]])) if is_mini(r["backbone"]) else r for r in tab_rows)
     _summary(rows)
     return rows
 
